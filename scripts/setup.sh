@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Install what building and testing migrate_guard needs, only where it is missing:
+# Debian packages, cargo-pgrx of the pinned version, and `cargo pgrx init` for PostgreSQL 15.
+source "$(dirname "$0")/lib.sh"
+
+packages=(
+    postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-client-$PG_MAJOR
+    libclang-dev clang build-essential pkg-config libssl-dev sudo ca-certificates
+)
+# Optional groups, asked for by the test suite: real migration tools need Python and Node.
+if [ "${MG_SETUP_TOOLS:-0}" = 1 ]; then
+    packages+=(python3 python3-venv python3-pip nodejs npm)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    log "installing Debian packages: ${missing[*]}"
+    if ! is_root && ! command -v sudo >/dev/null; then
+        die "not root and no sudo: install ${missing[*]} first"
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+command -v cargo >/dev/null || die "cargo not found: install a Rust toolchain (rustc >= 1.95) first"
+
+if [ "$(cargo pgrx --version 2>/dev/null | awk '{print $2}')" != "$PGRX_VERSION" ]; then
+    log "installing cargo-pgrx $PGRX_VERSION (takes a few minutes)"
+    cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
+fi
+
+pgrx_home=${PGRX_HOME:-$HOME/.pgrx}
+if ! grep -q "^pg$PG_MAJOR = \"$PG_CONFIG\"" "$pgrx_home/config.toml" 2>/dev/null; then
+    log "cargo pgrx init --pg$PG_MAJOR $PG_CONFIG"
+    cargo pgrx init --pg$PG_MAJOR "$PG_CONFIG" >/dev/null
+fi

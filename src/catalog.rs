@@ -1,0 +1,253 @@
+//! [`Facts`] read from the catalog.
+//!
+//! Nothing here takes a lock on the target relation: names are resolved with `NoLock`, the
+//! relcache entry is read without locking it, and the size comes from the storage manager. A
+//! statement the guard blocks therefore fails at once, even while another session holds a
+//! conflicting lock on the table.
+
+use crate::facts::{Column, Facts, Rel, RelKind};
+use crate::model::RelRef;
+use core::ffi::CStr;
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ffi::CString;
+
+/// `InvalidSubTransactionId` from `c.h`.
+const INVALID_SUBTRANSACTION_ID: pg_sys::SubTransactionId = 0;
+
+pub struct CatalogFacts {
+    assume_populated: bool,
+    cache: RefCell<HashMap<pg_sys::Oid, Option<Rel>>>,
+}
+
+impl CatalogFacts {
+    pub fn new(assume_populated: bool) -> Self {
+        CatalogFacts { assume_populated, cache: RefCell::new(HashMap::new()) }
+    }
+
+    fn rel_by_oid(&self, oid: pg_sys::Oid) -> Option<Rel> {
+        if let Some(hit) = self.cache.borrow().get(&oid) {
+            return hit.clone();
+        }
+        // SAFETY: we are in a transaction inside a backend; `read_rel` only reads the relcache.
+        let rel = unsafe { read_rel(oid) }.map(|mut r| {
+            if !r.has_data
+                && self.assume_populated
+                && matches!(r.kind, RelKind::Table | RelKind::PartitionedTable | RelKind::MatView)
+            {
+                r.has_data = true;
+                r.data_assumed = true;
+            }
+            r
+        });
+        self.cache.borrow_mut().insert(oid, rel.clone());
+        rel
+    }
+}
+
+impl Facts for CatalogFacts {
+    fn relation(&self, r: &RelRef) -> Option<Rel> {
+        resolve(r).and_then(|oid| self.rel_by_oid(oid))
+    }
+
+    fn index_table(&self, index: &RelRef) -> Option<Rel> {
+        let oid = resolve(index)?;
+        // SAFETY: plain syscache lookup; missing_ok avoids an error for non-indexes.
+        let table = unsafe { pg_sys::IndexGetRelation(oid, true) };
+        (table != pg_sys::InvalidOid).then(|| self.rel_by_oid(table)).flatten()
+    }
+
+    fn column(&self, rel: &Rel, column: &str) -> Option<Column> {
+        // SAFETY: relcache read of a relation that exists (it was just resolved).
+        unsafe { read_column(pg_sys::Oid::from(rel.oid), column) }
+    }
+}
+
+/// Resolve a name the way the statement will, without locking and without erroring.
+pub fn resolve(r: &RelRef) -> Option<pg_sys::Oid> {
+    let schema = r.schema.as_deref().map(CString::new).transpose().ok()?;
+    let name = CString::new(r.name.as_str()).ok()?;
+    // SAFETY: makeRangeVar copies nothing but stores the pointers, which outlive the call.
+    unsafe {
+        let rv = pg_sys::makeRangeVar(
+            schema.as_ref().map_or(std::ptr::null_mut(), |s| s.as_ptr() as *mut _),
+            name.as_ptr() as *mut _,
+            -1,
+        );
+        let oid = pg_sys::RangeVarGetRelidExtended(
+            rv,
+            pg_sys::NoLock as pg_sys::LOCKMODE,
+            pg_sys::RVROption::RVR_MISSING_OK,
+            None,
+            std::ptr::null_mut(),
+        );
+        (oid != pg_sys::InvalidOid).then_some(oid)
+    }
+}
+
+unsafe fn read_rel(oid: pg_sys::Oid) -> Option<Rel> {
+    unsafe {
+        let r = pg_sys::RelationIdGetRelation(oid);
+        if r.is_null() {
+            return None;
+        }
+        let form = &*(*r).rd_rel;
+        let kind = rel_kind(form.relkind as u8);
+        let schema_ptr = pg_sys::get_namespace_name(form.relnamespace);
+        let schema = crate::ddl::cstr(schema_ptr).unwrap_or_default();
+        let name = CStr::from_ptr(form.relname.data.as_ptr()).to_string_lossy().into_owned();
+        let display_ptr = pg_sys::quote_qualified_identifier(schema_ptr, form.relname.data.as_ptr());
+        let display = crate::ddl::cstr(display_ptr).unwrap_or_default();
+        let temp = form.relpersistence as u8 == pg_sys::RELPERSISTENCE_TEMP;
+        // rd_createSubid is set only in the backend that created the relation, until commit.
+        let new_in_xact = (*r).rd_createSubid != INVALID_SUBTRANSACTION_ID;
+        let (size_bytes, est_rows) = if temp { (0, None) } else { storage(r, kind) };
+        pg_sys::RelationClose(r);
+        Some(Rel {
+            oid: oid.to_u32(),
+            schema,
+            name,
+            display,
+            kind,
+            new_in_xact,
+            temp,
+            size_bytes,
+            est_rows,
+            has_data: size_bytes > 0,
+            data_assumed: false,
+        })
+    }
+}
+
+fn rel_kind(relkind: u8) -> RelKind {
+    match relkind {
+        pg_sys::RELKIND_RELATION => RelKind::Table,
+        pg_sys::RELKIND_PARTITIONED_TABLE => RelKind::PartitionedTable,
+        pg_sys::RELKIND_MATVIEW => RelKind::MatView,
+        pg_sys::RELKIND_VIEW => RelKind::View,
+        pg_sys::RELKIND_INDEX => RelKind::Index,
+        pg_sys::RELKIND_PARTITIONED_INDEX => RelKind::PartitionedIndex,
+        pg_sys::RELKIND_FOREIGN_TABLE => RelKind::ForeignTable,
+        pg_sys::RELKIND_SEQUENCE => RelKind::Sequence,
+        _ => RelKind::Other,
+    }
+}
+
+/// Main-fork bytes and `reltuples` estimate; partitioned tables sum their partitions.
+unsafe fn storage(r: pg_sys::Relation, kind: RelKind) -> (u64, Option<i64>) {
+    unsafe {
+        match kind {
+            RelKind::Table | RelKind::MatView | RelKind::Index | RelKind::Sequence => {
+                let blocks = pg_sys::RelationGetNumberOfBlocksInFork(r, pg_sys::ForkNumber::MAIN_FORKNUM);
+                let tuples = (*(*r).rd_rel).reltuples;
+                (blocks as u64 * pg_sys::BLCKSZ as u64, (tuples >= 0.0).then_some(tuples as i64))
+            }
+            RelKind::PartitionedTable => {
+                let pd = pg_sys::RelationGetPartitionDesc(r, true);
+                let (mut size, mut rows, mut rows_known) = (0u64, 0i64, true);
+                if !pd.is_null() {
+                    for i in 0..(*pd).nparts as usize {
+                        let child = *(*pd).oids.add(i);
+                        let c = pg_sys::RelationIdGetRelation(child);
+                        if c.is_null() {
+                            continue;
+                        }
+                        let (s, n) = storage(c, rel_kind((*(*c).rd_rel).relkind as u8));
+                        pg_sys::RelationClose(c);
+                        size += s;
+                        match n {
+                            Some(n) => rows += n,
+                            None => rows_known = false,
+                        }
+                    }
+                }
+                (size, rows_known.then_some(rows))
+            }
+            _ => (0, None),
+        }
+    }
+}
+
+unsafe fn read_column(oid: pg_sys::Oid, column: &str) -> Option<Column> {
+    unsafe {
+        let r = pg_sys::RelationIdGetRelation(oid);
+        if r.is_null() {
+            return None;
+        }
+        let desc = (*r).rd_att;
+        let attrs = (*desc).attrs.as_slice((*desc).natts as usize);
+        let found = attrs.iter().find(|a| {
+            !a.attisdropped && CStr::from_ptr(a.attname.data.as_ptr()).to_bytes() == column.as_bytes()
+        });
+        let col = found.map(|a| {
+            let proven = if a.attnotnull { None } else { check_proving_not_null(desc, a) };
+            Column {
+                attnum: a.attnum,
+                name: column.to_owned(),
+                not_null: a.attnotnull,
+                not_null_proven_by: proven,
+                type_display: crate::ddl::cstr(pg_sys::format_type_with_typemod(a.atttypid, a.atttypmod))
+                    .unwrap_or_default(),
+            }
+        });
+        pg_sys::RelationClose(r);
+        col
+    }
+}
+
+/// The name of a validated CHECK constraint that implies `col IS NOT NULL`, using the same
+/// proof PostgreSQL uses to skip the SET NOT NULL scan (`NotNullImpliedByRelConstraints`).
+unsafe fn check_proving_not_null(desc: pg_sys::TupleDesc, att: &pg_sys::FormData_pg_attribute) -> Option<String> {
+    unsafe {
+        let constr = (*desc).constr;
+        if constr.is_null() || (*constr).num_check == 0 {
+            return None;
+        }
+        let mut test = PgBox::<pg_sys::NullTest>::alloc_node(pg_sys::NodeTag::T_NullTest);
+        test.arg = pg_sys::makeVar(1, att.attnum, att.atttypid, att.atttypmod, att.attcollation, 0).cast();
+        test.nulltesttype = pg_sys::NullTestType::IS_NOT_NULL;
+        test.argisrow = false;
+        test.location = -1;
+        let test_list = pg_sys::lappend(std::ptr::null_mut(), test.into_pg().cast());
+        let checks = std::slice::from_raw_parts((*constr).check, (*constr).num_check as usize);
+        for check in checks.iter().filter(|c| c.ccvalid) {
+            let expr = pg_sys::stringToNode(check.ccbin) as *mut pg_sys::Node;
+            let expr = pg_sys::eval_const_expressions(std::ptr::null_mut(), expr);
+            let expr = pg_sys::canonicalize_qual(expr.cast(), true);
+            let clauses = pg_sys::make_ands_implicit(expr);
+            if pg_sys::predicate_implied_by(test_list, clauses, true) {
+                return crate::ddl::cstr(check.ccname);
+            }
+        }
+        None
+    }
+}
+
+/// Run catalog work that may raise an ERROR (type lookups, expression analysis) inside an
+/// internal subtransaction, so that a failure is rolled back cleanly and reported as `None`
+/// instead of aborting the user's statement from inside the guard.
+pub fn try_catalog<T>(f: impl FnOnce() -> T) -> Option<T> {
+    // SAFETY: this is the PL/Python `PLy_spi_subtransaction_*` pattern: remember the memory
+    // context and resource owner, start a subtransaction, and restore both however it ends.
+    unsafe {
+        let old_ctx = pg_sys::CurrentMemoryContext;
+        let old_owner = pg_sys::CurrentResourceOwner;
+        pg_sys::BeginInternalSubTransaction(std::ptr::null());
+        pg_sys::MemoryContextSwitchTo(old_ctx);
+        let f = std::panic::AssertUnwindSafe(f);
+        let result = PgTryBuilder::new(move || {
+            let f = f;
+            Some((f.0)())
+        }).catch_others(|_| None).execute();
+        if result.is_some() {
+            pg_sys::ReleaseCurrentSubTransaction();
+        } else {
+            pg_sys::RollbackAndReleaseCurrentSubTransaction();
+        }
+        pg_sys::MemoryContextSwitchTo(old_ctx);
+        pg_sys::CurrentResourceOwner = old_owner;
+        result
+    }
+}

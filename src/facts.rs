@@ -1,0 +1,169 @@
+//! Facts about the relations a statement touches, as the rules need them.
+//!
+//! The real implementation (`crate::catalog`) reads the catalog without taking any lock on the
+//! target, so a blocked statement fails at once instead of queueing. Unit tests use
+//! [`FakeFacts`].
+
+use crate::model::RelRef;
+
+/// The storage kinds a rule cares about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelKind {
+    Table,
+    PartitionedTable,
+    MatView,
+    View,
+    Index,
+    PartitionedIndex,
+    ForeignTable,
+    Sequence,
+    Other,
+}
+
+impl RelKind {
+    /// Word used in messages: `table`, `materialized view`, ...
+    pub fn noun(self) -> &'static str {
+        match self {
+            RelKind::Table => "table",
+            RelKind::PartitionedTable => "partitioned table",
+            RelKind::MatView => "materialized view",
+            RelKind::View => "view",
+            RelKind::Index | RelKind::PartitionedIndex => "index",
+            RelKind::ForeignTable => "foreign table",
+            RelKind::Sequence => "sequence",
+            RelKind::Other => "relation",
+        }
+    }
+}
+
+/// What the guard knows about one relation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rel {
+    pub oid: u32,
+    /// Schema and relation name, unquoted.
+    pub schema: String,
+    pub name: String,
+    /// Schema-qualified, quoted where needed: `public.accounts`, `"Sales"."Order"`.
+    pub display: String,
+    pub kind: RelKind,
+    /// Created in the current transaction (invisible to every other session until commit).
+    pub new_in_xact: bool,
+    pub temp: bool,
+    /// Size of the main fork on disk (summed over partitions for a partitioned table).
+    pub size_bytes: u64,
+    /// Row estimate from `pg_class.reltuples`, when the table was ever vacuumed or analyzed.
+    pub est_rows: Option<i64>,
+    /// The table holds data, or is treated as if it did (`data_assumed`).
+    pub has_data: bool,
+    /// `migrate_guard.assume_populated` made an empty table count as holding data.
+    pub data_assumed: bool,
+}
+
+impl Rel {
+    /// An existing relation is one other sessions can see and use: not created in this
+    /// transaction, not temporary.
+    /// Another relation name in this relation's schema, quoted: `public.users`.
+    pub fn sibling(&self, name: &str) -> String {
+        format!("{}.{}", crate::sqltext::quote_ident(&self.schema), crate::sqltext::quote_ident(name))
+    }
+
+    pub fn existing(&self) -> bool {
+        !self.new_in_xact && !self.temp
+    }
+
+    /// `table public.accounts (1000 rows, 72 kB)` — the object and what was measured.
+    pub fn described(&self) -> String {
+        format!("{} {} ({})", self.kind.noun(), self.display, self.measured())
+    }
+
+    pub fn measured(&self) -> String {
+        let size = crate::sqltext::pretty_size(self.size_bytes);
+        let mut s = match self.est_rows {
+            Some(n) if n >= 0 => format!("about {} rows, {}", n, size),
+            _ => size,
+        };
+        if self.data_assumed {
+            s.push_str("; treated as holding data because migrate_guard.assume_populated is on");
+        }
+        s
+    }
+}
+
+/// One column of a relation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    pub attnum: i16,
+    pub name: String,
+    pub not_null: bool,
+    /// Name of a validated CHECK constraint that proves the column has no NULLs.
+    pub not_null_proven_by: Option<String>,
+    /// `format_type` of the column, e.g. `character varying(20)`.
+    pub type_display: String,
+}
+
+/// The source of facts. `relation` returns `None` for a name that does not resolve (PostgreSQL
+/// itself will then report the missing object).
+pub trait Facts {
+    fn relation(&self, r: &RelRef) -> Option<Rel>;
+    /// The table (or materialized view) an index belongs to.
+    fn index_table(&self, index: &RelRef) -> Option<Rel>;
+    fn column(&self, rel: &Rel, column: &str) -> Option<Column>;
+}
+
+/// In-memory facts for unit tests.
+#[cfg(test)]
+#[derive(Default)]
+pub struct FakeFacts {
+    pub rels: Vec<(RelRef, Rel)>,
+    pub index_tables: Vec<(RelRef, RelRef)>,
+    pub columns: Vec<(u32, Column)>,
+}
+
+#[cfg(test)]
+impl FakeFacts {
+    /// A populated, existing table `public.<name>`.
+    pub fn table(name: &str) -> Rel {
+        Rel {
+            oid: 1000 + name.len() as u32,
+            schema: "public".into(),
+            name: name.into(),
+            display: format!("public.{name}"),
+            kind: RelKind::Table,
+            new_in_xact: false,
+            temp: false,
+            size_bytes: 8192 * 10,
+            est_rows: Some(1000),
+            has_data: true,
+            data_assumed: false,
+        }
+    }
+
+    pub fn with(mut self, name: &str, rel: Rel) -> Self {
+        self.rels.push((RelRef::new(None, name), rel));
+        self
+    }
+
+    pub fn with_index(mut self, index: &str, table: &str) -> Self {
+        self.index_tables.push((RelRef::new(None, index), RelRef::new(None, table)));
+        self
+    }
+
+    pub fn with_column(mut self, rel: &Rel, col: Column) -> Self {
+        self.columns.push((rel.oid, col));
+        self
+    }
+}
+
+#[cfg(test)]
+impl Facts for FakeFacts {
+    fn relation(&self, r: &RelRef) -> Option<Rel> {
+        self.rels.iter().find(|(k, _)| k.name == r.name).map(|(_, v)| v.clone())
+    }
+    fn index_table(&self, index: &RelRef) -> Option<Rel> {
+        let (_, t) = self.index_tables.iter().find(|(i, _)| i.name == index.name)?;
+        self.relation(t)
+    }
+    fn column(&self, rel: &Rel, column: &str) -> Option<Column> {
+        self.columns.iter().find(|(o, c)| *o == rel.oid && c.name == column).map(|(_, c)| c.clone())
+    }
+}

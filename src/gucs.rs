@@ -1,0 +1,101 @@
+//! Every `migrate_guard.*` setting. The names are the public contract.
+
+use crate::policy::{AllowList, Mode};
+use crate::rules::RuleId;
+use core::ffi::{CStr, c_char, c_void};
+use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting, PostgresGucEnum};
+use pgrx::{pg_guard, pg_sys};
+use std::ffi::CString;
+
+#[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum GuardMode {
+    #[name = c"enforce"]
+    Enforce,
+    #[name = c"warn"]
+    Warn,
+    #[name = c"off"]
+    Off,
+}
+
+pub static MODE: GucSetting<GuardMode> = GucSetting::<GuardMode>::new(GuardMode::Enforce);
+pub static ALLOW: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static ASSUME_POPULATED: GucSetting<bool> = GucSetting::<bool>::new(false);
+
+pub fn mode() -> Mode {
+    match MODE.get() {
+        GuardMode::Enforce => Mode::Enforce,
+        GuardMode::Warn => Mode::Warn,
+        GuardMode::Off => Mode::Off,
+    }
+}
+
+/// The current `migrate_guard.allow`, parsed. The check hook already refused unknown ids; a
+/// value that slipped past it (a placeholder set before the library was loaded) is re-checked.
+pub fn allow_list() -> Result<AllowList, String> {
+    match ALLOW.get() {
+        Some(v) => AllowList::parse_setting(&v.to_string_lossy()),
+        None => Ok(AllowList::default()),
+    }
+}
+
+pub fn register() {
+    GucRegistry::define_enum_guc(
+        c"migrate_guard.mode",
+        c"What the DDL guard does with an unsafe statement: enforce (ERROR), warn (WARNING) or off.",
+        c"Only superusers can change it; set it per database or role with ALTER DATABASE/ROLE ... SET.",
+        &MODE,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    // SAFETY: the check hook is #[pg_guard]ed, so a panic inside it becomes an ERROR.
+    unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            c"migrate_guard.allow",
+            c"Comma-separated rule ids (or all) the DDL guard lets through.",
+            c"Normally set with SET LOCAL for one transaction. An unknown rule id is an error.",
+            &ALLOW,
+            GucContext::Userset,
+            GucFlags::default(),
+            Some(check_allow),
+            None,
+            None,
+        );
+    }
+    GucRegistry::define_bool_guc(
+        c"migrate_guard.assume_populated",
+        c"Treat every existing table as if it held data.",
+        c"For development and CI databases: block there what production would block, even on empty tables.",
+        &ASSUME_POPULATED,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    // SAFETY: called once from _PG_init with a static C string.
+    unsafe { pg_sys::MarkGUCPrefixReserved(c"migrate_guard".as_ptr()) };
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn check_allow(
+    newval: *mut *mut c_char,
+    _extra: *mut *mut c_void,
+    _source: pg_sys::GucSource::Type,
+) -> bool {
+    // SAFETY: PostgreSQL passes a valid pointer to the proposed (possibly NULL) value.
+    let value = unsafe {
+        let p = *newval;
+        if p.is_null() { String::new() } else { CStr::from_ptr(p).to_string_lossy().into_owned() }
+    };
+    match AllowList::parse_setting(&value) {
+        Ok(_) => true,
+        Err(bad) => {
+            let detail = CString::new(format!("Unknown rule id \"{bad}\".")).unwrap_or_default();
+            let hint = CString::new(format!("Known rule ids: {}; or all.", RuleId::list())).unwrap_or_default();
+            // SAFETY: guc.c reads these right after the hook returns false; pstrdup puts them in
+            // the current memory context, which outlives that report.
+            unsafe {
+                pg_sys::GUC_check_errdetail_string = pg_sys::pstrdup(detail.as_ptr());
+                pg_sys::GUC_check_errhint_string = pg_sys::pstrdup(hint.as_ptr());
+            }
+            false
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! The plain Rust model of a DDL statement.
+//!
+//! `crate::ddl` builds it from a PostgreSQL parse tree (event trigger or raw parser); rules read
+//! only this model plus [`crate::facts::Facts`], so they never touch `pg_sys` and can be unit
+//! tested without a server.
+
+use std::fmt;
+
+/// A relation as the statement names it (not yet resolved against the catalog).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RelRef {
+    pub schema: Option<String>,
+    pub name: String,
+}
+
+impl RelRef {
+    pub fn new(schema: Option<&str>, name: &str) -> Self {
+        RelRef { schema: schema.map(str::to_owned), name: name.to_owned() }
+    }
+}
+
+impl fmt::Display for RelRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.schema {
+            Some(s) => write!(f, "{}.{}", crate::sqltext::quote_ident(s), crate::sqltext::quote_ident(&self.name)),
+            None => write!(f, "{}", crate::sqltext::quote_ident(&self.name)),
+        }
+    }
+}
+
+/// One statement as the guard sees it.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    /// PostgreSQL command tag, e.g. `CREATE INDEX`.
+    pub tag: String,
+    /// The statement's own SQL text, when it is known and is exactly this command (not an
+    /// enclosing DO block or function call). Used to write the safe alternative in hints.
+    pub text: Option<String>,
+    pub command: Command,
+}
+
+/// The kinds of object a DDL statement can target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectKind {
+    Table,
+    Index,
+    View,
+    MatView,
+    ForeignTable,
+    Sequence,
+    Column,
+    Other,
+}
+
+#[derive(Debug, Clone)]
+pub enum Command {
+    CreateIndex(CreateIndex),
+    Drop(Drop),
+    AlterTable(AlterTable),
+    Rename(Rename),
+    RefreshMatView(RefreshMatView),
+    /// Any other DDL: the guard has no rule for it.
+    Other,
+}
+
+#[derive(Debug, Clone)]
+pub struct CreateIndex {
+    pub name: Option<String>,
+    pub table: RelRef,
+    /// `ON ONLY parent`: on a partitioned table this creates an invalid parent index without a build.
+    pub only: bool,
+    pub concurrent: bool,
+    pub unique: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Drop {
+    pub kind: ObjectKind,
+    pub objects: Vec<RelRef>,
+    pub concurrent: bool,
+    pub cascade: bool,
+    pub missing_ok: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct AlterTable {
+    /// `ALTER TABLE`, `ALTER INDEX`, `ALTER MATERIALIZED VIEW`, ... (all use one parse node).
+    pub kind: ObjectKind,
+    pub table: RelRef,
+    pub missing_ok: bool,
+    pub cmds: Vec<AlterCmd>,
+}
+
+/// How an `ALTER COLUMN … TYPE` computes the new value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Using {
+    /// No USING clause, or `USING col` naming the altered column itself.
+    Column,
+    /// Any other expression: PostgreSQL always rewrites the table.
+    Expression,
+}
+
+/// A type named in the statement, resolved against the catalog where possible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypeRef {
+    /// As written, e.g. `character varying(20)`.
+    pub display: String,
+    /// `(type oid, typmod)` when the type exists.
+    pub resolved: Option<(u32, i32)>,
+    /// `serial`, `bigserial`, `smallserial` (a sequence default is attached).
+    pub serial: bool,
+}
+
+/// A default or generation expression, analysed against the catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expr {
+    /// Volatility of the expression once transformed: `None` when it could not be analysed.
+    pub volatility: Option<Volatility>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Volatility {
+    Immutable,
+    Stable,
+    Volatile,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConstraintKind {
+    Check,
+    ForeignKey,
+    Unique,
+    PrimaryKey,
+    Exclusion,
+    NotNull,
+    Null,
+    Default,
+    Identity,
+    Generated,
+    Other,
+}
+
+#[derive(Debug, Clone)]
+pub struct Constraint {
+    pub kind: ConstraintKind,
+    pub name: Option<String>,
+    /// `NOT VALID`: the constraint is added without checking existing rows.
+    pub not_valid: bool,
+    /// `UNIQUE / PRIMARY KEY USING INDEX idx`.
+    pub using_index: Option<String>,
+    /// Columns the constraint is declared on (UNIQUE/PK/FK keys); empty for CHECK.
+    pub columns: Vec<String>,
+    /// Referenced table of a foreign key.
+    pub references: Option<RelRef>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ColumnDef {
+    pub name: String,
+    pub type_name: TypeRef,
+    pub not_null: bool,
+    pub default: Option<Expr>,
+    pub identity: bool,
+    pub generated_stored: Option<Expr>,
+    /// Inline constraints other than NOT NULL / DEFAULT / identity / generated.
+    pub constraints: Vec<Constraint>,
+}
+
+impl ColumnDef {
+    /// Whether existing rows get a value for the new column (so NOT NULL can hold).
+    pub fn fills_existing_rows(&self) -> bool {
+        self.default.is_some() || self.identity || self.generated_stored.is_some() || self.type_name.serial
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum AlterCmd {
+    AddColumn(ColumnDef),
+    DropColumn { column: String, cascade: bool, missing_ok: bool },
+    SetNotNull { column: String },
+    AlterType { column: String, new_type: TypeRef, using: Using },
+    AddConstraint(Constraint),
+    ValidateConstraint { name: String },
+    SetLogged,
+    SetUnlogged,
+    SetAccessMethod { name: String },
+    SetTablespace { name: String },
+    AttachPartition { partition: RelRef },
+    DetachPartition { partition: RelRef, concurrent: bool, finalize: bool },
+    /// Anything else, with a short description such as `SET STATISTICS`.
+    Other { what: String },
+}
+
+impl AlterCmd {
+    /// How the subcommand reads in a message: `ADD COLUMN plan`, `SET NOT NULL on email`, ...
+    pub fn describe(&self) -> String {
+        use crate::sqltext::quote_ident as q;
+        match self {
+            AlterCmd::AddColumn(c) => format!("ADD COLUMN {} {}", q(&c.name), c.type_name.display),
+            AlterCmd::DropColumn { column, .. } => format!("DROP COLUMN {}", q(column)),
+            AlterCmd::SetNotNull { column } => format!("ALTER COLUMN {} SET NOT NULL", q(column)),
+            AlterCmd::AlterType { column, new_type, .. } => {
+                format!("ALTER COLUMN {} TYPE {}", q(column), new_type.display)
+            }
+            AlterCmd::AddConstraint(c) => match &c.name {
+                Some(n) => format!("ADD CONSTRAINT {}", q(n)),
+                None => "ADD CONSTRAINT".to_owned(),
+            },
+            AlterCmd::ValidateConstraint { name } => format!("VALIDATE CONSTRAINT {}", q(name)),
+            AlterCmd::SetLogged => "SET LOGGED".to_owned(),
+            AlterCmd::SetUnlogged => "SET UNLOGGED".to_owned(),
+            AlterCmd::SetAccessMethod { name } => format!("SET ACCESS METHOD {}", q(name)),
+            AlterCmd::SetTablespace { name } => format!("SET TABLESPACE {}", q(name)),
+            AlterCmd::AttachPartition { partition } => format!("ATTACH PARTITION {partition}"),
+            AlterCmd::DetachPartition { partition, .. } => format!("DETACH PARTITION {partition}"),
+            AlterCmd::Other { what } => what.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Rename {
+    /// What is renamed: a relation (`Table`, `View`, `MatView`, ...) or a `Column`.
+    pub what: ObjectKind,
+    /// For a column rename, the kind of relation that owns it.
+    pub relation_kind: ObjectKind,
+    pub target: RelRef,
+    pub column: Option<String>,
+    pub new_name: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct RefreshMatView {
+    pub target: RelRef,
+    pub concurrent: bool,
+    pub with_data: bool,
+}

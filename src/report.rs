@@ -1,0 +1,96 @@
+//! Raising errors with migrate_guard's own SQLSTATEs.
+//!
+//! pgrx's error API only knows PostgreSQL's built-in SQLSTATEs, so a block is raised here with
+//! `errstart`/`errfinish` directly. That call longjmps for an ERROR, which must not skip Rust
+//! destructors: the event-trigger entry points call [`throw`] only from their outermost frame,
+//! after every Rust value is gone, with strings copied into PostgreSQL memory.
+
+use core::ffi::{c_char, c_int};
+use pgrx::pg_sys;
+use std::ffi::CString;
+
+/// `MAKE_SQLSTATE` from `utils/elog.h`.
+pub const fn make_sqlstate(code: &[u8; 5]) -> c_int {
+    const fn six(c: u8) -> c_int {
+        ((c.wrapping_sub(b'0')) & 0x3F) as c_int
+    }
+    six(code[0]) + (six(code[1]) << 6) + (six(code[2]) << 12) + (six(code[3]) << 18) + (six(code[4]) << 24)
+}
+
+/// SQLSTATE of a statement blocked by a guard rule.
+pub const SQLSTATE_BLOCKED: &[u8; 5] = b"MG001";
+
+/// A report ready to raise: all strings live in PostgreSQL memory (palloc), so nothing needs a
+/// Rust destructor once it is built.
+#[repr(C)]
+pub struct Pending {
+    pub elevel: c_int,
+    pub sqlstate: c_int,
+    pub message: *mut c_char,
+    pub detail: *mut c_char,
+    pub hint: *mut c_char,
+}
+
+fn pg_string(s: &str) -> *mut c_char {
+    let c = CString::new(s.replace('\0', " ")).unwrap_or_default();
+    // SAFETY: pstrdup copies into CurrentMemoryContext; the CString is dropped after the copy.
+    unsafe { pg_sys::pstrdup(c.as_ptr()) }
+}
+
+impl Pending {
+    /// Build an ERROR report in palloc'd memory.
+    pub fn error(sqlstate: &[u8; 5], message: &str, detail: &str, hint: &str) -> *mut Pending {
+        // SAFETY: palloc0 returns zeroed memory of the requested size in CurrentMemoryContext,
+        // which lives until the error is raised (or the function returns).
+        unsafe {
+            let p = pg_sys::palloc0(std::mem::size_of::<Pending>()) as *mut Pending;
+            (*p).elevel = pgrx::PgLogLevel::ERROR as c_int;
+            (*p).sqlstate = make_sqlstate(sqlstate);
+            (*p).message = pg_string(message);
+            (*p).detail = if detail.is_empty() { std::ptr::null_mut() } else { pg_string(detail) };
+            (*p).hint = if hint.is_empty() { std::ptr::null_mut() } else { pg_string(hint) };
+            p
+        }
+    }
+}
+
+unsafe extern "C-unwind" {
+    fn errstart(elevel: c_int, domain: *const c_char) -> bool;
+    fn errcode(sqlerrcode: c_int) -> c_int;
+    fn errmsg_internal(fmt: *const c_char, ...) -> c_int;
+    fn errdetail_internal(fmt: *const c_char, ...) -> c_int;
+    fn errhint(fmt: *const c_char, ...) -> c_int;
+    fn errfinish(filename: *const c_char, lineno: c_int, funcname: *const c_char);
+}
+
+/// Raise `p`. For ERROR this does not return.
+///
+/// # Safety
+/// Call only from an `extern "C-unwind"` entry point's own frame, with no live Rust value that
+/// needs dropping, and with `p` built by [`Pending::error`].
+pub unsafe fn throw(p: *mut Pending) {
+    unsafe {
+        let p = &*p;
+        if errstart(p.elevel, std::ptr::null()) {
+            errcode(p.sqlstate);
+            errmsg_internal(c"%s".as_ptr(), p.message);
+            if !p.detail.is_null() {
+                errdetail_internal(c"%s".as_ptr(), p.detail);
+            }
+            if !p.hint.is_null() {
+                errhint(c"%s".as_ptr(), p.hint);
+            }
+            errfinish(c"migrate_guard".as_ptr(), 0, c"migrate_guard".as_ptr());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sqlstate_encoding_matches_postgres() {
+        // ERRCODE_FEATURE_NOT_SUPPORTED is 0A000 = 0 + (17 << 6) ... as PostgreSQL computes it.
+        assert_eq!(super::make_sqlstate(b"0A000"), 0 + (17 << 6));
+        assert_eq!(super::make_sqlstate(b"22023"), 2 + (2 << 6) + (0 << 12) + (2 << 18) + (3 << 24));
+    }
+}

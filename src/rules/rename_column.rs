@@ -1,0 +1,86 @@
+//! `rename-column`: renaming a column is quick for PostgreSQL, but every running client that
+//! still names the old column fails from the moment the rename commits.
+
+use super::{Finding, RuleId};
+use crate::facts::Facts;
+use crate::model::{Command, ObjectKind, Statement};
+use crate::sqltext::quote_ident;
+
+pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
+    let Command::Rename(r) = &stmt.command else { return };
+    if r.what != ObjectKind::Column {
+        return;
+    }
+    let Some(column) = &r.column else { return };
+    let Some(rel) = facts.relation(&r.target) else { return };
+    if !rel.existing() {
+        return;
+    }
+    let (old, new) = (quote_ident(column), quote_ident(&r.new_name));
+    let t = &rel.display;
+    let ty = facts.column(&rel, column).map(|c| c.type_display).unwrap_or_else(|| "<type>".to_owned());
+    out.push(Finding {
+        rule: RuleId::RenameColumn,
+        message: format!(
+            "renaming column {old} of {} {t} to {new} breaks clients that still use the old name",
+            rel.kind.noun()
+        ),
+        detail: format!(
+            "The rename itself is quick: a brief ACCESS EXCLUSIVE lock on {} and no scan. But from its \
+             commit every application query that names {old} fails until the application is redeployed.",
+            rel.described()
+        ),
+        safe_way: format!(
+            "Expand, migrate, contract: ALTER TABLE {t} ADD COLUMN {new} {ty}; keep both columns in step \
+             (application writes or a trigger) and backfill {new} in batches; move every reader to {new}; \
+             drop {old} once nothing uses it."
+        ),
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::FakeFacts;
+    use crate::model::*;
+    use crate::rules::testing::*;
+
+    fn rename(table: &str, col: &str, new: &str) -> Statement {
+        stmt(
+            "ALTER TABLE",
+            "",
+            Command::Rename(Rename {
+                what: ObjectKind::Column,
+                relation_kind: ObjectKind::Table,
+                target: rel(table),
+                column: Some(col.into()),
+                new_name: new.into(),
+            }),
+        )
+    }
+
+    #[test]
+    fn blocks_existing_tables_whatever_their_size() {
+        let mut t = FakeFacts::table("t");
+        t.has_data = false;
+        let f = FakeFacts::default().with("t", t);
+        let mut out = Vec::new();
+        check(&rename("t", "email", "Email Address"), &f, &mut out);
+        assert_eq!(out.len(), 1);
+        assert!(out[0].message.contains("column email of table public.t to \"Email Address\""), "{}", out[0].message);
+    }
+
+    #[test]
+    fn passes_new_and_temp_tables() {
+        let mut n = FakeFacts::table("n");
+        n.new_in_xact = true;
+        let mut tmp = FakeFacts::table("tmp");
+        tmp.temp = true;
+        let f = FakeFacts::default().with("n", n).with("tmp", tmp);
+        let mut out = Vec::new();
+        check(&rename("n", "a", "b"), &f, &mut out);
+        check(&rename("tmp", "a", "b"), &f, &mut out);
+        check(&rename("missing", "a", "b"), &f, &mut out);
+        assert!(out.is_empty());
+    }
+}

@@ -1,0 +1,94 @@
+//! `rename-table`: renaming a table, view or materialized view is quick for PostgreSQL, but every
+//! running client that still uses the old name fails from the moment the rename commits.
+
+use super::{Finding, RuleId};
+use crate::facts::{Facts, RelKind};
+use crate::model::{Command, ObjectKind, Statement};
+use crate::sqltext::quote_ident;
+
+pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
+    let Command::Rename(r) = &stmt.command else { return };
+    if !matches!(r.what, ObjectKind::Table | ObjectKind::View | ObjectKind::MatView) {
+        return;
+    }
+    let Some(rel) = facts.relation(&r.target) else { return };
+    if !rel.existing() || !matches!(rel.kind, RelKind::Table | RelKind::PartitionedTable | RelKind::View | RelKind::MatView) {
+        return;
+    }
+    let old = &rel.display;
+    let new_bare = quote_ident(&r.new_name);
+    let new = rel.sibling(&r.new_name);
+    let noun = rel.kind.noun();
+    let safe_way = match rel.kind {
+        RelKind::Table | RelKind::PartitionedTable => format!(
+            "Expand, migrate, contract: rename it and leave an updatable view under the old name in the same \
+             transaction: BEGIN; SET LOCAL migrate_guard.allow = 'rename-table'; ALTER TABLE {old} RENAME TO {new_bare}; \
+             CREATE VIEW {old} AS SELECT * FROM {new}; COMMIT; then move clients to {new} and DROP VIEW {old}."
+        ),
+        RelKind::MatView => format!(
+            "Expand, migrate, contract: create the new one beside it (CREATE MATERIALIZED VIEW {new} AS <same query>), \
+             move clients to {new}, then drop {old}."
+        ),
+        _ => format!(
+            "Expand, migrate, contract: create the view under the new name too (CREATE VIEW {new} AS SELECT * FROM {old}), \
+             move clients to {new}, then drop {old} and recreate {new} with the original query."
+        ),
+    };
+    out.push(Finding {
+        rule: RuleId::RenameTable,
+        message: format!("renaming {noun} {old} to {new_bare} breaks clients that still use the old name"),
+        detail: format!(
+            "The rename itself is quick: a brief ACCESS EXCLUSIVE lock on {} and no scan. But from its \
+             commit every application query that names {old} fails until the application is redeployed.",
+            rel.described()
+        ),
+        safe_way,
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::FakeFacts;
+    use crate::model::*;
+    use crate::rules::testing::*;
+
+    fn rename(what: ObjectKind, table: &str, new: &str) -> Statement {
+        stmt(
+            "ALTER TABLE",
+            "",
+            Command::Rename(Rename { what, relation_kind: what, target: rel(table), column: None, new_name: new.into() }),
+        )
+    }
+
+    #[test]
+    fn blocks_tables_views_and_matviews() {
+        let mut v = FakeFacts::table("v");
+        v.kind = RelKind::View;
+        let mut mv = FakeFacts::table("mv");
+        mv.kind = RelKind::MatView;
+        let f = FakeFacts::default().with("t", FakeFacts::table("t")).with("v", v).with("mv", mv);
+        let mut out = Vec::new();
+        check(&rename(ObjectKind::Table, "t", "users"), &f, &mut out);
+        check(&rename(ObjectKind::View, "v", "v2"), &f, &mut out);
+        check(&rename(ObjectKind::MatView, "mv", "mv2"), &f, &mut out);
+        assert_eq!(out.len(), 3);
+        assert!(out[0].safe_way.contains("CREATE VIEW public.t AS SELECT * FROM public.users"), "{}", out[0].safe_way);
+        assert!(out[1].message.starts_with("renaming view public.v"));
+        assert!(out[2].message.starts_with("renaming materialized view public.mv"));
+    }
+
+    #[test]
+    fn passes_new_temp_and_other_objects() {
+        let mut n = FakeFacts::table("n");
+        n.new_in_xact = true;
+        let mut seq = FakeFacts::table("s");
+        seq.kind = RelKind::Sequence;
+        let f = FakeFacts::default().with("n", n).with("s", seq);
+        let mut out = Vec::new();
+        check(&rename(ObjectKind::Table, "n", "x"), &f, &mut out);
+        check(&rename(ObjectKind::Table, "s", "x"), &f, &mut out);
+        check(&rename(ObjectKind::Index, "n", "x"), &f, &mut out);
+        assert!(out.is_empty());
+    }
+}
