@@ -6,6 +6,10 @@ cd "$REPO_ROOT"
 profile=()
 [ "${1:-}" = --release ] && profile=(--release)
 log "building and installing migrate_guard ${profile[*]}"
+out=$(mktemp /tmp/mg-install.XXXXXX.log)
 # shellcheck disable=SC2046
-cargo pgrx install --pg-config "$PG_CONFIG" "${profile[@]}" $(pgrx_sudo_flag) 2>&1 | grep -vE '^\s+(Copying|Discovered|Writing|Installing|Finished|Building|Compiling)' || true
-test -f "$($PG_CONFIG --pkglibdir)/migrate_guard.so" || die "install failed"
+if ! cargo pgrx install --pg-config "$PG_CONFIG" "${profile[@]}" $(pgrx_sudo_flag) >"$out" 2>&1; then
+    cat "$out" >&2
+    die "cargo pgrx install failed"
+fi
+rm -f "$out"

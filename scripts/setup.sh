@@ -7,9 +7,11 @@ packages=(
     postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-client-$PG_MAJOR
     libclang-dev clang build-essential pkg-config libssl-dev sudo ca-certificates
 )
-# Optional groups, asked for by the test suite: real migration tools need Python and Node.
+# The test suite also drives real migration tools, which need Python (venv) and Node (npm).
+# They are looked for as commands first: a machine may have them from outside Debian.
 if [ "${MG_SETUP_TOOLS:-0}" = 1 ]; then
-    packages+=(python3 python3-venv python3-pip nodejs npm)
+    python3 -c 'import venv, ensurepip' 2>/dev/null || packages+=(python3 python3-venv python3-pip)
+    command -v npm >/dev/null || packages+=(nodejs npm)
 fi
 
 missing=()

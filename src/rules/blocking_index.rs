@@ -43,7 +43,11 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     };
     out.push(Finding {
         rule: RuleId::BlockingIndex,
-        message: format!("{what} would block writes to {} {} while the index is built", rel.kind.noun(), rel.display),
+        message: if rel.kind == RelKind::MatView {
+            format!("{what} would block REFRESH of materialized view {} while the index is built", rel.display)
+        } else {
+            format!("{what} would block writes to {} {} while the index is built", rel.kind.noun(), rel.display)
+        },
         detail: format!(
             "{what} without CONCURRENTLY holds a SHARE lock on {} while it reads the whole {}: {blocked} waits \
              until the build finishes.",
@@ -122,7 +126,7 @@ mod tests {
         mv.kind = RelKind::MatView;
         let f = FakeFacts::default().with("mv", mv);
         let got = run(&create_index("mv", false, false, "CREATE UNIQUE INDEX ON mv (a)"), &f);
-        assert!(got[0].message.contains("materialized view public.mv"));
+        assert!(got[0].message.contains("REFRESH of materialized view public.mv"));
         assert!(got[0].detail.contains("REFRESH MATERIALIZED VIEW"));
     }
 }

@@ -2,7 +2,7 @@
 //! still names the old column fails from the moment the rename commits.
 
 use super::{Finding, RuleId};
-use crate::facts::Facts;
+use crate::facts::{Facts, RelKind};
 use crate::model::{Command, ObjectKind, Statement};
 use crate::sqltext::quote_ident;
 
@@ -18,7 +18,25 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     }
     let (old, new) = (quote_ident(column), quote_ident(&r.new_name));
     let t = &rel.display;
-    let ty = facts.column(&rel, column).map(|c| c.type_display).unwrap_or_else(|| "<type>".to_owned());
+    let safe_way = match rel.kind {
+        RelKind::View => format!(
+            "Expand, migrate, contract: add the new name as an extra output column at the end of the view \
+             (CREATE OR REPLACE VIEW {t} AS SELECT ..., {old} AS {new}), move clients to {new}, then recreate the \
+             view without {old}."
+        ),
+        RelKind::MatView => format!(
+            "Expand, migrate, contract: create a new materialized view that has both {old} and {new}, move clients \
+             to it, then drop the old one."
+        ),
+        _ => {
+            let ty = facts.column(&rel, column).map(|c| c.type_display).unwrap_or_else(|| "<type>".to_owned());
+            format!(
+                "Expand, migrate, contract: ALTER TABLE {t} ADD COLUMN {new} {ty}; keep both columns in step \
+                 (application writes or a trigger) and backfill {new} in batches; move every reader to {new}; \
+                 drop {old} once nothing uses it."
+            )
+        }
+    };
     out.push(Finding {
         rule: RuleId::RenameColumn,
         message: format!(
@@ -30,11 +48,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
              commit every application query that names {old} fails until the application is redeployed.",
             rel.described()
         ),
-        safe_way: format!(
-            "Expand, migrate, contract: ALTER TABLE {t} ADD COLUMN {new} {ty}; keep both columns in step \
-             (application writes or a trigger) and backfill {new} in batches; move every reader to {new}; \
-             drop {old} once nothing uses it."
-        ),
+        safe_way,
     });
 }
 
@@ -68,6 +82,17 @@ mod tests {
         check(&rename("t", "email", "Email Address"), &f, &mut out);
         assert_eq!(out.len(), 1);
         assert!(out[0].message.contains("column email of table public.t to \"Email Address\""), "{}", out[0].message);
+        assert!(out[0].safe_way.contains("ADD COLUMN \"Email Address\" <type>"), "{}", out[0].safe_way);
+    }
+
+    #[test]
+    fn views_get_a_view_shaped_hint() {
+        let mut v = FakeFacts::table("v");
+        v.kind = RelKind::View;
+        let f = FakeFacts::default().with("v", v);
+        let mut out = Vec::new();
+        check(&rename("v", "email", "mail"), &f, &mut out);
+        assert!(out[0].safe_way.contains("CREATE OR REPLACE VIEW public.v AS SELECT ..., email AS mail"), "{}", out[0].safe_way);
     }
 
     #[test]

@@ -1,0 +1,31 @@
+# migrate_guard: the two commands a user needs, plus a few helpers.
+#   make run    set up, build, install, start the local cluster and show the guard at work
+#   make test   set up, build, install and run the whole test suite
+.PHONY: run stop test bench install setup psql
+
+run:
+	@bash scripts/setup.sh
+	@bash scripts/install.sh --release
+	@bash scripts/cluster.sh start demo
+	@bash scripts/demo.sh
+
+stop:
+	@bash scripts/cluster.sh stop demo
+
+test:
+	@bash scripts/test.sh
+
+bench:
+	@bash scripts/setup.sh
+	@bash scripts/install.sh --release
+	@bash bench/ddl_overhead.sh
+
+setup:
+	@bash scripts/setup.sh
+
+install:
+	@bash scripts/setup.sh
+	@bash scripts/install.sh --release
+
+psql:
+	@psql -h /var/lib/postgresql/migrate_guard -p 5415 -U postgres demo

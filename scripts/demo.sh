@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Create the demo database, a populated sample table, and run a short migration that shows a
+# blocked statement with its full message, then its safe alternative passing.
+source "$(dirname "$0")/lib.sh"
+
+psql_demo() { psql -X -h "$MG_SOCKET_DIR" -p "$DEMO_PORT" -U postgres "$@"; }
+
+log "creating database demo with the extension and a sample table"
+psql_demo -q -d postgres -c "DROP DATABASE IF EXISTS demo WITH (FORCE)" -c "CREATE DATABASE demo"
+psql_demo -q -d demo <<'SQL'
+CREATE EXTENSION migrate_guard;
+CREATE TABLE accounts (
+    id bigint PRIMARY KEY,
+    email text NOT NULL,
+    plan text,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO accounts (id, email, plan)
+SELECT g, 'user' || g || '@example.com', (ARRAY['free', 'pro', NULL])[1 + g % 3]
+FROM generate_series(1, 200000) g;
+ANALYZE accounts;
+SQL
+
+log "running the demo migration (psql -f, as a migration tool would)"
+demo_sql=$(mktemp /tmp/mg-demo.XXXXXX.sql)
+trap 'rm -f "$demo_sql"' EXIT
+cat > "$demo_sql" <<'SQL'
+\echo '-- 1. A plain CREATE INDEX on a 200,000-row table would block every write while it builds:'
+CREATE INDEX accounts_plan_idx ON accounts (plan);
+\echo ''
+\echo '-- 2. The safe alternative from the HINT passes:'
+CREATE INDEX CONCURRENTLY accounts_plan_idx ON accounts (plan);
+\echo ''
+\echo '-- 3. Making a column NOT NULL would scan the table under an ACCESS EXCLUSIVE lock:'
+ALTER TABLE accounts ALTER COLUMN plan SET NOT NULL;
+\echo ''
+\echo '-- 4. A deliberate exception, allowed for one transaction:'
+BEGIN;
+SET LOCAL migrate_guard.allow = 'rename-column';
+ALTER TABLE accounts RENAME COLUMN created_at TO signed_up_at;
+COMMIT;
+SQL
+psql_demo -d demo -f "$demo_sql" 2>&1 | sed "s|^psql:$demo_sql:|line |"
+
+cat <<MSG
+
+The demo database is running. Connect with:
+    psql -h $MG_SOCKET_DIR -p $DEMO_PORT -U postgres demo
+(or: make psql). Stop the cluster with: make stop
+MSG
