@@ -24,7 +24,10 @@ pub struct CatalogFacts {
 
 impl CatalogFacts {
     pub fn new(assume_populated: bool) -> Self {
-        CatalogFacts { assume_populated, cache: RefCell::new(HashMap::new()) }
+        CatalogFacts {
+            assume_populated,
+            cache: RefCell::new(HashMap::new()),
+        }
     }
 
     fn rel_by_oid(&self, oid: pg_sys::Oid) -> Option<Rel> {
@@ -97,7 +100,9 @@ unsafe fn read_rel(oid: pg_sys::Oid) -> Option<Rel> {
         let kind = rel_kind(form.relkind as u8);
         let schema_ptr = pg_sys::get_namespace_name(form.relnamespace);
         let schema = crate::ddl::cstr(schema_ptr).unwrap_or_default();
-        let name = CStr::from_ptr(form.relname.data.as_ptr()).to_string_lossy().into_owned();
+        let name = CStr::from_ptr(form.relname.data.as_ptr())
+            .to_string_lossy()
+            .into_owned();
         let display_ptr = pg_sys::quote_qualified_identifier(schema_ptr, form.relname.data.as_ptr());
         let display = crate::ddl::cstr(display_ptr).unwrap_or_default();
         let temp = form.relpersistence as u8 == pg_sys::RELPERSISTENCE_TEMP;
@@ -142,7 +147,10 @@ unsafe fn storage(r: pg_sys::Relation, kind: RelKind) -> (u64, Option<i64>) {
             RelKind::Table | RelKind::MatView | RelKind::Index | RelKind::Sequence => {
                 let blocks = pg_sys::RelationGetNumberOfBlocksInFork(r, pg_sys::ForkNumber::MAIN_FORKNUM);
                 let tuples = (*(*r).rd_rel).reltuples;
-                (blocks as u64 * pg_sys::BLCKSZ as u64, (tuples >= 0.0).then_some(tuples as i64))
+                (
+                    blocks as u64 * pg_sys::BLCKSZ as u64,
+                    (tuples >= 0.0).then_some(tuples as i64),
+                )
             }
             RelKind::PartitionedTable => {
                 let pd = pg_sys::RelationGetPartitionDesc(r, true);
@@ -178,11 +186,15 @@ unsafe fn read_column(oid: pg_sys::Oid, column: &str) -> Option<Column> {
         }
         let desc = (*r).rd_att;
         let attrs = (*desc).attrs.as_slice((*desc).natts as usize);
-        let found = attrs.iter().find(|a| {
-            !a.attisdropped && CStr::from_ptr(a.attname.data.as_ptr()).to_bytes() == column.as_bytes()
-        });
+        let found = attrs
+            .iter()
+            .find(|a| !a.attisdropped && CStr::from_ptr(a.attname.data.as_ptr()).to_bytes() == column.as_bytes());
         let col = found.map(|a| {
-            let proven = if a.attnotnull { None } else { check_proving_not_null(desc, a) };
+            let proven = if a.attnotnull {
+                None
+            } else {
+                check_proving_not_null(desc, a)
+            };
             Column {
                 attnum: a.attnum,
                 name: column.to_owned(),
@@ -240,7 +252,9 @@ pub fn try_catalog<T>(f: impl FnOnce() -> T) -> Option<T> {
         let result = PgTryBuilder::new(move || {
             let f = f;
             Some((f.0)())
-        }).catch_others(|_| None).execute();
+        })
+        .catch_others(|_| None)
+        .execute();
         if result.is_some() {
             pg_sys::ReleaseCurrentSubTransaction();
         } else {

@@ -64,7 +64,11 @@ impl Rel {
     /// transaction, not temporary.
     /// Another relation name in this relation's schema, quoted: `public.users`.
     pub fn sibling(&self, name: &str) -> String {
-        format!("{}.{}", crate::sqltext::quote_ident(&self.schema), crate::sqltext::quote_ident(name))
+        format!(
+            "{}.{}",
+            crate::sqltext::quote_ident(&self.schema),
+            crate::sqltext::quote_ident(name)
+        )
     }
 
     pub fn existing(&self) -> bool {
@@ -144,7 +148,8 @@ impl FakeFacts {
     }
 
     pub fn with_index(mut self, index: &str, table: &str) -> Self {
-        self.index_tables.push((RelRef::new(None, index), RelRef::new(None, table)));
+        self.index_tables
+            .push((RelRef::new(None, index), RelRef::new(None, table)));
         self
     }
 
@@ -164,6 +169,9 @@ impl Facts for FakeFacts {
         self.relation(t)
     }
     fn column(&self, rel: &Rel, column: &str) -> Option<Column> {
-        self.columns.iter().find(|(o, c)| *o == rel.oid && c.name == column).map(|(_, c)| c.clone())
+        self.columns
+            .iter()
+            .find(|(o, c)| *o == rel.oid && c.name == column)
+            .map(|(_, c)| c.clone())
     }
 }

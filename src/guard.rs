@@ -96,11 +96,16 @@ extern "C-unwind" fn ddl_command_start(fcinfo: pg_sys::FunctionCallInfo) -> *mut
 /// Rules allowed by `migrate_guard:allow` comments in the statement text the client sent.
 fn directive_allow_list(client_text: &str) -> AllowList {
     // Cheap test first: nearly every statement has no directive at all.
-    if !client_text.as_bytes().windows(19).any(|w| w.eq_ignore_ascii_case(b"migrate_guard:allow")) {
+    if !client_text
+        .as_bytes()
+        .windows(19)
+        .any(|w| w.eq_ignore_ascii_case(b"migrate_guard:allow"))
+    {
         return AllowList::default();
     }
     let ids = sqltext::directive_rules(client_text);
-    AllowList::parse(ids.iter().map(String::as_str)).unwrap_or_else(|bad| unknown_rule(&bad, "the migrate_guard:allow comment"))
+    AllowList::parse(ids.iter().map(String::as_str))
+        .unwrap_or_else(|bad| unknown_rule(&bad, "the migrate_guard:allow comment"))
 }
 
 fn unknown_rule(bad: &str, place: &str) -> ! {

@@ -82,7 +82,11 @@ unsafe extern "C-unwind" fn check_allow(
     // SAFETY: PostgreSQL passes a valid pointer to the proposed (possibly NULL) value.
     let value = unsafe {
         let p = *newval;
-        if p.is_null() { String::new() } else { CStr::from_ptr(p).to_string_lossy().into_owned() }
+        if p.is_null() {
+            String::new()
+        } else {
+            CStr::from_ptr(p).to_string_lossy().into_owned()
+        }
     };
     match AllowList::parse_setting(&value) {
         Ok(_) => true,

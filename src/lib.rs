@@ -27,7 +27,11 @@ pub extern "C-unwind" fn _PG_init() {
 /// The rule catalog: every rule id with what it catches.
 #[pg_extern(stable, parallel_safe)]
 fn rules() -> TableIterator<'static, (name!(rule_id, String), name!(catches, String))> {
-    TableIterator::new(rules::RuleId::ALL.iter().map(|r| (r.id().to_owned(), r.summary().to_owned())))
+    TableIterator::new(
+        rules::RuleId::ALL
+            .iter()
+            .map(|r| (r.id().to_owned(), r.summary().to_owned())),
+    )
 }
 
 #[cfg(any(test, feature = "pg_test"))]
@@ -37,7 +41,9 @@ mod tests {
 
     #[pg_test]
     fn rules_function_lists_every_rule() {
-        let n = Spi::get_one::<i64>("SELECT count(*) FROM migrate_guard.rules()").unwrap().unwrap();
+        let n = Spi::get_one::<i64>("SELECT count(*) FROM migrate_guard.rules()")
+            .unwrap()
+            .unwrap();
         assert_eq!(n as usize, crate::rules::RuleId::ALL.len());
     }
 }

@@ -15,14 +15,22 @@ pub struct RelRef {
 
 impl RelRef {
     pub fn new(schema: Option<&str>, name: &str) -> Self {
-        RelRef { schema: schema.map(str::to_owned), name: name.to_owned() }
+        RelRef {
+            schema: schema.map(str::to_owned),
+            name: name.to_owned(),
+        }
     }
 }
 
 impl fmt::Display for RelRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.schema {
-            Some(s) => write!(f, "{}.{}", crate::sqltext::quote_ident(s), crate::sqltext::quote_ident(&self.name)),
+            Some(s) => write!(
+                f,
+                "{}.{}",
+                crate::sqltext::quote_ident(s),
+                crate::sqltext::quote_ident(&self.name)
+            ),
             None => write!(f, "{}", crate::sqltext::quote_ident(&self.name)),
         }
     }
@@ -176,19 +184,43 @@ impl ColumnDef {
 #[derive(Debug, Clone)]
 pub enum AlterCmd {
     AddColumn(ColumnDef),
-    DropColumn { column: String, cascade: bool, missing_ok: bool },
-    SetNotNull { column: String },
-    AlterType { column: String, new_type: TypeRef, using: Using },
+    DropColumn {
+        column: String,
+        cascade: bool,
+        missing_ok: bool,
+    },
+    SetNotNull {
+        column: String,
+    },
+    AlterType {
+        column: String,
+        new_type: TypeRef,
+        using: Using,
+    },
     AddConstraint(Constraint),
-    ValidateConstraint { name: String },
+    ValidateConstraint {
+        name: String,
+    },
     SetLogged,
     SetUnlogged,
-    SetAccessMethod { name: String },
-    SetTablespace { name: String },
-    AttachPartition { partition: RelRef },
-    DetachPartition { partition: RelRef, concurrent: bool, finalize: bool },
+    SetAccessMethod {
+        name: String,
+    },
+    SetTablespace {
+        name: String,
+    },
+    AttachPartition {
+        partition: RelRef,
+    },
+    DetachPartition {
+        partition: RelRef,
+        concurrent: bool,
+        finalize: bool,
+    },
     /// Anything else, with a short description such as `SET STATISTICS`.
-    Other { what: String },
+    Other {
+        what: String,
+    },
 }
 
 impl AlterCmd {

@@ -103,7 +103,10 @@ pub fn render(f: &Finding, also: &[&Finding], mode: Mode) -> (String, String, St
     let message = format!("migrate_guard: {id}: {}", f.message);
     let mut detail = f.detail.clone();
     if !also.is_empty() {
-        let more: Vec<String> = also.iter().map(|o| format!("{} ({})", o.rule.id(), o.message)).collect();
+        let more: Vec<String> = also
+            .iter()
+            .map(|o| format!("{} ({})", o.rule.id(), o.message))
+            .collect();
         detail.push_str(&format!(" The statement also breaks: {}.", more.join("; ")));
     }
     let mut ids: Vec<&str> = vec![id];
@@ -113,7 +116,9 @@ pub fn render(f: &Finding, also: &[&Finding], mode: Mode) -> (String, String, St
         }
     }
     let ids = ids.join(", ");
-    let allow = format!("SET LOCAL migrate_guard.allow = '{ids}'; or put the comment /* migrate_guard:allow {ids} */ in the statement");
+    let allow = format!(
+        "SET LOCAL migrate_guard.allow = '{ids}'; or put the comment /* migrate_guard:allow {ids} */ in the statement"
+    );
     let hint = match mode {
         Mode::Warn => format!(
             "{} The statement runs because migrate_guard.mode is warn; to mark it as intended: {allow}.",
@@ -129,7 +134,12 @@ mod tests {
     use super::*;
 
     fn finding(rule: RuleId) -> Finding {
-        Finding { rule, message: "m".into(), detail: "d.".into(), safe_way: "Do X.".into() }
+        Finding {
+            rule,
+            message: "m".into(),
+            detail: "d.".into(),
+            safe_way: "Do X.".into(),
+        }
     }
 
     #[test]
@@ -138,14 +148,21 @@ mod tests {
         let l = AllowList::parse_setting(" blocking-index , SET-NOT-NULL,blocking-index").unwrap();
         assert_eq!(l.rules, vec![RuleId::BlockingIndex, RuleId::SetNotNull]);
         assert!(AllowList::parse_setting("all").unwrap().all);
-        assert_eq!(AllowList::parse_setting("blocking-index, typo-rule").unwrap_err(), "typo-rule");
+        assert_eq!(
+            AllowList::parse_setting("blocking-index, typo-rule").unwrap_err(),
+            "typo-rule"
+        );
     }
 
     #[test]
     fn setting_then_directive_then_mode() {
         let setting = AllowList::parse_setting("blocking-index").unwrap();
         let directive = AllowList::parse(["set-not-null"]).unwrap();
-        let fs = vec![finding(RuleId::BlockingIndex), finding(RuleId::SetNotNull), finding(RuleId::RenameTable)];
+        let fs = vec![
+            finding(RuleId::BlockingIndex),
+            finding(RuleId::SetNotNull),
+            finding(RuleId::RenameTable),
+        ];
         let v = decide(fs.clone(), Mode::Enforce, &setting, &directive);
         assert_eq!(v.allowed.len(), 2);
         assert_eq!(v.allowed[0].1, AllowSource::Setting);
@@ -164,7 +181,9 @@ mod tests {
         let (m, d, h) = render(&a, &[&b], Mode::Enforce);
         assert_eq!(m, "migrate_guard: blocking-index: m");
         assert_eq!(d, "d. The statement also breaks: set-not-null (m).");
-        assert!(h.starts_with("Do X. To run the statement as written: SET LOCAL migrate_guard.allow = 'blocking-index, set-not-null';"));
+        assert!(h.starts_with(
+            "Do X. To run the statement as written: SET LOCAL migrate_guard.allow = 'blocking-index, set-not-null';"
+        ));
         assert!(h.ends_with("/* migrate_guard:allow blocking-index, set-not-null */ in the statement."));
     }
 }

@@ -47,8 +47,16 @@ impl Pending {
             (*p).elevel = pgrx::PgLogLevel::ERROR as c_int;
             (*p).sqlstate = make_sqlstate(sqlstate);
             (*p).message = pg_string(message);
-            (*p).detail = if detail.is_empty() { std::ptr::null_mut() } else { pg_string(detail) };
-            (*p).hint = if hint.is_empty() { std::ptr::null_mut() } else { pg_string(hint) };
+            (*p).detail = if detail.is_empty() {
+                std::ptr::null_mut()
+            } else {
+                pg_string(detail)
+            };
+            (*p).hint = if hint.is_empty() {
+                std::ptr::null_mut()
+            } else {
+                pg_string(hint)
+            };
             p
         }
     }
@@ -91,6 +99,9 @@ mod tests {
     fn sqlstate_encoding_matches_postgres() {
         // ERRCODE_FEATURE_NOT_SUPPORTED is 0A000 = 0 + (17 << 6) ... as PostgreSQL computes it.
         assert_eq!(super::make_sqlstate(b"0A000"), 0 + (17 << 6));
-        assert_eq!(super::make_sqlstate(b"22023"), 2 + (2 << 6) + (0 << 12) + (2 << 18) + (3 << 24));
+        assert_eq!(
+            super::make_sqlstate(b"22023"),
+            2 + (2 << 6) + (0 << 12) + (2 << 18) + (3 << 24)
+        );
     }
 }

@@ -7,33 +7,171 @@
 /// PostgreSQL 15 keywords that are not UNRESERVED (`parser/kwlist.h`): an identifier spelled like
 /// one of these must be quoted.
 const QUOTED_KEYWORDS: &[&str] = &[
-    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "authorization",
-    "between", "bigint", "binary", "bit", "boolean", "both", "case", "cast", "char", "character",
-    "check", "coalesce", "collate", "collation", "column", "concurrently", "constraint", "create",
-    "cross", "current_catalog", "current_date", "current_role", "current_schema", "current_time",
-    "current_timestamp", "current_user", "dec", "decimal", "default", "deferrable", "desc",
-    "distinct", "do", "else", "end", "except", "exists", "extract", "false", "fetch", "float",
-    "for", "foreign", "freeze", "from", "full", "grant", "greatest", "group", "grouping", "having",
-    "ilike", "in", "initially", "inner", "inout", "int", "integer", "intersect", "interval",
-    "into", "is", "isnull", "join", "lateral", "leading", "least", "left", "like", "limit",
-    "localtime", "localtimestamp", "national", "natural", "nchar", "none", "normalize", "not",
-    "notnull", "null", "nullif", "numeric", "offset", "on", "only", "or", "order", "out", "outer",
-    "overlaps", "overlay", "placing", "position", "precision", "primary", "real", "references",
-    "returning", "right", "row", "select", "session_user", "setof", "similar", "smallint", "some",
-    "substring", "symmetric", "table", "tablesample", "then", "time", "timestamp", "to",
-    "trailing", "treat", "trim", "true", "union", "unique", "user", "using", "values", "varchar",
-    "variadic", "verbose", "when", "where", "window", "with", "xmlattributes", "xmlconcat",
-    "xmlelement", "xmlexists", "xmlforest", "xmlnamespaces", "xmlparse", "xmlpi", "xmlroot",
-    "xmlserialize", "xmltable",
+    "all",
+    "analyse",
+    "analyze",
+    "and",
+    "any",
+    "array",
+    "as",
+    "asc",
+    "asymmetric",
+    "authorization",
+    "between",
+    "bigint",
+    "binary",
+    "bit",
+    "boolean",
+    "both",
+    "case",
+    "cast",
+    "char",
+    "character",
+    "check",
+    "coalesce",
+    "collate",
+    "collation",
+    "column",
+    "concurrently",
+    "constraint",
+    "create",
+    "cross",
+    "current_catalog",
+    "current_date",
+    "current_role",
+    "current_schema",
+    "current_time",
+    "current_timestamp",
+    "current_user",
+    "dec",
+    "decimal",
+    "default",
+    "deferrable",
+    "desc",
+    "distinct",
+    "do",
+    "else",
+    "end",
+    "except",
+    "exists",
+    "extract",
+    "false",
+    "fetch",
+    "float",
+    "for",
+    "foreign",
+    "freeze",
+    "from",
+    "full",
+    "grant",
+    "greatest",
+    "group",
+    "grouping",
+    "having",
+    "ilike",
+    "in",
+    "initially",
+    "inner",
+    "inout",
+    "int",
+    "integer",
+    "intersect",
+    "interval",
+    "into",
+    "is",
+    "isnull",
+    "join",
+    "lateral",
+    "leading",
+    "least",
+    "left",
+    "like",
+    "limit",
+    "localtime",
+    "localtimestamp",
+    "national",
+    "natural",
+    "nchar",
+    "none",
+    "normalize",
+    "not",
+    "notnull",
+    "null",
+    "nullif",
+    "numeric",
+    "offset",
+    "on",
+    "only",
+    "or",
+    "order",
+    "out",
+    "outer",
+    "overlaps",
+    "overlay",
+    "placing",
+    "position",
+    "precision",
+    "primary",
+    "real",
+    "references",
+    "returning",
+    "right",
+    "row",
+    "select",
+    "session_user",
+    "setof",
+    "similar",
+    "smallint",
+    "some",
+    "substring",
+    "symmetric",
+    "table",
+    "tablesample",
+    "then",
+    "time",
+    "timestamp",
+    "to",
+    "trailing",
+    "treat",
+    "trim",
+    "true",
+    "union",
+    "unique",
+    "user",
+    "using",
+    "values",
+    "varchar",
+    "variadic",
+    "verbose",
+    "when",
+    "where",
+    "window",
+    "with",
+    "xmlattributes",
+    "xmlconcat",
+    "xmlelement",
+    "xmlexists",
+    "xmlforest",
+    "xmlnamespaces",
+    "xmlparse",
+    "xmlpi",
+    "xmlroot",
+    "xmlserialize",
+    "xmltable",
 ];
 
 /// Quote an identifier the way PostgreSQL's `quote_ident` does.
 pub fn quote_ident(s: &str) -> String {
     let safe = !s.is_empty()
         && s.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && !QUOTED_KEYWORDS.contains(&s);
-    if safe { s.to_owned() } else { format!("\"{}\"", s.replace('"', "\"\"")) }
+    if safe {
+        s.to_owned()
+    } else {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    }
 }
 
 /// Quote a string literal.
@@ -228,7 +366,10 @@ pub fn directive_rules(sql: &str) -> Vec<String> {
             // `migrate_guard:allow rule-a, rule-b` — ids are [a-z0-9-]+, separated by commas.
             let mut s = rest.trim_start_matches([' ', '\t', '=', ':']);
             loop {
-                let len = s.bytes().take_while(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_').count();
+                let len = s
+                    .bytes()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
+                    .count();
                 if len == 0 {
                     break;
                 }
@@ -268,7 +409,11 @@ pub fn compact(sql: &str) -> String {
 pub fn insert_after_words(sql: &str, after: &[&str], insertion: &str) -> Option<String> {
     let code = compact(sql);
     let pieces = lex(&code);
-    let words: Vec<(usize, &Piece)> = pieces.iter().enumerate().filter(|(_, p)| !matches!(p, Piece::Space(_))).collect();
+    let words: Vec<(usize, &Piece)> = pieces
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| !matches!(p, Piece::Space(_)))
+        .collect();
     'outer: for w in 0..words.len() {
         for (k, want) in after.iter().enumerate() {
             match words.get(w + k) {
@@ -339,7 +484,10 @@ mod tests {
             directive_rules("/* migrate_guard:allow blocking-index, set-not-null */ CREATE INDEX"),
             vec!["blocking-index", "set-not-null"]
         );
-        assert_eq!(directive_rules("CREATE INDEX -- Migrate_Guard:Allow blocking-index because\n ON t"), vec!["blocking-index"]);
+        assert_eq!(
+            directive_rules("CREATE INDEX -- Migrate_Guard:Allow blocking-index because\n ON t"),
+            vec!["blocking-index"]
+        );
         assert!(directive_rules("COMMENT ON TABLE t IS 'migrate_guard:allow blocking-index'").is_empty());
         assert!(directive_rules("SELECT $$ /* migrate_guard:allow x */ $$").is_empty());
         assert_eq!(directive_rules("/* migrate_guard:allow all */"), vec!["all"]);
@@ -352,14 +500,22 @@ mod tests {
 
     #[test]
     fn compacts_statements() {
-        assert_eq!(compact("  /* x */ CREATE   INDEX\n  ON t (a) ; "), "CREATE INDEX ON t (a)");
+        assert_eq!(
+            compact("  /* x */ CREATE   INDEX\n  ON t (a) ; "),
+            "CREATE INDEX ON t (a)"
+        );
         assert_eq!(compact("SELECT 'a  b' -- c\n;"), "SELECT 'a  b'");
     }
 
     #[test]
     fn inserts_keywords_after_words() {
         assert_eq!(
-            insert_after_words("create unique index if not exists i on t (a);", &["INDEX"], "CONCURRENTLY").unwrap(),
+            insert_after_words(
+                "create unique index if not exists i on t (a);",
+                &["INDEX"],
+                "CONCURRENTLY"
+            )
+            .unwrap(),
             "create unique index CONCURRENTLY if not exists i on t (a)"
         );
         assert_eq!(
@@ -367,7 +523,12 @@ mod tests {
             "CREATE INDEX CONCURRENTLY \"index\" ON t (a)"
         );
         assert_eq!(
-            insert_after_words("REFRESH MATERIALIZED VIEW mv", &["MATERIALIZED", "VIEW"], "CONCURRENTLY").unwrap(),
+            insert_after_words(
+                "REFRESH MATERIALIZED VIEW mv",
+                &["MATERIALIZED", "VIEW"],
+                "CONCURRENTLY"
+            )
+            .unwrap(),
             "REFRESH MATERIALIZED VIEW CONCURRENTLY mv"
         );
         assert!(insert_after_words("DROP TABLE t", &["INDEX"], "CONCURRENTLY").is_none());

@@ -18,7 +18,11 @@ pub unsafe fn convert(node: *mut pg_sys::Node, tag: &str, text: Option<String>) 
     // SAFETY: the caller guarantees `node` is a valid parse tree; each cast below is guarded by
     // the node tag check that precedes it.
     let command = unsafe { convert_command(node) };
-    Statement { tag: tag.to_owned(), text, command }
+    Statement {
+        tag: tag.to_owned(),
+        text,
+        command,
+    }
 }
 
 unsafe fn convert_command(node: *mut pg_sys::Node) -> Command {
@@ -30,7 +34,9 @@ unsafe fn convert_command(node: *mut pg_sys::Node) -> Command {
         match (*node).type_ {
             T::T_IndexStmt => {
                 let s = &*(node as *const pg_sys::IndexStmt);
-                let Some(table) = relref(s.relation) else { return Command::Other };
+                let Some(table) = relref(s.relation) else {
+                    return Command::Other;
+                };
                 Command::CreateIndex(CreateIndex {
                     name: cstr(s.idxname),
                     only: !(*s.relation).inh,
@@ -59,12 +65,19 @@ unsafe fn convert_command(node: *mut pg_sys::Node) -> Command {
             }
             T::T_AlterTableStmt => {
                 let s = &*(node as *const pg_sys::AlterTableStmt);
-                let Some(table) = relref(s.relation) else { return Command::Other };
+                let Some(table) = relref(s.relation) else {
+                    return Command::Other;
+                };
                 let cmds = PgList::<pg_sys::AlterTableCmd>::from_pg(s.cmds)
                     .iter_ptr()
                     .map(|c| alter_cmd(&*c))
                     .collect();
-                Command::AlterTable(AlterTable { kind: object_kind(s.objtype), table, missing_ok: s.missing_ok, cmds })
+                Command::AlterTable(AlterTable {
+                    kind: object_kind(s.objtype),
+                    table,
+                    missing_ok: s.missing_ok,
+                    cmds,
+                })
             }
             T::T_RenameStmt => {
                 let s = &*(node as *const pg_sys::RenameStmt);
@@ -89,8 +102,14 @@ unsafe fn convert_command(node: *mut pg_sys::Node) -> Command {
             }
             T::T_RefreshMatViewStmt => {
                 let s = &*(node as *const pg_sys::RefreshMatViewStmt);
-                let Some(target) = relref(s.relation) else { return Command::Other };
-                Command::RefreshMatView(RefreshMatView { target, concurrent: s.concurrent, with_data: !s.skipData })
+                let Some(target) = relref(s.relation) else {
+                    return Command::Other;
+                };
+                Command::RefreshMatView(RefreshMatView {
+                    target,
+                    concurrent: s.concurrent,
+                    with_data: !s.skipData,
+                })
             }
             _ => Command::Other,
         }
@@ -119,7 +138,11 @@ unsafe fn alter_cmd(cmd: &pg_sys::AlterTableCmd) -> AlterCmd {
                 } else {
                     Using::Expression
                 };
-                AlterCmd::AlterType { new_type: type_ref(def.typeName), column, using }
+                AlterCmd::AlterType {
+                    new_type: type_ref(def.typeName),
+                    column,
+                    using,
+                }
             }
             AT::AT_AddConstraint if is_a(cmd.def, pg_sys::NodeTag::T_Constraint) => {
                 AlterCmd::AddConstraint(constraint(&*(cmd.def as *const pg_sys::Constraint)))
@@ -144,7 +167,9 @@ unsafe fn alter_cmd(cmd: &pg_sys::AlterTableCmd) -> AlterCmd {
                     }
                 }
             }
-            other => AlterCmd::Other { what: subcommand_name(other, cmd) },
+            other => AlterCmd::Other {
+                what: subcommand_name(other, cmd),
+            },
         }
     }
 }
@@ -204,7 +229,11 @@ unsafe fn constraint(c: &pg_sys::Constraint) -> Constraint {
         CT::CONSTR_GENERATED => ConstraintKind::Generated,
         _ => ConstraintKind::Other,
     };
-    let keys = if kind == ConstraintKind::ForeignKey { c.fk_attrs } else { c.keys };
+    let keys = if kind == ConstraintKind::ForeignKey {
+        c.fk_attrs
+    } else {
+        c.keys
+    };
     unsafe {
         Constraint {
             kind,
@@ -229,7 +258,11 @@ unsafe fn is_plain_column_ref(node: *mut pg_sys::Node, column: &str) -> bool {
 
 unsafe fn type_ref(tn: *mut pg_sys::TypeName) -> TypeRef {
     if tn.is_null() {
-        return TypeRef { display: "?".into(), resolved: None, serial: false };
+        return TypeRef {
+            display: "?".into(),
+            resolved: None,
+            serial: false,
+        };
     }
     unsafe {
         let names = string_list((*tn).names);
@@ -241,7 +274,11 @@ unsafe fn type_ref(tn: *mut pg_sys::TypeName) -> TypeRef {
             );
         let written = cstr_owned(pg_sys::TypeNameToString(tn));
         if serial {
-            return TypeRef { display: written, resolved: None, serial };
+            return TypeRef {
+                display: written,
+                resolved: None,
+                serial,
+            };
         }
         // A bad type modifier raises an ERROR inside the lookup; PostgreSQL reports it itself
         // when the statement runs, so here it only means "unresolved".
@@ -263,7 +300,11 @@ unsafe fn type_ref(tn: *mut pg_sys::TypeName) -> TypeRef {
                 resolved: Some((oid.to_u32(), typmod)),
                 serial,
             },
-            None => TypeRef { display: written, resolved: None, serial },
+            None => TypeRef {
+                display: written,
+                resolved: None,
+                serial,
+            },
         }
     }
 }
@@ -285,7 +326,9 @@ fn object_kind(t: pg_sys::ObjectType::Type) -> ObjectKind {
 /// A readable name for an ALTER TABLE subcommand the model does not represent.
 unsafe fn subcommand_name(t: pg_sys::AlterTableType::Type, cmd: &pg_sys::AlterTableCmd) -> String {
     use pg_sys::AlterTableType as AT;
-    let col = unsafe { cstr(cmd.name) }.map(|c| crate::sqltext::quote_ident(&c)).unwrap_or_default();
+    let col = unsafe { cstr(cmd.name) }
+        .map(|c| crate::sqltext::quote_ident(&c))
+        .unwrap_or_default();
     let s = match t {
         AT::AT_ColumnDefault => return format!("ALTER COLUMN {col} SET/DROP DEFAULT"),
         AT::AT_DropNotNull => return format!("ALTER COLUMN {col} DROP NOT NULL"),
@@ -334,15 +377,26 @@ pub unsafe fn relref(rv: *const pg_sys::RangeVar) -> Option<RelRef> {
     if rv.is_null() {
         return None;
     }
-    unsafe { Some(RelRef { schema: cstr((*rv).schemaname), name: cstr((*rv).relname)? }) }
+    unsafe {
+        Some(RelRef {
+            schema: cstr((*rv).schemaname),
+            name: cstr((*rv).relname)?,
+        })
+    }
 }
 
 /// A qualified name list (`List` of `String` nodes) → `RelRef`.
 unsafe fn relref_from_names(names: *mut pg_sys::List) -> Option<RelRef> {
     let parts = unsafe { string_list(names) };
     match parts.as_slice() {
-        [name] => Some(RelRef { schema: None, name: name.clone() }),
-        [.., schema, name] => Some(RelRef { schema: Some(schema.clone()), name: name.clone() }),
+        [name] => Some(RelRef {
+            schema: None,
+            name: name.clone(),
+        }),
+        [.., schema, name] => Some(RelRef {
+            schema: Some(schema.clone()),
+            name: name.clone(),
+        }),
         [] => None,
     }
 }

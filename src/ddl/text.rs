@@ -23,7 +23,10 @@ pub unsafe fn current(parsetree: *mut pg_sys::Node) -> Option<StatementText> {
         let source = core::ffi::CStr::from_ptr((*portal).sourceText).to_bytes();
         let stmts = PgList::<pg_sys::PlannedStmt>::from_pg((*portal).stmts);
         let Some(first) = stmts.get_ptr(0) else {
-            return Some(StatementText { text: String::from_utf8_lossy(source).into_owned(), exact: false });
+            return Some(StatementText {
+                text: String::from_utf8_lossy(source).into_owned(),
+                exact: false,
+            });
         };
         let p = &*first;
         let text = slice(source, p.stmt_location, p.stmt_len);
@@ -38,7 +41,11 @@ pub unsafe fn current(parsetree: *mut pg_sys::Node) -> Option<StatementText> {
 /// `source[location .. location + len]`; `len == 0` means "to the end", `location < 0` unknown.
 fn slice(source: &[u8], location: i32, len: i32) -> String {
     let start = usize::try_from(location).unwrap_or(0).min(source.len());
-    let end = if len <= 0 { source.len() } else { (start + len as usize).min(source.len()) };
+    let end = if len <= 0 {
+        source.len()
+    } else {
+        (start + len as usize).min(source.len())
+    };
     String::from_utf8_lossy(&source[start..end]).trim().to_owned()
 }
 

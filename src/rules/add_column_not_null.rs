@@ -52,9 +52,15 @@ mod tests {
     fn add(name: &str, not_null: bool, default: bool, serial: bool, identity: bool) -> AlterCmd {
         AlterCmd::AddColumn(ColumnDef {
             name: name.to_owned(),
-            type_name: TypeRef { display: "text".into(), resolved: None, serial },
+            type_name: TypeRef {
+                display: "text".into(),
+                resolved: None,
+                serial,
+            },
             not_null,
-            default: default.then_some(Expr { volatility: Some(Volatility::Immutable) }),
+            default: default.then_some(Expr {
+                volatility: Some(Volatility::Immutable),
+            }),
             identity,
             generated_stored: None,
             constraints: vec![],
@@ -72,8 +78,16 @@ mod tests {
         let f = FakeFacts::default().with("t", FakeFacts::table("t"));
         let got = run(vec![add("Plan", true, false, false, false)], &f);
         assert_eq!(got.len(), 1);
-        assert!(got[0].message.starts_with("ADD COLUMN \"Plan\" NOT NULL"), "{}", got[0].message);
-        assert!(got[0].safe_way.contains("ALTER TABLE public.t ADD COLUMN \"Plan\" text NOT NULL DEFAULT <value>"));
+        assert!(
+            got[0].message.starts_with("ADD COLUMN \"Plan\" NOT NULL"),
+            "{}",
+            got[0].message
+        );
+        assert!(
+            got[0]
+                .safe_way
+                .contains("ALTER TABLE public.t ADD COLUMN \"Plan\" text NOT NULL DEFAULT <value>")
+        );
     }
 
     #[test]

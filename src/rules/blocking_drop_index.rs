@@ -29,11 +29,19 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
             .unwrap_or_else(|| format!("DROP INDEX CONCURRENTLY {index};"))
     } else {
         // DROP INDEX CONCURRENTLY takes one index and no CASCADE.
-        d.objects.iter().map(|i| format!("DROP INDEX CONCURRENTLY {i};")).collect::<Vec<_>>().join(" ")
+        d.objects
+            .iter()
+            .map(|i| format!("DROP INDEX CONCURRENTLY {i};"))
+            .collect::<Vec<_>>()
+            .join(" ")
     };
     out.push(Finding {
         rule: RuleId::BlockingDropIndex,
-        message: format!("DROP INDEX would block all reads and writes of {} {}", table.kind.noun(), table.display),
+        message: format!(
+            "DROP INDEX would block all reads and writes of {} {}",
+            table.kind.noun(),
+            table.display
+        ),
         detail: format!(
             "DROP INDEX without CONCURRENTLY needs an ACCESS EXCLUSIVE lock on {}: it waits for every \
              running query on it, and every query that arrives meanwhile queues behind it.",
@@ -80,14 +88,25 @@ mod tests {
         let got = run(&drop_index(&["i"], false, "DROP INDEX IF EXISTS i"), &f);
         assert_eq!(got.len(), 1);
         assert!(got[0].detail.contains("table public.t (0 bytes)"), "{}", got[0].detail);
-        assert!(got[0].safe_way.ends_with("DROP INDEX CONCURRENTLY IF EXISTS i;"), "{}", got[0].safe_way);
+        assert!(
+            got[0].safe_way.ends_with("DROP INDEX CONCURRENTLY IF EXISTS i;"),
+            "{}",
+            got[0].safe_way
+        );
     }
 
     #[test]
     fn several_indexes_get_one_statement_each() {
-        let f = FakeFacts::default().with("t", FakeFacts::table("t")).with_index("i", "t").with_index("j", "t");
+        let f = FakeFacts::default()
+            .with("t", FakeFacts::table("t"))
+            .with_index("i", "t")
+            .with_index("j", "t");
         let got = run(&drop_index(&["i", "j"], false, "DROP INDEX i, j"), &f);
-        assert!(got[0].safe_way.contains("DROP INDEX CONCURRENTLY i; DROP INDEX CONCURRENTLY j;"));
+        assert!(
+            got[0]
+                .safe_way
+                .contains("DROP INDEX CONCURRENTLY i; DROP INDEX CONCURRENTLY j;")
+        );
     }
 
     #[test]

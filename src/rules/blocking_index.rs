@@ -7,7 +7,9 @@ use crate::model::{Command, Statement};
 use crate::sqltext::insert_after_words;
 
 pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
-    let Command::CreateIndex(ci) = &stmt.command else { return };
+    let Command::CreateIndex(ci) = &stmt.command else {
+        return;
+    };
     if ci.concurrent {
         return;
     }
@@ -20,7 +22,11 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     if partitioned && ci.only {
         return;
     }
-    let what = if ci.unique { "CREATE UNIQUE INDEX" } else { "CREATE INDEX" };
+    let what = if ci.unique {
+        "CREATE UNIQUE INDEX"
+    } else {
+        "CREATE INDEX"
+    };
     let text = stmt.text.as_deref().unwrap_or("");
     let safe_way = if partitioned {
         let parent = insert_after_words(text, &["ON"], "ONLY")
@@ -44,9 +50,16 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     out.push(Finding {
         rule: RuleId::BlockingIndex,
         message: if rel.kind == RelKind::MatView {
-            format!("{what} would block REFRESH of materialized view {} while the index is built", rel.display)
+            format!(
+                "{what} would block REFRESH of materialized view {} while the index is built",
+                rel.display
+            )
         } else {
-            format!("{what} would block writes to {} {} while the index is built", rel.kind.noun(), rel.display)
+            format!(
+                "{what} would block writes to {} {} while the index is built",
+                rel.kind.noun(),
+                rel.display
+            )
         },
         detail: format!(
             "{what} without CONCURRENTLY holds a SHARE lock on {} while it reads the whole {}: {blocked} waits \
@@ -69,7 +82,13 @@ mod tests {
         stmt(
             "CREATE INDEX",
             text,
-            Command::CreateIndex(CreateIndex { name: None, table: rel(table), only, concurrent, unique: false }),
+            Command::CreateIndex(CreateIndex {
+                name: None,
+                table: rel(table),
+                only,
+                concurrent,
+                unique: false,
+            }),
         )
     }
 
@@ -85,8 +104,18 @@ mod tests {
         let got = run(&create_index("t", false, false, "CREATE INDEX t_a ON t (a);"), &f);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].rule, RuleId::BlockingIndex);
-        assert!(got[0].detail.contains("SHARE lock on table public.t (about 1000 rows, 80 kB)"), "{}", got[0].detail);
-        assert!(got[0].safe_way.contains("CREATE INDEX CONCURRENTLY t_a ON t (a);"), "{}", got[0].safe_way);
+        assert!(
+            got[0]
+                .detail
+                .contains("SHARE lock on table public.t (about 1000 rows, 80 kB)"),
+            "{}",
+            got[0].detail
+        );
+        assert!(
+            got[0].safe_way.contains("CREATE INDEX CONCURRENTLY t_a ON t (a);"),
+            "{}",
+            got[0].safe_way
+        );
     }
 
     #[test]
@@ -102,9 +131,18 @@ mod tests {
             .with("n", new)
             .with("tmp", temp)
             .with("e", empty);
-        assert!(run(&create_index("t", true, false, "CREATE INDEX CONCURRENTLY ON t (a)"), &f).is_empty());
+        assert!(
+            run(
+                &create_index("t", true, false, "CREATE INDEX CONCURRENTLY ON t (a)"),
+                &f
+            )
+            .is_empty()
+        );
         for t in ["n", "tmp", "e", "missing"] {
-            assert!(run(&create_index(t, false, false, "CREATE INDEX ON x (a)"), &f).is_empty(), "{t}");
+            assert!(
+                run(&create_index(t, false, false, "CREATE INDEX ON x (a)"), &f).is_empty(),
+                "{t}"
+            );
         }
     }
 
@@ -116,7 +154,11 @@ mod tests {
         assert!(run(&create_index("p", false, true, "CREATE INDEX i ON ONLY p (a)"), &f).is_empty());
         let got = run(&create_index("p", false, false, "CREATE INDEX i ON p (a)"), &f);
         assert_eq!(got.len(), 1);
-        assert!(got[0].safe_way.contains("CREATE INDEX i ON ONLY p (a);"), "{}", got[0].safe_way);
+        assert!(
+            got[0].safe_way.contains("CREATE INDEX i ON ONLY p (a);"),
+            "{}",
+            got[0].safe_way
+        );
         assert!(got[0].safe_way.contains("ATTACH PARTITION"));
     }
 

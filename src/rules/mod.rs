@@ -58,10 +58,16 @@ impl RuleId {
     /// One line: what the rule catches.
     pub fn summary(self) -> &'static str {
         match self {
-            RuleId::BlockingIndex => "CREATE INDEX without CONCURRENTLY on an existing table or materialized view that holds data",
+            RuleId::BlockingIndex => {
+                "CREATE INDEX without CONCURRENTLY on an existing table or materialized view that holds data"
+            }
             RuleId::BlockingDropIndex => "DROP INDEX without CONCURRENTLY on an existing table",
-            RuleId::AddColumnNotNull => "ADD COLUMN ... NOT NULL without a DEFAULT on an existing table that holds data",
-            RuleId::SetNotNull => "ALTER COLUMN ... SET NOT NULL on an existing table that holds data, unless a validated CHECK (col IS NOT NULL) proves it",
+            RuleId::AddColumnNotNull => {
+                "ADD COLUMN ... NOT NULL without a DEFAULT on an existing table that holds data"
+            }
+            RuleId::SetNotNull => {
+                "ALTER COLUMN ... SET NOT NULL on an existing table that holds data, unless a validated CHECK (col IS NOT NULL) proves it"
+            }
             RuleId::RenameColumn => "renaming a column of an existing table, view or materialized view",
             RuleId::RenameTable => "renaming an existing table, view or materialized view",
         }
@@ -116,7 +122,11 @@ pub(crate) mod testing {
     use crate::model::*;
 
     pub fn stmt(tag: &str, text: &str, command: Command) -> Statement {
-        Statement { tag: tag.to_owned(), text: Some(text.to_owned()), command }
+        Statement {
+            tag: tag.to_owned(),
+            text: Some(text.to_owned()),
+            command,
+        }
     }
 
     pub fn rel(name: &str) -> RelRef {
@@ -124,7 +134,12 @@ pub(crate) mod testing {
     }
 
     pub fn alter(table: &str, cmds: Vec<AlterCmd>) -> Command {
-        Command::AlterTable(AlterTable { kind: ObjectKind::Table, table: rel(table), missing_ok: false, cmds })
+        Command::AlterTable(AlterTable {
+            kind: ObjectKind::Table,
+            table: rel(table),
+            missing_ok: false,
+            cmds,
+        })
     }
 }
 

@@ -29,7 +29,10 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
              to it, then drop the old one."
         ),
         _ => {
-            let ty = facts.column(&rel, column).map(|c| c.type_display).unwrap_or_else(|| "<type>".to_owned());
+            let ty = facts
+                .column(&rel, column)
+                .map(|c| c.type_display)
+                .unwrap_or_else(|| "<type>".to_owned());
             format!(
                 "Expand, migrate, contract: ALTER TABLE {t} ADD COLUMN {new} {ty}; keep both columns in step \
                  (application writes or a trigger) and backfill {new} in batches; move every reader to {new}; \
@@ -81,8 +84,18 @@ mod tests {
         let mut out = Vec::new();
         check(&rename("t", "email", "Email Address"), &f, &mut out);
         assert_eq!(out.len(), 1);
-        assert!(out[0].message.contains("column email of table public.t to \"Email Address\""), "{}", out[0].message);
-        assert!(out[0].safe_way.contains("ADD COLUMN \"Email Address\" <type>"), "{}", out[0].safe_way);
+        assert!(
+            out[0]
+                .message
+                .contains("column email of table public.t to \"Email Address\""),
+            "{}",
+            out[0].message
+        );
+        assert!(
+            out[0].safe_way.contains("ADD COLUMN \"Email Address\" <type>"),
+            "{}",
+            out[0].safe_way
+        );
     }
 
     #[test]
@@ -92,7 +105,13 @@ mod tests {
         let f = FakeFacts::default().with("v", v);
         let mut out = Vec::new();
         check(&rename("v", "email", "mail"), &f, &mut out);
-        assert!(out[0].safe_way.contains("CREATE OR REPLACE VIEW public.v AS SELECT ..., email AS mail"), "{}", out[0].safe_way);
+        assert!(
+            out[0]
+                .safe_way
+                .contains("CREATE OR REPLACE VIEW public.v AS SELECT ..., email AS mail"),
+            "{}",
+            out[0].safe_way
+        );
     }
 
     #[test]

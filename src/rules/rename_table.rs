@@ -12,7 +12,12 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
         return;
     }
     let Some(rel) = facts.relation(&r.target) else { return };
-    if !rel.existing() || !matches!(rel.kind, RelKind::Table | RelKind::PartitionedTable | RelKind::View | RelKind::MatView) {
+    if !rel.existing()
+        || !matches!(
+            rel.kind,
+            RelKind::Table | RelKind::PartitionedTable | RelKind::View | RelKind::MatView
+        )
+    {
         return;
     }
     let old = &rel.display;
@@ -57,7 +62,13 @@ mod tests {
         stmt(
             "ALTER TABLE",
             "",
-            Command::Rename(Rename { what, relation_kind: what, target: rel(table), column: None, new_name: new.into() }),
+            Command::Rename(Rename {
+                what,
+                relation_kind: what,
+                target: rel(table),
+                column: None,
+                new_name: new.into(),
+            }),
         )
     }
 
@@ -67,13 +78,22 @@ mod tests {
         v.kind = RelKind::View;
         let mut mv = FakeFacts::table("mv");
         mv.kind = RelKind::MatView;
-        let f = FakeFacts::default().with("t", FakeFacts::table("t")).with("v", v).with("mv", mv);
+        let f = FakeFacts::default()
+            .with("t", FakeFacts::table("t"))
+            .with("v", v)
+            .with("mv", mv);
         let mut out = Vec::new();
         check(&rename(ObjectKind::Table, "t", "users"), &f, &mut out);
         check(&rename(ObjectKind::View, "v", "v2"), &f, &mut out);
         check(&rename(ObjectKind::MatView, "mv", "mv2"), &f, &mut out);
         assert_eq!(out.len(), 3);
-        assert!(out[0].safe_way.contains("CREATE VIEW public.t AS SELECT * FROM public.users"), "{}", out[0].safe_way);
+        assert!(
+            out[0]
+                .safe_way
+                .contains("CREATE VIEW public.t AS SELECT * FROM public.users"),
+            "{}",
+            out[0].safe_way
+        );
         assert!(out[1].message.starts_with("renaming view public.v"));
         assert!(out[2].message.starts_with("renaming materialized view public.mv"));
     }

@@ -25,7 +25,10 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
         let t = &rel.display;
         out.push(Finding {
             rule: RuleId::SetNotNull,
-            message: format!("SET NOT NULL on column {c} scans the whole {} {t} under an ACCESS EXCLUSIVE lock", rel.kind.noun()),
+            message: format!(
+                "SET NOT NULL on column {c} scans the whole {} {t} under an ACCESS EXCLUSIVE lock",
+                rel.kind.noun()
+            ),
             detail: format!(
                 "PostgreSQL reads every row of {} to check that {c} has no NULLs, and all reads and writes \
                  of the table wait until it is done. No validated CHECK ({c} IS NOT NULL) constraint exists \
@@ -77,7 +80,11 @@ mod tests {
 
     fn run(f: &FakeFacts, col: &str) -> Vec<Finding> {
         let mut out = Vec::new();
-        let s = stmt("ALTER TABLE", "", alter("t", vec![AlterCmd::SetNotNull { column: col.into() }]));
+        let s = stmt(
+            "ALTER TABLE",
+            "",
+            alter("t", vec![AlterCmd::SetNotNull { column: col.into() }]),
+        );
         check(&s, f, &mut out);
         out
     }
@@ -85,10 +92,16 @@ mod tests {
     #[test]
     fn blocks_unproven_column() {
         let t = FakeFacts::table("t");
-        let f = FakeFacts::default().with("t", t.clone()).with_column(&t, column("email", false, None));
+        let f = FakeFacts::default()
+            .with("t", t.clone())
+            .with_column(&t, column("email", false, None));
         let got = run(&f, "email");
         assert_eq!(got.len(), 1);
-        assert!(got[0].safe_way.contains("ADD CONSTRAINT t_email_not_null CHECK (email IS NOT NULL) NOT VALID"));
+        assert!(
+            got[0]
+                .safe_way
+                .contains("ADD CONSTRAINT t_email_not_null CHECK (email IS NOT NULL) NOT VALID")
+        );
         assert!(got[0].safe_way.contains("VALIDATE CONSTRAINT t_email_not_null"));
     }
 
