@@ -5,7 +5,7 @@
 //! statement the guard blocks therefore fails at once, even while another session holds a
 //! conflicting lock on the table.
 
-use crate::facts::{Column, Facts, Rel, RelKind};
+use crate::facts::{Column, Facts, Rel, RelKind, Session};
 use crate::model::RelRef;
 use core::ffi::CStr;
 use pgrx::pg_sys;
@@ -19,6 +19,7 @@ const INVALID_SUBTRANSACTION_ID: pg_sys::SubTransactionId = 0;
 
 pub struct CatalogFacts {
     assume_populated: bool,
+    restore: bool,
     cache: RefCell<HashMap<pg_sys::Oid, Option<Rel>>>,
 }
 
@@ -26,16 +27,18 @@ impl CatalogFacts {
     pub fn new(assume_populated: bool) -> Self {
         CatalogFacts {
             assume_populated,
+            restore: restoring_dump(),
             cache: RefCell::new(HashMap::new()),
         }
     }
 
-    fn rel_by_oid(&self, oid: pg_sys::Oid) -> Option<Rel> {
+    pub fn rel_by_oid(&self, oid: pg_sys::Oid) -> Option<Rel> {
         if let Some(hit) = self.cache.borrow().get(&oid) {
             return hit.clone();
         }
         // SAFETY: we are in a transaction inside a backend; `read_rel` only reads the relcache.
         let rel = unsafe { read_rel(oid) }.map(|mut r| {
+            r.restore = self.restore;
             if !r.has_data
                 && self.assume_populated
                 && matches!(r.kind, RelKind::Table | RelKind::PartitionedTable | RelKind::MatView)
@@ -66,6 +69,97 @@ impl Facts for CatalogFacts {
         // SAFETY: relcache read of a relation that exists (it was just resolved).
         unsafe { read_column(pg_sys::Oid::from(rel.oid), column) }
     }
+
+    fn type_change_rewrites(&self, rel: &Rel, column: &str, to: (u32, i32)) -> Option<bool> {
+        type_change_rewrites(pg_sys::Oid::from(rel.oid), column, to)
+    }
+
+    fn session(&self) -> Session {
+        Session {
+            // SAFETY: plain read of the backend's lock_timeout GUC variable (milliseconds).
+            lock_timeout_ms: i64::from(unsafe { pg_sys::LockTimeout }),
+            require_lock_timeout: crate::gucs::REQUIRE_LOCK_TIMEOUT.get(),
+        }
+    }
+}
+
+/// Whether this session is restoring a dump: pg_restore identifies itself by application name
+/// (its parallel workers too); a pg_dump script run by psql starts by turning off both
+/// `row_security` and `check_function_bodies`, which ordinary migrations do not do.
+fn restoring_dump() -> bool {
+    // SAFETY: reads of GUC variables of this backend.
+    unsafe {
+        let app = crate::ddl::cstr(pg_sys::application_name).unwrap_or_default();
+        app == "pg_restore" || (!pg_sys::row_security && !pg_sys::check_function_bodies)
+    }
+}
+
+/// `pg_proc` oids of `timestamp(timestamptz)` and `timestamptz(timestamp)`.
+const F_TIMESTAMPTZ_TIMESTAMP: u32 = 2027;
+const F_TIMESTAMP_TIMESTAMPTZ: u32 = 2028;
+
+/// PostgreSQL's own decision (`ATPrepAlterColumnType` + `ATColumnChangeRequiresRewrite`): coerce
+/// the column to the new type as an assignment, plan the expression (which turns length
+/// coercions that cannot fail into no-ops), and see whether anything but the column itself,
+/// relabelled, is left.
+fn type_change_rewrites(relid: pg_sys::Oid, column: &str, to: (u32, i32)) -> Option<bool> {
+    try_catalog(|| unsafe {
+        let r = pg_sys::RelationIdGetRelation(relid);
+        if r.is_null() {
+            return None;
+        }
+        let desc = (*r).rd_att;
+        let attrs = (*desc).attrs.as_slice((*desc).natts as usize);
+        let att = attrs
+            .iter()
+            .find(|a| !a.attisdropped && CStr::from_ptr(a.attname.data.as_ptr()).to_bytes() == column.as_bytes())
+            .cloned();
+        pg_sys::RelationClose(r);
+        let att = att?;
+        let var = pg_sys::makeVar(1, att.attnum, att.atttypid, att.atttypmod, att.attcollation, 0);
+        let pstate = pg_sys::make_parsestate(std::ptr::null_mut());
+        let expr = pg_sys::coerce_to_target_type(
+            pstate,
+            var.cast(),
+            att.atttypid,
+            pg_sys::Oid::from(to.0),
+            to.1,
+            pg_sys::CoercionContext::COERCION_ASSIGNMENT,
+            pg_sys::CoercionForm::COERCE_IMPLICIT_CAST,
+            -1,
+        );
+        if expr.is_null() {
+            return None;
+        }
+        pg_sys::assign_expr_collations(pstate, expr);
+        let mut e = pg_sys::expression_planner(expr.cast()) as *mut pg_sys::Node;
+        loop {
+            match (*e).type_ {
+                pg_sys::NodeTag::T_Var if (*(e as *mut pg_sys::Var)).varattno == att.attnum => return Some(false),
+                pg_sys::NodeTag::T_RelabelType => e = (*(e as *mut pg_sys::RelabelType)).arg.cast(),
+                pg_sys::NodeTag::T_CoerceToDomain => {
+                    let d = e as *mut pg_sys::CoerceToDomain;
+                    if pg_sys::DomainHasConstraints((*d).resulttype) {
+                        return Some(true);
+                    }
+                    e = (*d).arg.cast();
+                }
+                pg_sys::NodeTag::T_FuncExpr => {
+                    let f = e as *mut pg_sys::FuncExpr;
+                    let fid = (*f).funcid.to_u32();
+                    if (fid == F_TIMESTAMPTZ_TIMESTAMP || fid == F_TIMESTAMP_TIMESTAMPTZ)
+                        && !pg_sys::TimestampTimestampTzRequiresRewrite()
+                    {
+                        e = pgrx::PgList::<pg_sys::Node>::from_pg((*f).args).get_ptr(0)?;
+                    } else {
+                        return Some(true);
+                    }
+                }
+                _ => return Some(true),
+            }
+        }
+    })
+    .flatten()
 }
 
 /// Resolve a name the way the statement will, without locking and without erroring.
@@ -118,6 +212,8 @@ unsafe fn read_rel(oid: pg_sys::Oid) -> Option<Rel> {
             kind,
             new_in_xact,
             temp,
+            restore: false,
+            populated: form.relispopulated,
             size_bytes,
             est_rows,
             has_data: size_bytes > 0,

@@ -49,6 +49,11 @@ pub struct Rel {
     /// Created in the current transaction (invisible to every other session until commit).
     pub new_in_xact: bool,
     pub temp: bool,
+    /// The session is restoring a dump (pg_restore, or a pg_dump script run by psql): every
+    /// table it touches is one it is rebuilding.
+    pub restore: bool,
+    /// A materialized view that has been refreshed WITH DATA (always true for other kinds).
+    pub populated: bool,
     /// Size of the main fork on disk (summed over partitions for a partitioned table).
     pub size_bytes: u64,
     /// Row estimate from `pg_class.reltuples`, when the table was ever vacuumed or analyzed.
@@ -72,7 +77,7 @@ impl Rel {
     }
 
     pub fn existing(&self) -> bool {
-        !self.new_in_xact && !self.temp
+        !self.new_in_xact && !self.temp && !self.restore
     }
 
     /// `table public.accounts (1000 rows, 72 kB)` — the object and what was measured.
@@ -105,6 +110,15 @@ pub struct Column {
     pub type_display: String,
 }
 
+/// Session state the rules consult.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Session {
+    /// The session's `lock_timeout`, in milliseconds (0: wait forever).
+    pub lock_timeout_ms: i64,
+    /// `migrate_guard.require_lock_timeout`.
+    pub require_lock_timeout: bool,
+}
+
 /// The source of facts. `relation` returns `None` for a name that does not resolve (PostgreSQL
 /// itself will then report the missing object).
 pub trait Facts {
@@ -112,6 +126,10 @@ pub trait Facts {
     /// The table (or materialized view) an index belongs to.
     fn index_table(&self, index: &RelRef) -> Option<Rel>;
     fn column(&self, rel: &Rel, column: &str) -> Option<Column>;
+    /// Whether changing `column` to the type `(oid, typmod)` without a USING expression makes
+    /// PostgreSQL rewrite the table; `None` when it cannot be decided (no such column or cast).
+    fn type_change_rewrites(&self, rel: &Rel, column: &str, to: (u32, i32)) -> Option<bool>;
+    fn session(&self) -> Session;
 }
 
 /// In-memory facts for unit tests.
@@ -121,6 +139,9 @@ pub struct FakeFacts {
     pub rels: Vec<(RelRef, Rel)>,
     pub index_tables: Vec<(RelRef, RelRef)>,
     pub columns: Vec<(u32, Column)>,
+    /// `(column, target type oid) → rewrites`
+    pub type_changes: Vec<(String, u32, bool)>,
+    pub session: Session,
 }
 
 #[cfg(test)]
@@ -135,6 +156,8 @@ impl FakeFacts {
             kind: RelKind::Table,
             new_in_xact: false,
             temp: false,
+            restore: false,
+            populated: true,
             size_bytes: 8192 * 10,
             est_rows: Some(1000),
             has_data: true,
@@ -173,5 +196,14 @@ impl Facts for FakeFacts {
             .iter()
             .find(|(o, c)| *o == rel.oid && c.name == column)
             .map(|(_, c)| c.clone())
+    }
+    fn type_change_rewrites(&self, _rel: &Rel, column: &str, to: (u32, i32)) -> Option<bool> {
+        self.type_changes
+            .iter()
+            .find(|(c, t, _)| c == column && *t == to.0)
+            .map(|(_, _, r)| *r)
+    }
+    fn session(&self) -> Session {
+        self.session.clone()
     }
 }

@@ -20,6 +20,8 @@ pub enum GuardMode {
 pub static MODE: GucSetting<GuardMode> = GucSetting::<GuardMode>::new(GuardMode::Enforce);
 pub static ALLOW: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static ASSUME_POPULATED: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static LOCK_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5000);
+pub static REQUIRE_LOCK_TIMEOUT: GucSetting<bool> = GucSetting::<bool>::new(false);
 
 pub fn mode() -> Mode {
     match MODE.get() {
@@ -67,6 +69,24 @@ pub fn register() {
         c"For development and CI databases: block there what production would block, even on empty tables.",
         &ASSUME_POPULATED,
         GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"migrate_guard.lock_timeout",
+        c"lock_timeout the guard sets when a statement needs a strong lock on an existing table and none is set.",
+        c"Applies to the rest of the transaction, with a NOTICE. 0 disables it.",
+        &LOCK_TIMEOUT_MS,
+        0,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_bool_guc(
+        c"migrate_guard.require_lock_timeout",
+        c"Block statements that need a strong lock on an existing table while lock_timeout is 0 (rule lock-timeout).",
+        c"Instead of setting a lock_timeout itself, the guard then demands one. Only superusers can change it.",
+        &REQUIRE_LOCK_TIMEOUT,
+        GucContext::Suset,
         GucFlags::default(),
     );
     // SAFETY: called once from _PG_init with a static C string.

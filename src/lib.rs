@@ -11,6 +11,7 @@ pub mod ddl;
 pub mod facts;
 pub mod guard;
 pub mod gucs;
+pub mod locks;
 pub mod model;
 pub mod policy;
 pub mod report;

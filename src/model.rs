@@ -57,6 +57,7 @@ pub enum ObjectKind {
     ForeignTable,
     Sequence,
     Column,
+    Trigger,
     Other,
 }
 
@@ -67,8 +68,63 @@ pub enum Command {
     AlterTable(AlterTable),
     Rename(Rename),
     RefreshMatView(RefreshMatView),
+    /// `CREATE TABLE`: only the tables its foreign keys reference matter (SHARE ROW EXCLUSIVE).
+    CreateTable {
+        references: Vec<RelRef>,
+    },
+    /// `CREATE TRIGGER … ON table` (SHARE ROW EXCLUSIVE on the table).
+    CreateTrigger {
+        table: RelRef,
+    },
     /// Any other DDL: the guard has no rule for it.
     Other,
+}
+
+/// PostgreSQL's table lock modes, weakest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LockMode {
+    AccessShare,
+    RowShare,
+    RowExclusive,
+    ShareUpdateExclusive,
+    Share,
+    ShareRowExclusive,
+    Exclusive,
+    AccessExclusive,
+}
+
+impl LockMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            LockMode::AccessShare => "ACCESS SHARE",
+            LockMode::RowShare => "ROW SHARE",
+            LockMode::RowExclusive => "ROW EXCLUSIVE",
+            LockMode::ShareUpdateExclusive => "SHARE UPDATE EXCLUSIVE",
+            LockMode::Share => "SHARE",
+            LockMode::ShareRowExclusive => "SHARE ROW EXCLUSIVE",
+            LockMode::Exclusive => "EXCLUSIVE",
+            LockMode::AccessExclusive => "ACCESS EXCLUSIVE",
+        }
+    }
+
+    /// What ordinary traffic the lock stops while it is held (or queued for), as a plural subject.
+    pub fn blocks(self) -> &'static str {
+        match self {
+            LockMode::AccessShare | LockMode::RowShare | LockMode::RowExclusive | LockMode::ShareUpdateExclusive => {
+                "other schema changes"
+            }
+            LockMode::Share | LockMode::ShareRowExclusive => "INSERT, UPDATE and DELETE",
+            LockMode::Exclusive => "INSERT, UPDATE, DELETE and SELECT ... FOR UPDATE",
+            LockMode::AccessExclusive => "all reads and writes",
+        }
+    }
+
+    /// `an ACCESS EXCLUSIVE`, `a SHARE` ...
+    pub fn with_article(self) -> String {
+        let name = self.name();
+        let article = if name.starts_with(['A', 'E']) { "an" } else { "a" };
+        format!("{article} {name}")
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -217,9 +273,10 @@ pub enum AlterCmd {
         concurrent: bool,
         finalize: bool,
     },
-    /// Anything else, with a short description such as `SET STATISTICS`.
+    /// Anything else, with a short description such as `SET STATISTICS` and the lock it takes.
     Other {
         what: String,
+        lock: LockMode,
     },
 }
 
@@ -245,7 +302,7 @@ impl AlterCmd {
             AlterCmd::SetTablespace { name } => format!("SET TABLESPACE {}", q(name)),
             AlterCmd::AttachPartition { partition } => format!("ATTACH PARTITION {partition}"),
             AlterCmd::DetachPartition { partition, .. } => format!("DETACH PARTITION {partition}"),
-            AlterCmd::Other { what } => what.clone(),
+            AlterCmd::Other { what, .. } => what.clone(),
         }
     }
 }

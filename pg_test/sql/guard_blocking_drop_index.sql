@@ -1,4 +1,6 @@
 -- Rule blocking-drop-index: DROP INDEX without CONCURRENTLY on an existing table.
+-- The lock_timeout safety net is tested in guard_lock_timeout; keep its NOTICEs out of here.
+SET migrate_guard.lock_timeout = 0;
 CREATE SCHEMA bdi;
 SET search_path = bdi, public;
 CREATE TABLE accounts (id bigint PRIMARY KEY, email text, plan text);

@@ -1,4 +1,6 @@
 -- Rule blocking-index: CREATE INDEX without CONCURRENTLY on an existing table with data.
+-- The lock_timeout safety net is tested in guard_lock_timeout; keep its NOTICEs out of here.
+SET migrate_guard.lock_timeout = 0;
 CREATE SCHEMA bi;
 SET search_path = bi, public;
 CREATE TABLE accounts (id bigint PRIMARY KEY, email text, plan text);

@@ -1,4 +1,6 @@
 -- Settings, directives and the scope of the guard.
+-- The lock_timeout safety net is tested in guard_lock_timeout; keep its NOTICEs out of here.
+SET migrate_guard.lock_timeout = 0;
 CREATE SCHEMA gs;
 SET search_path = gs, public;
 CREATE TABLE accounts (id bigint PRIMARY KEY, email text, plan text);

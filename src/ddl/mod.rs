@@ -51,10 +51,20 @@ unsafe fn convert_command(node: *mut pg_sys::Node) -> Command {
                 if kind == ObjectKind::Other {
                     return Command::Other;
                 }
-                let objects = PgList::<pg_sys::List>::from_pg(s.objects)
-                    .iter_ptr()
-                    .filter_map(|names| relref_from_names(names))
-                    .collect();
+                let names = PgList::<pg_sys::List>::from_pg(s.objects);
+                let objects = if kind == ObjectKind::Trigger {
+                    // [schema.]table.trigger: keep the table the trigger is on.
+                    names
+                        .iter_ptr()
+                        .filter_map(|n| {
+                            let mut parts = string_list(n);
+                            parts.pop();
+                            relref_from_parts(&parts)
+                        })
+                        .collect()
+                } else {
+                    names.iter_ptr().filter_map(|n| relref_from_names(n)).collect()
+                };
                 Command::Drop(Drop {
                     kind,
                     objects,
@@ -110,6 +120,31 @@ unsafe fn convert_command(node: *mut pg_sys::Node) -> Command {
                     concurrent: s.concurrent,
                     with_data: !s.skipData,
                 })
+            }
+            T::T_CreateStmt => {
+                let s = &*(node as *const pg_sys::CreateStmt);
+                let mut references = Vec::new();
+                for elt in PgList::<pg_sys::Node>::from_pg(s.tableElts).iter_ptr() {
+                    let constraints = if is_a(elt, T::T_ColumnDef) {
+                        (*(elt as *const pg_sys::ColumnDef)).constraints
+                    } else if is_a(elt, T::T_Constraint) {
+                        references.extend(relref((*(elt as *const pg_sys::Constraint)).pktable));
+                        std::ptr::null_mut()
+                    } else {
+                        std::ptr::null_mut()
+                    };
+                    for c in PgList::<pg_sys::Constraint>::from_pg(constraints).iter_ptr() {
+                        references.extend(relref((*c).pktable));
+                    }
+                }
+                Command::CreateTable { references }
+            }
+            T::T_CreateTrigStmt => {
+                let s = &*(node as *const pg_sys::CreateTrigStmt);
+                match relref(s.relation) {
+                    Some(table) => Command::CreateTrigger { table },
+                    None => Command::Other,
+                }
             }
             _ => Command::Other,
         }
@@ -167,9 +202,10 @@ unsafe fn alter_cmd(cmd: &pg_sys::AlterTableCmd) -> AlterCmd {
                     }
                 }
             }
-            other => AlterCmd::Other {
-                what: subcommand_name(other, cmd),
-            },
+            other => {
+                let (what, lock) = subcommand_name(other, cmd);
+                AlterCmd::Other { what, lock }
+            }
         }
     }
 }
@@ -319,31 +355,41 @@ fn object_kind(t: pg_sys::ObjectType::Type) -> ObjectKind {
         OT::OBJECT_FOREIGN_TABLE => ObjectKind::ForeignTable,
         OT::OBJECT_SEQUENCE => ObjectKind::Sequence,
         OT::OBJECT_COLUMN => ObjectKind::Column,
+        OT::OBJECT_TRIGGER => ObjectKind::Trigger,
         _ => ObjectKind::Other,
     }
 }
 
-/// A readable name for an ALTER TABLE subcommand the model does not represent.
-unsafe fn subcommand_name(t: pg_sys::AlterTableType::Type, cmd: &pg_sys::AlterTableCmd) -> String {
+/// A readable name for an ALTER TABLE subcommand the model does not represent, and the lock it
+/// takes (PostgreSQL's `AlterTableGetLockLevel`).
+unsafe fn subcommand_name(t: pg_sys::AlterTableType::Type, cmd: &pg_sys::AlterTableCmd) -> (String, LockMode) {
+    use LockMode::{AccessExclusive as AEL, ShareRowExclusive as SRE, ShareUpdateExclusive as SUE};
     use pg_sys::AlterTableType as AT;
     let col = unsafe { cstr(cmd.name) }
         .map(|c| crate::sqltext::quote_ident(&c))
         .unwrap_or_default();
-    let s = match t {
-        AT::AT_ColumnDefault => return format!("ALTER COLUMN {col} SET/DROP DEFAULT"),
-        AT::AT_DropNotNull => return format!("ALTER COLUMN {col} DROP NOT NULL"),
-        AT::AT_SetStatistics => return format!("ALTER COLUMN {col} SET STATISTICS"),
-        AT::AT_SetStorage => return format!("ALTER COLUMN {col} SET STORAGE"),
-        AT::AT_SetCompression => return format!("ALTER COLUMN {col} SET COMPRESSION"),
-        AT::AT_DropExpression => return format!("ALTER COLUMN {col} DROP EXPRESSION"),
-        AT::AT_AddIdentity | AT::AT_SetIdentity | AT::AT_DropIdentity => return format!("ALTER COLUMN {col} identity"),
-        AT::AT_SetOptions | AT::AT_ResetOptions => return format!("ALTER COLUMN {col} SET/RESET options"),
-        AT::AT_DropConstraint => return format!("DROP CONSTRAINT {col}"),
-        AT::AT_AlterConstraint => "ALTER CONSTRAINT",
-        AT::AT_ChangeOwner => "OWNER TO",
-        AT::AT_ClusterOn => "CLUSTER ON",
-        AT::AT_DropCluster => "SET WITHOUT CLUSTER",
-        AT::AT_SetRelOptions | AT::AT_ResetRelOptions | AT::AT_ReplaceRelOptions => "SET/RESET storage parameters",
+    let column = |what: &str, lock| (format!("ALTER COLUMN {col} {what}"), lock);
+    let plain = |what: &str, lock| (what.to_owned(), lock);
+    match t {
+        AT::AT_ColumnDefault => column("SET/DROP DEFAULT", AEL),
+        AT::AT_DropNotNull => column("DROP NOT NULL", AEL),
+        AT::AT_SetStatistics => column("SET STATISTICS", SUE),
+        AT::AT_SetStorage => column("SET STORAGE", AEL),
+        AT::AT_SetCompression => column("SET COMPRESSION", AEL),
+        AT::AT_DropExpression => column("DROP EXPRESSION", AEL),
+        AT::AT_AddIdentity | AT::AT_SetIdentity | AT::AT_DropIdentity => column("identity", AEL),
+        AT::AT_SetOptions | AT::AT_ResetOptions => column("SET/RESET options", SUE),
+        AT::AT_AlterColumnGenericOptions => column("OPTIONS", AEL),
+        AT::AT_DropConstraint => (format!("DROP CONSTRAINT {col}"), AEL),
+        AT::AT_AlterConstraint => plain("ALTER CONSTRAINT", AEL),
+        AT::AT_ChangeOwner => plain("OWNER TO", AEL),
+        AT::AT_ClusterOn => plain("CLUSTER ON", SUE),
+        AT::AT_DropCluster => plain("SET WITHOUT CLUSTER", SUE),
+        // Storage parameters: fillfactor, autovacuum and toast settings take SHARE UPDATE
+        // EXCLUSIVE, others ACCESS EXCLUSIVE; assume the stronger one.
+        AT::AT_SetRelOptions | AT::AT_ResetRelOptions | AT::AT_ReplaceRelOptions => {
+            plain("SET/RESET storage parameters", AEL)
+        }
         AT::AT_EnableTrig
         | AT::AT_EnableAlwaysTrig
         | AT::AT_EnableReplicaTrig
@@ -351,22 +397,21 @@ unsafe fn subcommand_name(t: pg_sys::AlterTableType::Type, cmd: &pg_sys::AlterTa
         | AT::AT_EnableTrigAll
         | AT::AT_DisableTrigAll
         | AT::AT_EnableTrigUser
-        | AT::AT_DisableTrigUser => "ENABLE/DISABLE TRIGGER",
+        | AT::AT_DisableTrigUser => plain("ENABLE/DISABLE TRIGGER", SRE),
         AT::AT_EnableRule | AT::AT_EnableAlwaysRule | AT::AT_EnableReplicaRule | AT::AT_DisableRule => {
-            "ENABLE/DISABLE RULE"
+            plain("ENABLE/DISABLE RULE", AEL)
         }
-        AT::AT_AddInherit => "INHERIT",
-        AT::AT_DropInherit => "NO INHERIT",
-        AT::AT_AddOf => "OF",
-        AT::AT_DropOf => "NOT OF",
-        AT::AT_ReplicaIdentity => "REPLICA IDENTITY",
+        AT::AT_AddInherit => plain("INHERIT", AEL),
+        AT::AT_DropInherit => plain("NO INHERIT", AEL),
+        AT::AT_AddOf => plain("OF", AEL),
+        AT::AT_DropOf => plain("NOT OF", AEL),
+        AT::AT_ReplicaIdentity => plain("REPLICA IDENTITY", AEL),
         AT::AT_EnableRowSecurity | AT::AT_DisableRowSecurity | AT::AT_ForceRowSecurity | AT::AT_NoForceRowSecurity => {
-            "ROW LEVEL SECURITY"
+            plain("ROW LEVEL SECURITY", AEL)
         }
-        AT::AT_GenericOptions | AT::AT_AlterColumnGenericOptions => "OPTIONS",
-        _ => "subcommand",
-    };
-    s.to_owned()
+        AT::AT_GenericOptions => plain("OPTIONS", AEL),
+        _ => plain("subcommand", AEL),
+    }
 }
 
 /// `RangeVar` → `RelRef` (the catalog name part, if any, is ignored).
@@ -387,8 +432,11 @@ pub unsafe fn relref(rv: *const pg_sys::RangeVar) -> Option<RelRef> {
 
 /// A qualified name list (`List` of `String` nodes) → `RelRef`.
 unsafe fn relref_from_names(names: *mut pg_sys::List) -> Option<RelRef> {
-    let parts = unsafe { string_list(names) };
-    match parts.as_slice() {
+    relref_from_parts(&unsafe { string_list(names) })
+}
+
+fn relref_from_parts(parts: &[String]) -> Option<RelRef> {
+    match parts {
         [name] => Some(RelRef {
             schema: None,
             name: name.clone(),

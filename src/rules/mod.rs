@@ -7,15 +7,28 @@
 //! 2. write `src/rules/<rule_id>.rs` with `check` and its unit tests, register it in `CHECKS`;
 //! 3. add golden tests under `pg_test/sql/` and a README table row.
 
-use crate::facts::Facts;
-use crate::model::Statement;
+use crate::facts::{Facts, Rel};
+use crate::model::{AlterTable, Constraint, ConstraintKind, RelRef, Statement};
+use crate::sqltext::quote_ident;
 
 pub mod add_column_not_null;
+pub mod add_column_rewrite;
+pub mod blocking_detach;
 pub mod blocking_drop_index;
 pub mod blocking_index;
+pub mod blocking_refresh;
+pub mod blocking_unique_constraint;
+pub mod column_type_rewrite;
+pub mod drop_column;
+pub mod drop_table;
+pub mod exclusion_constraint;
+pub mod lock_timeout;
 pub mod rename_column;
 pub mod rename_table;
 pub mod set_not_null;
+pub mod table_rewrite;
+pub mod validating_check;
+pub mod validating_foreign_key;
 
 /// Rule ids are the public contract: they appear in messages, in `migrate_guard.allow`, in
 /// directives and in the documentation.
@@ -27,6 +40,18 @@ pub enum RuleId {
     SetNotNull,
     RenameColumn,
     RenameTable,
+    AddColumnRewrite,
+    ColumnTypeRewrite,
+    ValidatingCheck,
+    ValidatingForeignKey,
+    BlockingUniqueConstraint,
+    ExclusionConstraint,
+    DropColumn,
+    DropTable,
+    TableRewrite,
+    BlockingRefresh,
+    BlockingDetach,
+    LockTimeout,
 }
 
 impl RuleId {
@@ -37,6 +62,18 @@ impl RuleId {
         RuleId::SetNotNull,
         RuleId::RenameColumn,
         RuleId::RenameTable,
+        RuleId::AddColumnRewrite,
+        RuleId::ColumnTypeRewrite,
+        RuleId::ValidatingCheck,
+        RuleId::ValidatingForeignKey,
+        RuleId::BlockingUniqueConstraint,
+        RuleId::ExclusionConstraint,
+        RuleId::DropColumn,
+        RuleId::DropTable,
+        RuleId::TableRewrite,
+        RuleId::BlockingRefresh,
+        RuleId::BlockingDetach,
+        RuleId::LockTimeout,
     ];
 
     pub fn id(self) -> &'static str {
@@ -47,6 +84,18 @@ impl RuleId {
             RuleId::SetNotNull => "set-not-null",
             RuleId::RenameColumn => "rename-column",
             RuleId::RenameTable => "rename-table",
+            RuleId::AddColumnRewrite => "add-column-rewrite",
+            RuleId::ColumnTypeRewrite => "column-type-rewrite",
+            RuleId::ValidatingCheck => "validating-check",
+            RuleId::ValidatingForeignKey => "validating-foreign-key",
+            RuleId::BlockingUniqueConstraint => "blocking-unique-constraint",
+            RuleId::ExclusionConstraint => "exclusion-constraint",
+            RuleId::DropColumn => "drop-column",
+            RuleId::DropTable => "drop-table",
+            RuleId::TableRewrite => "table-rewrite",
+            RuleId::BlockingRefresh => "blocking-refresh",
+            RuleId::BlockingDetach => "blocking-detach",
+            RuleId::LockTimeout => "lock-timeout",
         }
     }
 
@@ -70,6 +119,34 @@ impl RuleId {
             }
             RuleId::RenameColumn => "renaming a column of an existing table, view or materialized view",
             RuleId::RenameTable => "renaming an existing table, view or materialized view",
+            RuleId::AddColumnRewrite => {
+                "ADD COLUMN with a volatile default, serial, identity or GENERATED ... STORED on a table that holds data (table rewrite)"
+            }
+            RuleId::ColumnTypeRewrite => {
+                "ALTER COLUMN ... TYPE that rewrites the table (not a binary-compatible change), or with a USING expression"
+            }
+            RuleId::ValidatingCheck => {
+                "ADD CONSTRAINT ... CHECK without NOT VALID, or a CHECK inline in ADD COLUMN, on a table that holds data"
+            }
+            RuleId::ValidatingForeignKey => {
+                "ADD FOREIGN KEY without NOT VALID on a table that holds data (not on a column added empty in the same statement)"
+            }
+            RuleId::BlockingUniqueConstraint => {
+                "ADD UNIQUE / PRIMARY KEY without USING INDEX (also inline in ADD COLUMN) on a table that holds data"
+            }
+            RuleId::ExclusionConstraint => "ADD EXCLUDE on a table that holds data",
+            RuleId::DropColumn => "DROP COLUMN on an existing table",
+            RuleId::DropTable => "DROP TABLE of an existing table",
+            RuleId::TableRewrite => {
+                "SET LOGGED / UNLOGGED / ACCESS METHOD / TABLESPACE on a table that holds data, and any other rewrite of one (table_rewrite backstop)"
+            }
+            RuleId::BlockingRefresh => {
+                "REFRESH MATERIALIZED VIEW without CONCURRENTLY on a populated materialized view"
+            }
+            RuleId::BlockingDetach => "ALTER TABLE ... DETACH PARTITION without CONCURRENTLY",
+            RuleId::LockTimeout => {
+                "a lock stronger than SHARE UPDATE EXCLUSIVE on an existing table without lock_timeout, when migrate_guard.require_lock_timeout is on"
+            }
         }
     }
 
@@ -99,6 +176,7 @@ pub struct Finding {
 
 type Check = fn(&Statement, &dyn Facts, &mut Vec<Finding>);
 
+/// In the order of `RuleId::ALL`.
 const CHECKS: &[Check] = &[
     blocking_index::check,
     blocking_drop_index::check,
@@ -106,7 +184,54 @@ const CHECKS: &[Check] = &[
     set_not_null::check,
     rename_column::check,
     rename_table::check,
+    add_column_rewrite::check,
+    column_type_rewrite::check,
+    validating_check::check,
+    validating_foreign_key::check,
+    blocking_unique_constraint::check,
+    exclusion_constraint::check,
+    drop_column::check,
+    drop_table::check,
+    table_rewrite::check,
+    blocking_refresh::check,
+    blocking_detach::check,
+    lock_timeout::check,
 ];
+
+/// The target of an ALTER TABLE, when other sessions use it.
+fn existing_target(table: &RelRef, facts: &dyn Facts) -> Option<Rel> {
+    facts.relation(table).filter(Rel::existing)
+}
+
+/// The target of an ALTER TABLE, when other sessions use it and it holds data: the condition of
+/// every rule about a lock held during a scan, a rewrite or an index build.
+fn populated_target(table: &RelRef, facts: &dyn Facts) -> Option<Rel> {
+    existing_target(table, facts).filter(|r| r.has_data)
+}
+
+/// The statement's own text, when it is a single-subcommand ALTER TABLE (so appending to it
+/// changes only that subcommand).
+fn single_subcommand_text(stmt: &Statement, at: &AlterTable) -> Option<String> {
+    (at.cmds.len() == 1)
+        .then(|| stmt.text.as_deref().map(crate::sqltext::compact))
+        .flatten()
+}
+
+/// `CONSTRAINT name CHECK`, `FOREIGN KEY`, ... as a message names it.
+fn constraint_label(c: &Constraint) -> String {
+    let kind = match c.kind {
+        ConstraintKind::Check => "CHECK",
+        ConstraintKind::ForeignKey => "FOREIGN KEY",
+        ConstraintKind::Unique => "UNIQUE",
+        ConstraintKind::PrimaryKey => "PRIMARY KEY",
+        ConstraintKind::Exclusion => "EXCLUDE",
+        _ => "constraint",
+    };
+    match &c.name {
+        Some(n) => format!("CONSTRAINT {} {kind}", quote_ident(n)),
+        None => kind.to_owned(),
+    }
+}
 
 /// Every finding of every rule for one statement, in rule order.
 pub fn evaluate(stmt: &Statement, facts: &dyn Facts) -> Vec<Finding> {
@@ -140,6 +265,33 @@ pub(crate) mod testing {
             missing_ok: false,
             cmds,
         })
+    }
+
+    pub fn constraint(kind: ConstraintKind, name: Option<&str>, not_valid: bool) -> Constraint {
+        Constraint {
+            kind,
+            name: name.map(Into::into),
+            not_valid,
+            using_index: None,
+            columns: vec![],
+            references: None,
+        }
+    }
+
+    pub fn column_def(name: &str) -> ColumnDef {
+        ColumnDef {
+            name: name.into(),
+            type_name: TypeRef {
+                display: "integer".into(),
+                resolved: None,
+                serial: false,
+            },
+            not_null: false,
+            default: None,
+            identity: false,
+            generated_stored: None,
+            constraints: vec![],
+        }
     }
 }
 

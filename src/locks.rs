@@ -1,0 +1,212 @@
+//! Which table locks a statement requests, from the model alone (PostgreSQL's lock levels per
+//! command, `AlterTableGetLockLevel` for ALTER TABLE subcommands).
+
+use crate::facts::{Facts, Rel};
+use crate::model::*;
+
+/// What a lock is taken on: a relation named by the statement, or the table of a named index.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LockTarget {
+    Rel(RelRef),
+    TableOfIndex(RelRef),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LockNeed {
+    pub target: LockTarget,
+    pub mode: LockMode,
+}
+
+fn need(r: &RelRef, mode: LockMode) -> LockNeed {
+    LockNeed {
+        target: LockTarget::Rel(r.clone()),
+        mode,
+    }
+}
+
+/// The table locks `stmt` will request.
+pub fn lock_needs(stmt: &Statement) -> Vec<LockNeed> {
+    use LockMode::*;
+    match &stmt.command {
+        Command::CreateIndex(ci) => vec![need(
+            &ci.table,
+            if ci.concurrent { ShareUpdateExclusive } else { Share },
+        )],
+        Command::Drop(d) => match d.kind {
+            ObjectKind::Index => {
+                let mode = if d.concurrent {
+                    ShareUpdateExclusive
+                } else {
+                    AccessExclusive
+                };
+                d.objects
+                    .iter()
+                    .map(|i| LockNeed {
+                        target: LockTarget::TableOfIndex(i.clone()),
+                        mode,
+                    })
+                    .collect()
+            }
+            ObjectKind::Table
+            | ObjectKind::View
+            | ObjectKind::MatView
+            | ObjectKind::ForeignTable
+            | ObjectKind::Trigger => d.objects.iter().map(|o| need(o, AccessExclusive)).collect(),
+            _ => vec![],
+        },
+        Command::AlterTable(at) => {
+            let mut out: Vec<LockNeed> = Vec::new();
+            let mut table_mode: Option<LockMode> = None;
+            for cmd in &at.cmds {
+                let (mode, others) = alter_cmd_locks(cmd);
+                table_mode = table_mode.max(Some(mode));
+                out.extend(others);
+            }
+            if at.kind == ObjectKind::Index {
+                return out;
+            }
+            if let Some(mode) = table_mode {
+                out.insert(0, need(&at.table, mode));
+            }
+            out
+        }
+        Command::Rename(r) => match r.what {
+            ObjectKind::Table
+            | ObjectKind::View
+            | ObjectKind::MatView
+            | ObjectKind::Column
+            | ObjectKind::ForeignTable => {
+                vec![need(&r.target, AccessExclusive)]
+            }
+            _ => vec![],
+        },
+        Command::RefreshMatView(r) => vec![need(&r.target, if r.concurrent { Exclusive } else { AccessExclusive })],
+        Command::CreateTable { references } => references.iter().map(|r| need(r, ShareRowExclusive)).collect(),
+        Command::CreateTrigger { table } => vec![need(table, ShareRowExclusive)],
+        Command::Other => vec![],
+    }
+}
+
+/// Lock on the altered table, plus locks on other tables (referenced tables, partitions).
+fn alter_cmd_locks(cmd: &AlterCmd) -> (LockMode, Vec<LockNeed>) {
+    use LockMode::*;
+    let fk_refs = |constraints: &[Constraint]| -> Vec<LockNeed> {
+        constraints
+            .iter()
+            .filter(|c| c.kind == ConstraintKind::ForeignKey)
+            .filter_map(|c| c.references.as_ref().map(|r| need(r, ShareRowExclusive)))
+            .collect()
+    };
+    match cmd {
+        AlterCmd::AddConstraint(c) if c.kind == ConstraintKind::ForeignKey => {
+            (ShareRowExclusive, fk_refs(std::slice::from_ref(c)))
+        }
+        AlterCmd::AddColumn(col) => (AccessExclusive, fk_refs(&col.constraints)),
+        AlterCmd::ValidateConstraint { .. } => (ShareUpdateExclusive, vec![]),
+        AlterCmd::AttachPartition { partition } => (ShareUpdateExclusive, vec![need(partition, AccessExclusive)]),
+        AlterCmd::DetachPartition {
+            partition,
+            concurrent,
+            finalize,
+        } => {
+            if *concurrent || *finalize {
+                (ShareUpdateExclusive, vec![])
+            } else {
+                (AccessExclusive, vec![need(partition, AccessExclusive)])
+            }
+        }
+        AlterCmd::Other { lock, .. } => (*lock, vec![]),
+        _ => (AccessExclusive, vec![]),
+    }
+}
+
+/// The strongest lock above SHARE UPDATE EXCLUSIVE that `stmt` requests on an existing
+/// relation (one other sessions use), with that relation: such a request waits behind running
+/// queries and makes every later query on the table queue behind it.
+pub fn strong_lock_on_existing(stmt: &Statement, facts: &dyn Facts) -> Option<(LockMode, Rel)> {
+    let mut best: Option<(LockMode, Rel)> = None;
+    for n in lock_needs(stmt) {
+        if n.mode <= LockMode::ShareUpdateExclusive || best.as_ref().is_some_and(|(m, _)| *m >= n.mode) {
+            continue;
+        }
+        let rel = match &n.target {
+            LockTarget::Rel(r) => facts.relation(r),
+            LockTarget::TableOfIndex(i) => facts.index_table(i),
+        };
+        if let Some(rel) = rel.filter(Rel::existing) {
+            best = Some((n.mode, rel));
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::FakeFacts;
+    use crate::rules::testing::*;
+
+    fn other(lock: LockMode) -> AlterCmd {
+        AlterCmd::Other { what: "x".into(), lock }
+    }
+
+    #[test]
+    fn alter_table_takes_the_strongest_subcommand_lock() {
+        let s = stmt(
+            "ALTER TABLE",
+            "",
+            alter(
+                "t",
+                vec![
+                    other(LockMode::ShareUpdateExclusive),
+                    other(LockMode::ShareRowExclusive),
+                ],
+            ),
+        );
+        assert_eq!(lock_needs(&s), vec![need(&rel("t"), LockMode::ShareRowExclusive)]);
+        let s = stmt(
+            "ALTER TABLE",
+            "",
+            alter("t", vec![AlterCmd::ValidateConstraint { name: "c".into() }]),
+        );
+        assert_eq!(lock_needs(&s)[0].mode, LockMode::ShareUpdateExclusive);
+    }
+
+    #[test]
+    fn foreign_keys_lock_the_referenced_table() {
+        let fk = Constraint {
+            kind: ConstraintKind::ForeignKey,
+            name: None,
+            not_valid: true,
+            using_index: None,
+            columns: vec!["a".into()],
+            references: Some(rel("parent")),
+        };
+        let s = stmt("ALTER TABLE", "", alter("child", vec![AlterCmd::AddConstraint(fk)]));
+        assert_eq!(
+            lock_needs(&s),
+            vec![
+                need(&rel("child"), LockMode::ShareRowExclusive),
+                need(&rel("parent"), LockMode::ShareRowExclusive)
+            ]
+        );
+    }
+
+    #[test]
+    fn strong_lock_ignores_new_tables_and_weak_locks() {
+        let mut n = FakeFacts::table("n");
+        n.new_in_xact = true;
+        let f = FakeFacts::default().with("t", FakeFacts::table("t")).with("n", n);
+        let weak = stmt(
+            "ALTER TABLE",
+            "",
+            alter("t", vec![other(LockMode::ShareUpdateExclusive)]),
+        );
+        assert!(strong_lock_on_existing(&weak, &f).is_none());
+        let on_new = stmt("ALTER TABLE", "", alter("n", vec![other(LockMode::AccessExclusive)]));
+        assert!(strong_lock_on_existing(&on_new, &f).is_none());
+        let strong = stmt("ALTER TABLE", "", alter("t", vec![other(LockMode::AccessExclusive)]));
+        let (mode, r) = strong_lock_on_existing(&strong, &f).unwrap();
+        assert_eq!((mode, r.display.as_str()), (LockMode::AccessExclusive, "public.t"));
+    }
+}

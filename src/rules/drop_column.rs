@@ -1,0 +1,72 @@
+//! `drop-column`: the contract step of expand → migrate → contract. Quick for PostgreSQL, but
+//! every client that still names the column (or caches the column list) fails from the commit
+//! on, so on an existing table it always needs an explicit allow.
+
+use super::{Finding, RuleId, existing_target};
+use crate::facts::Facts;
+use crate::model::{AlterCmd, Command, Statement};
+use crate::sqltext::quote_ident;
+
+pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
+    let Command::AlterTable(at) = &stmt.command else { return };
+    for cmd in &at.cmds {
+        let AlterCmd::DropColumn { column, .. } = cmd else {
+            continue;
+        };
+        let Some(rel) = existing_target(&at.table, facts) else {
+            return;
+        };
+        // A missing column is PostgreSQL's to report (or skip, with IF EXISTS).
+        if facts.column(&rel, column).is_none() {
+            continue;
+        }
+        let (t, c) = (&rel.display, quote_ident(column));
+        out.push(Finding {
+            rule: RuleId::DropColumn,
+            message: format!(
+                "dropping column {c} of {} {t} breaks clients that still use it",
+                rel.kind.noun()
+            ),
+            detail: format!(
+                "The drop itself is quick (a brief ACCESS EXCLUSIVE lock on {}, no rewrite), but from its commit every \
+                 query that names {c} fails, and so does an ORM that cached the column list until it reloads.",
+                rel.described()
+            ),
+            safe_way: format!(
+                "This is the contract step of expand, migrate, contract: first deploy application code that no \
+                 longer reads or writes {c} (ORMs: mark the column ignored), then drop it on purpose."
+            ),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::{Column, FakeFacts};
+    use crate::rules::testing::*;
+
+    #[test]
+    fn blocks_existing_columns_of_existing_tables() {
+        let mut t = FakeFacts::table("t");
+        t.has_data = false;
+        let col = Column {
+            attnum: 2,
+            name: "legacy".into(),
+            not_null: false,
+            not_null_proven_by: None,
+            type_display: "text".into(),
+        };
+        let f = FakeFacts::default().with("t", t.clone()).with_column(&t, col);
+        let mut out = Vec::new();
+        let drop = |c: &str| AlterCmd::DropColumn {
+            column: c.into(),
+            cascade: false,
+            missing_ok: true,
+        };
+        check(&stmt("ALTER TABLE", "", alter("t", vec![drop("legacy")])), &f, &mut out);
+        assert_eq!(out.len(), 1);
+        check(&stmt("ALTER TABLE", "", alter("t", vec![drop("nope")])), &f, &mut out);
+        assert_eq!(out.len(), 1);
+    }
+}
