@@ -1,7 +1,7 @@
 # migrate_guard: the two commands a user needs, plus a few helpers.
 #   make run    set up, build, install, start the local cluster and show the guard at work
 #   make test   set up, build, install and run the whole test suite
-.PHONY: run stop test bench install setup psql
+.PHONY: run stop test bench install setup psql verdicts
 
 run:
 	@bash scripts/setup.sh
@@ -29,3 +29,9 @@ install:
 
 psql:
 	@psql -h /var/lib/postgresql/migrate_guard -p 5415 -U postgres demo
+
+# Regenerate the README's verdict table by running its statements (needs the test cluster up,
+# as after make test; the test command fails when the table and the behaviour disagree).
+verdicts:
+	@bash scripts/cluster.sh start test
+	@bash pg_test/integration/verdicts.sh --write

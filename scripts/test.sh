@@ -19,4 +19,7 @@ bash scripts/cluster.sh fresh test
 trap 'bash scripts/cluster.sh stop test' EXIT
 
 bash pg_test/run.sh
+bash pg_test/integration/restore.sh
+bash pg_test/integration/tools.sh
+bash pg_test/integration/verdicts.sh
 log "all tests passed"

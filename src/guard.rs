@@ -14,19 +14,19 @@ use std::cell::Cell;
 
 pgrx::extension_sql!(
     r#"
-CREATE FUNCTION ddl_command_start_guard() RETURNS event_trigger
+CREATE FUNCTION migrate_guard.ddl_command_start_guard() RETURNS event_trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'migrate_guard_ddl_command_start';
-COMMENT ON FUNCTION ddl_command_start_guard() IS
+COMMENT ON FUNCTION migrate_guard.ddl_command_start_guard() IS
     'migrate_guard: inspects each DDL statement before it takes its lock';
 CREATE EVENT TRIGGER migrate_guard_ddl_command_start ON ddl_command_start
-    EXECUTE FUNCTION ddl_command_start_guard();
+    EXECUTE FUNCTION migrate_guard.ddl_command_start_guard();
 
-CREATE FUNCTION table_rewrite_guard() RETURNS event_trigger
+CREATE FUNCTION migrate_guard.table_rewrite_guard() RETURNS event_trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'migrate_guard_table_rewrite';
-COMMENT ON FUNCTION table_rewrite_guard() IS
+COMMENT ON FUNCTION migrate_guard.table_rewrite_guard() IS
     'migrate_guard: blocks a rewrite of an existing table with data that no start-time rule caught';
 CREATE EVENT TRIGGER migrate_guard_table_rewrite ON table_rewrite
-    EXECUTE FUNCTION table_rewrite_guard();
+    EXECUTE FUNCTION migrate_guard.table_rewrite_guard();
 "#,
     name = "guard_event_triggers",
     finalize

@@ -20,13 +20,23 @@ pub mod sqltext;
 
 ::pgrx::pg_module_magic!(name, version);
 
+// All objects live in the schema `migrate_guard`, created here as a member of the extension: a
+// schema named in the control file would be created outside the extension, and pg_dump would
+// then emit a CREATE SCHEMA that fails when restoring into a database that has the extension.
+pgrx::extension_sql!("CREATE SCHEMA migrate_guard;", name = "schema", bootstrap);
+
+/// Declares the schema to pgrx so that `#[pg_extern(schema = "migrate_guard")]` functions in any
+/// module can live in it.
+#[pg_schema]
+mod migrate_guard {}
+
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     gucs::register();
 }
 
 /// The rule catalog: every rule id with what it catches.
-#[pg_extern(stable, parallel_safe)]
+#[pg_extern(stable, parallel_safe, schema = "migrate_guard")]
 fn rules() -> TableIterator<'static, (name!(rule_id, String), name!(catches, String))> {
     TableIterator::new(
         rules::RuleId::ALL

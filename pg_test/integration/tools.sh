@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Real migration tools against a guarded database: psql -f with ON_ERROR_STOP, Django
+# migrations, and dbmate. For each: the unsafe migration fails with the guard's message in the
+# tool's own output and the tool's bookkeeping stays consistent; the safe version of the same
+# change passes; the tool's own history-table DDL is never blocked.
+source "$(dirname "$0")/common.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+
+# --- tools, installed once into target/tools (PyPI and npm) --------------------------------
+if [ ! -x "$TOOLS/venv/bin/django-admin" ]; then
+    log "installing Django and psycopg into $TOOLS/venv"
+    python3 -m venv "$TOOLS/venv"
+    "$TOOLS/venv/bin/pip" install -q --disable-pip-version-check "django==5.2.*" "psycopg[binary]==3.2.*"
+fi
+if [ ! -x "$TOOLS/node/node_modules/.bin/dbmate" ]; then
+    log "installing dbmate into $TOOLS/node"
+    npm install --silent --no-audit --no-fund --prefix "$TOOLS/node" dbmate@2 >/dev/null
+fi
+
+# --- psql -f ---------------------------------------------------------------------------------
+log "integration: psql -f with ON_ERROR_STOP"
+fresh_db mg_psql guarded
+q -d mg_psql -c "CREATE TABLE accounts (id bigint PRIMARY KEY, email text)" \
+             -c "INSERT INTO accounts SELECT g, 'u' || g FROM generate_series(1, 5000) g"
+work=$(mktemp -d /tmp/mg-tools.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cat > "$work/unsafe.sql" <<'SQL'
+ALTER TABLE accounts ADD COLUMN plan text;
+CREATE INDEX accounts_email_idx ON accounts (email);
+ALTER TABLE accounts ADD COLUMN tier text;
+SQL
+out=$(psql -X -v ON_ERROR_STOP=1 -1 -d mg_psql -f "$work/unsafe.sql" 2>&1) && rc=0 || rc=$?
+check "psql: the unsafe migration stops (exit 3)" eq "$rc" 3
+check "psql: the guard's ERROR is in psql's output" contains "$out" "ERROR:  migrate_guard: blocking-index: CREATE INDEX would block writes to table public.accounts"
+check "psql: its HINT too" contains "$out" "HINT:  Build it without blocking writes, outside a transaction block: CREATE INDEX CONCURRENTLY accounts_email_idx ON accounts (email);"
+check "psql -1: nothing of the migration was applied" eq "$(val mg_psql "SELECT count(*) FROM pg_attribute WHERE attrelid = 'accounts'::regclass AND attname IN ('plan', 'tier')")" 0
+cat > "$work/safe.sql" <<'SQL'
+ALTER TABLE accounts ADD COLUMN plan text;
+CREATE INDEX CONCURRENTLY accounts_email_idx ON accounts (email);
+ALTER TABLE accounts ADD COLUMN tier text;
+SQL
+out=$(psql -X -v ON_ERROR_STOP=1 -d mg_psql -f "$work/safe.sql" 2>&1) && rc=0 || rc=$?
+check "psql: the safe version passes" eq "$rc" 0
+check "psql: the index is built and valid" eq "$(val mg_psql "SELECT indisvalid FROM pg_index WHERE indexrelid = 'accounts_email_idx'::regclass")" t
+
+# --- Django ----------------------------------------------------------------------------------
+log "integration: Django $("$TOOLS/venv/bin/python" -c 'import django; print(django.__version__)') migrations"
+fresh_db mg_django guarded
+django() { (cd "$here/django" && MG_DJANGO_DB=mg_django "$TOOLS/venv/bin/python" manage.py "$@" 2>&1); }
+applied() { val mg_django "SELECT string_agg(name, ',' ORDER BY name) FROM django_migrations WHERE app = 'shop'"; }
+out=$(SHOP_MIGRATIONS=shop.migrations_unsafe django migrate shop) && rc=0 || rc=$?
+check "Django: the unsafe migration fails" eq "$rc" 1
+check "Django: the guard's message is in Django's output" contains "$out" "migrate_guard: blocking-index: CREATE INDEX would block writes to table public.shop_customer"
+check "Django: its own history table was created without a block" eq "$(val mg_django "SELECT to_regclass('django_migrations') IS NOT NULL")" t
+check "Django: django_migrations records 0001 and 0002 only" eq "$(applied)" "0001_initial,0002_load_customers"
+check "Django: showmigrations agrees" contains "$(SHOP_MIGRATIONS=shop.migrations_unsafe django showmigrations shop)" "[ ] 0003_customer_email_idx"
+check "Django: no index left behind" eq "$(val mg_django "SELECT count(*) FROM pg_indexes WHERE indexname = 'customer_email_idx'")" 0
+out=$(SHOP_MIGRATIONS=shop.migrations_safe django migrate shop) && rc=0 || rc=$?
+check "Django: the safe migration (AddIndexConcurrently, atomic = False) passes" eq "$rc" 0
+check "Django: django_migrations records 0003" eq "$(applied)" "0001_initial,0002_load_customers,0003_customer_email_idx"
+check "Django: the index is valid" eq "$(val mg_django "SELECT indisvalid FROM pg_index WHERE indexrelid = 'customer_email_idx'::regclass")" t
+
+# --- dbmate ----------------------------------------------------------------------------------
+dbmate_bin=$TOOLS/node/node_modules/.bin/dbmate
+log "integration: $("$dbmate_bin" --version)"
+fresh_db mg_dbmate guarded
+dbmate() { "$dbmate_bin" --url "postgres://postgres@localhost:$TEST_PORT/mg_dbmate?sslmode=disable" --no-dump-schema "$@" 2>&1; }
+versions() { val mg_dbmate "SELECT string_agg(version, ',' ORDER BY version) FROM schema_migrations"; }
+out=$(dbmate --migrations-dir "$here/dbmate/unsafe" up) && rc=0 || rc=$?
+check "dbmate: the unsafe migration fails" test "$rc" -ne 0
+check "dbmate: the guard's message is in dbmate's output" contains "$out" "migrate_guard: blocking-index: CREATE INDEX would block writes to table public.customers"
+check "dbmate: its own schema_migrations table was created without a block" eq "$(val mg_dbmate "SELECT to_regclass('schema_migrations') IS NOT NULL")" t
+check "dbmate: schema_migrations records the first migration only" eq "$(versions)" "20260101000000"
+check "dbmate: the failed migration left nothing behind" eq "$(val mg_dbmate "SELECT count(*) FROM pg_attribute WHERE attrelid = 'customers'::regclass AND attname = 'tier'")" 0
+out=$(dbmate --migrations-dir "$here/dbmate/safe" up) && rc=0 || rc=$?
+check "dbmate: the safe migration (transaction:false, CONCURRENTLY) passes" eq "$rc" 0
+check "dbmate: schema_migrations records them" eq "$(versions)" "20260101000000,20260102000000,20260103000000"
+check "dbmate: the index is valid" eq "$(val mg_dbmate "SELECT indisvalid FROM pg_index WHERE indexrelid = 'customers_email_idx'::regclass")" t
+
+for db in mg_psql mg_django mg_dbmate; do q -d postgres -c "DROP DATABASE \"$db\" WITH (FORCE)"; done
+finish "tools"

@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""Run every statement of the README's verdict table against a populated, guarded database and
+compare the outcomes with the table in README.md (or rewrite it with --write).
+
+Each statement runs in its own transaction, rolled back afterwards; statements that cannot run
+in a transaction block (CONCURRENTLY) run on their own and are undone by a cleanup statement.
+"""
+import os
+import re
+import sys
+
+import psycopg
+
+FIXTURE = """
+CREATE TABLE accounts (id bigint PRIMARY KEY, email varchar(100), plan text, score int, note text,
+                       created_at timestamp, parent_id bigint);
+INSERT INTO accounts SELECT g, 'user' || g || '@example.com', (ARRAY['free', 'pro'])[1 + g % 2], g % 50,
+                            'n', timestamp '2026-01-01', NULLIF(g - 1, 0)
+FROM generate_series(1, 10000) g;
+CREATE INDEX accounts_plan_idx ON accounts (plan);
+CREATE UNIQUE INDEX accounts_email_uidx ON accounts (email);
+ALTER TABLE accounts ADD CONSTRAINT score_check CHECK (score >= 0) NOT VALID;
+CREATE TABLE plans (id bigint PRIMARY KEY, name text);
+INSERT INTO plans SELECT g, 'plan ' || g FROM generate_series(1, 10) g;
+CREATE TABLE legacy (id int, v text);
+INSERT INTO legacy SELECT g, 'v' FROM generate_series(1, 1000) g;
+CREATE TABLE empty_log (id bigint, msg text);
+CREATE TABLE events (id bigint, at date) PARTITION BY RANGE (at);
+CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+INSERT INTO events SELECT g, date '2025-01-01' + g % 700 FROM generate_series(1, 5000) g;
+CREATE MATERIALIZED VIEW plan_counts AS SELECT plan, count(*) AS n FROM accounts GROUP BY plan;
+CREATE UNIQUE INDEX plan_counts_plan ON plan_counts (plan);
+CREATE VIEW active_accounts AS SELECT id FROM accounts WHERE id > 100;
+CREATE DOMAIN positive_int AS int CHECK (VALUE > 0);
+CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+ANALYZE;
+"""
+
+# (statement, cleanup for statements that must run outside a transaction block)
+CASES = [
+    ("CREATE INDEX accounts_email_idx ON accounts (email)", None),
+    ("CREATE INDEX CONCURRENTLY accounts_email_idx ON accounts (email)", "DROP INDEX CONCURRENTLY accounts_email_idx"),
+    ("CREATE UNIQUE INDEX accounts_email_key ON accounts (email)", None),
+    ("CREATE INDEX ON accounts (lower(email))", None),
+    ("CREATE INDEX ON accounts (plan) WHERE plan = 'pro'", None),
+    ("CREATE INDEX ON empty_log (msg)", None),
+    ("CREATE INDEX ON events (at)", None),
+    ("CREATE INDEX events_at_idx ON ONLY events (at)", None),
+    ("CREATE INDEX ON events_2025 (at)", None),
+    ("CREATE INDEX ON plan_counts (n)", None),
+    ("DROP INDEX accounts_plan_idx", None),
+    ("DROP INDEX CONCURRENTLY accounts_plan_idx", "CREATE INDEX CONCURRENTLY accounts_plan_idx ON accounts (plan)"),
+    ("ALTER INDEX accounts_plan_idx RENAME TO accounts_plan_ix", None),
+    ("ALTER TABLE accounts ADD COLUMN tier text", None),
+    ("ALTER TABLE accounts ADD COLUMN tier text NOT NULL", None),
+    ("ALTER TABLE accounts ADD COLUMN tier text NOT NULL DEFAULT 'free'", None),
+    ("ALTER TABLE accounts ADD COLUMN seen_at timestamptz DEFAULT now()", None),
+    ("ALTER TABLE accounts ADD COLUMN seen_at timestamptz DEFAULT CURRENT_TIMESTAMP", None),
+    ("ALTER TABLE accounts ADD COLUMN attrs jsonb DEFAULT '{}'", None),
+    ("ALTER TABLE accounts ADD COLUMN tags text[] DEFAULT ARRAY[]::text[]", None),
+    ("ALTER TABLE accounts ADD COLUMN seen_at timestamptz DEFAULT clock_timestamp()", None),
+    ("ALTER TABLE accounts ADD COLUMN public_id uuid DEFAULT gen_random_uuid()", None),
+    ("ALTER TABLE accounts ADD COLUMN weight float8 DEFAULT random()", None),
+    ("ALTER TABLE accounts ADD COLUMN seq bigserial", None),
+    ("ALTER TABLE accounts ADD COLUMN num int GENERATED ALWAYS AS IDENTITY", None),
+    ("ALTER TABLE accounts ADD COLUMN double_score int GENERATED ALWAYS AS (score * 2) STORED", None),
+    ("ALTER TABLE accounts ADD COLUMN rating positive_int DEFAULT 1", None),
+    ("ALTER TABLE accounts ADD COLUMN qty int CHECK (qty > 0)", None),
+    ("ALTER TABLE accounts ADD COLUMN code text UNIQUE", None),
+    ("ALTER TABLE accounts ADD COLUMN plan_id bigint REFERENCES plans (id)", None),
+    ("ALTER TABLE accounts ADD COLUMN plan_id bigint DEFAULT 1 REFERENCES plans (id)", None),
+    ("ALTER TABLE accounts ADD COLUMN a int, ADD COLUMN b int CHECK (b > 0)", None),
+    ("ALTER TABLE accounts ALTER COLUMN email SET NOT NULL", None),
+    ("ALTER TABLE accounts ALTER COLUMN id SET NOT NULL", None),
+    ("ALTER TABLE accounts ALTER COLUMN plan DROP NOT NULL", None),
+    ("ALTER TABLE accounts ALTER COLUMN plan SET DEFAULT 'free'", None),
+    ("ALTER TABLE accounts ALTER COLUMN plan SET STATISTICS 500", None),
+    ("ALTER TABLE accounts ALTER COLUMN email TYPE varchar(200)", None),
+    ("ALTER TABLE accounts ALTER COLUMN email TYPE text", None),
+    ("ALTER TABLE accounts ALTER COLUMN email TYPE varchar(50)", None),
+    ("ALTER TABLE accounts ALTER COLUMN note TYPE varchar", None),
+    ("ALTER TABLE accounts ALTER COLUMN score TYPE bigint", None),
+    ("ALTER TABLE accounts ALTER COLUMN plan TYPE text USING upper(plan)", None),
+    ("ALTER TABLE accounts ALTER COLUMN created_at TYPE timestamptz", None),
+    ("ALTER TABLE accounts ADD CONSTRAINT score_pos CHECK (score > 0)", None),
+    ("ALTER TABLE accounts ADD CONSTRAINT score_pos CHECK (score > 0) NOT VALID", None),
+    ("ALTER TABLE accounts VALIDATE CONSTRAINT score_check", None),
+    ("ALTER TABLE accounts DROP CONSTRAINT score_check", None),
+    ("ALTER TABLE accounts ADD CONSTRAINT parent_fk FOREIGN KEY (parent_id) REFERENCES accounts (id)", None),
+    ("ALTER TABLE accounts ADD CONSTRAINT parent_fk FOREIGN KEY (parent_id) REFERENCES accounts (id) NOT VALID", None),
+    ("ALTER TABLE accounts ADD CONSTRAINT email_uq UNIQUE (email)", None),
+    ("ALTER TABLE accounts ADD CONSTRAINT email_uq UNIQUE USING INDEX accounts_email_uidx", None),
+    ("ALTER TABLE legacy ADD PRIMARY KEY (id)", None),
+    ("ALTER TABLE accounts ADD CONSTRAINT one_plan EXCLUDE USING btree (plan WITH =)", None),
+    ("ALTER TABLE accounts DROP COLUMN note", None),
+    ("DROP TABLE legacy", None),
+    ("DROP TABLE empty_log", None),
+    ("ALTER TABLE accounts RENAME COLUMN email TO email_address", None),
+    ("ALTER TABLE accounts RENAME TO users", None),
+    ("ALTER VIEW active_accounts RENAME TO current_accounts", None),
+    ("ALTER MATERIALIZED VIEW plan_counts RENAME TO plan_totals", None),
+    ("ALTER TABLE accounts SET UNLOGGED", None),
+    ("ALTER TABLE accounts SET ACCESS METHOD heap", None),
+    ("ALTER TABLE accounts SET (fillfactor = 90)", None),
+    ("ALTER TABLE accounts SET (autovacuum_vacuum_scale_factor = 0.01)", None),
+    ("ALTER TABLE accounts SET (user_catalog_table = true)", None),
+    ("ALTER TABLE accounts ENABLE ROW LEVEL SECURITY", None),
+    ("REFRESH MATERIALIZED VIEW plan_counts", None),
+    ("REFRESH MATERIALIZED VIEW CONCURRENTLY plan_counts", None),
+    ("ALTER TABLE events DETACH PARTITION events_2025", None),
+    ("ALTER TABLE events DETACH PARTITION events_2025 CONCURRENTLY",
+     "ALTER TABLE events ATTACH PARTITION events_2025 FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')"),
+    ("CREATE TABLE invoices (id bigint PRIMARY KEY, account_id bigint REFERENCES accounts (id))", None),
+    ("CREATE TRIGGER accounts_touch BEFORE UPDATE ON accounts FOR EACH ROW EXECUTE FUNCTION touch()", None),
+    ("CREATE VIEW pro_accounts AS SELECT * FROM accounts WHERE plan = 'pro'", None),
+    ("COMMENT ON TABLE accounts IS 'customer accounts'", None),
+    ("GRANT SELECT ON accounts TO PUBLIC", None),
+]
+
+
+def connect(db):
+    return psycopg.connect(host=os.environ["PGHOST"], port=os.environ["PGPORT"], user="postgres", dbname=db,
+                           autocommit=True, options="-c TimeZone=UTC")
+
+
+def run(db, stmt, cleanup):
+    """Run one statement; return (verdict, rule, safety net set?)."""
+    notices = []
+    with connect(db) as conn:
+        conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
+        try:
+            if cleanup is None:
+                with conn.transaction(force_rollback=True):
+                    conn.execute(stmt)
+            else:
+                conn.execute(stmt)
+            verdict, rule = "runs", ""
+        except psycopg.Error as e:
+            diag = e.diag
+            if diag.sqlstate == "MG001":
+                verdict, rule = "blocked", re.match(r"migrate_guard: ([a-z-]+):", diag.message_primary).group(1)
+            else:
+                verdict, rule = f"error {diag.sqlstate}: {diag.message_primary}", ""
+        if cleanup is not None and verdict == "runs":
+            conn.execute("SET migrate_guard.mode = off")
+            conn.execute(cleanup)
+    net = any("lock_timeout set to" in n for n in notices)
+    return verdict, rule, net
+
+
+def table(db):
+    rows = ["| # | Statement (on the populated fixture) | Verdict | Rule | lock_timeout set |", "|---|---|---|---|---|"]
+    for i, (stmt, cleanup) in enumerate(CASES, 1):
+        verdict, rule, net = run(db, stmt, cleanup)
+        rule_cell = f"`{rule}`" if rule else ""
+        rows.append(f"| {i} | `{stmt}` | {verdict} | {rule_cell} | {'yes' if net else ''} |")
+    return "\n".join(rows) + "\n"
+
+
+def main():
+    readme_path, write = sys.argv[1], "--write" in sys.argv
+    db = "mg_verdicts"
+    with connect("postgres") as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {db}")
+    with connect(db) as conn:
+        conn.execute("CREATE EXTENSION migrate_guard")
+        with conn.transaction():
+            conn.execute(FIXTURE)
+    generated = table(db)
+    with connect("postgres") as conn:
+        conn.execute(f"DROP DATABASE {db} WITH (FORCE)")
+    readme = open(readme_path).read()
+    begin, end = "<!-- verdicts:begin -->\n", "<!-- verdicts:end -->"
+    current = readme[readme.index(begin) + len(begin):readme.index(end)]
+    if write:
+        open(readme_path, "w").write(readme.replace(begin + current + end, begin + generated + end))
+        print(f"wrote {len(CASES)} verdicts into {readme_path}")
+        return 0
+    if current != generated:
+        import difflib
+        sys.stdout.writelines(difflib.unified_diff(current.splitlines(True), generated.splitlines(True),
+                                                   "README.md", "behaviour"))
+        print(f"  FAIL  the README verdict table differs from what the guard does (rewrite it with: make verdicts)")
+        return 1
+    print(f"  ok    all {len(CASES)} statements of the README verdict table behave as documented")
+    errors = [l for l in generated.splitlines() if "| error " in l]
+    if errors:
+        print("  FAIL  statements that fail for another reason have no place in the table:\n" + "\n".join(errors))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
