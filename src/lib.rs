@@ -48,7 +48,14 @@ fn rules() -> TableIterator<'static, (name!(rule_id, String), name!(catches, Str
 #[cfg(any(test, feature = "pg_test"))]
 #[pg_schema]
 mod tests {
+    use crate::catalog::CatalogFacts;
+    use crate::facts::{Facts, RelKind};
+    use crate::model::RelRef;
     use pgrx::prelude::*;
+
+    fn rel(facts: &CatalogFacts, name: &str) -> crate::facts::Rel {
+        facts.relation(&RelRef::new(None, name)).expect("relation resolves")
+    }
 
     #[pg_test]
     fn rules_function_lists_every_rule() {
@@ -56,6 +63,101 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(n as usize, crate::rules::RuleId::ALL.len());
+    }
+
+    #[pg_test]
+    fn facts_know_new_temp_empty_and_populated_tables() {
+        // The test runs inside one transaction: everything created here is new to it.
+        Spi::run("CREATE TABLE t_new (id int); CREATE TEMP TABLE t_tmp (id int)").unwrap();
+        Spi::run("INSERT INTO t_new SELECT generate_series(1, 500)").unwrap();
+        let facts = CatalogFacts::new(false);
+        let t = rel(&facts, "t_new");
+        assert!(t.new_in_xact && !t.temp && !t.existing());
+        assert!(t.has_data && t.size_bytes >= 8192);
+        assert_eq!(t.kind, RelKind::Table);
+        let tmp = rel(&facts, "t_tmp");
+        assert!(tmp.temp && !tmp.existing());
+        assert!(facts.relation(&RelRef::new(None, "no_such_table")).is_none());
+        // A catalog table is existing.
+        let pg_class = facts.relation(&RelRef::new(Some("pg_catalog"), "pg_class")).unwrap();
+        assert!(pg_class.existing() && pg_class.has_data);
+        assert_eq!(pg_class.display, "pg_catalog.pg_class");
+    }
+
+    #[pg_test]
+    fn facts_decide_type_change_rewrites_like_postgres() {
+        Spi::run("CREATE TABLE t_types (v varchar(10), n numeric(10,2), i int, t text)").unwrap();
+        let facts = CatalogFacts::new(false);
+        let t = rel(&facts, "t_types");
+        let varchar = Spi::get_one::<pg_sys::Oid>("SELECT 'varchar'::regtype::oid")
+            .unwrap()
+            .unwrap()
+            .to_u32();
+        let numeric = Spi::get_one::<pg_sys::Oid>("SELECT 'numeric'::regtype::oid")
+            .unwrap()
+            .unwrap()
+            .to_u32();
+        let text = Spi::get_one::<pg_sys::Oid>("SELECT 'text'::regtype::oid")
+            .unwrap()
+            .unwrap()
+            .to_u32();
+        let int8 = Spi::get_one::<pg_sys::Oid>("SELECT 'bigint'::regtype::oid")
+            .unwrap()
+            .unwrap()
+            .to_u32();
+        assert_eq!(
+            facts.type_change_rewrites(&t, "v", (varchar, 24)),
+            Some(false),
+            "varchar(10) -> varchar(20)"
+        );
+        assert_eq!(
+            facts.type_change_rewrites(&t, "v", (varchar, 9)),
+            Some(true),
+            "varchar(10) -> varchar(5)"
+        );
+        assert_eq!(
+            facts.type_change_rewrites(&t, "v", (text, -1)),
+            Some(false),
+            "varchar -> text"
+        );
+        assert_eq!(
+            facts.type_change_rewrites(&t, "n", (numeric, ((12 << 16) | 2) + 4)),
+            Some(false)
+        );
+        assert_eq!(
+            facts.type_change_rewrites(&t, "n", (numeric, ((10 << 16) | 3) + 4)),
+            Some(true)
+        );
+        assert_eq!(
+            facts.type_change_rewrites(&t, "i", (int8, -1)),
+            Some(true),
+            "int -> bigint"
+        );
+        assert_eq!(
+            facts.type_change_rewrites(&t, "t", (varchar, -1)),
+            Some(false),
+            "text -> varchar"
+        );
+        assert_eq!(facts.type_change_rewrites(&t, "nope", (text, -1)), None);
+    }
+
+    #[pg_test]
+    fn facts_find_checks_that_prove_not_null() {
+        Spi::run(
+            "CREATE TABLE t_nn (a int, b int, c int NOT NULL);
+             ALTER TABLE t_nn ADD CONSTRAINT a_nn CHECK (a IS NOT NULL);
+             ALTER TABLE t_nn ADD CONSTRAINT b_nn CHECK (b IS NOT NULL) NOT VALID;",
+        )
+        .unwrap();
+        let facts = CatalogFacts::new(false);
+        let t = rel(&facts, "t_nn");
+        assert_eq!(
+            facts.column(&t, "a").unwrap().not_null_proven_by.as_deref(),
+            Some("a_nn")
+        );
+        assert_eq!(facts.column(&t, "b").unwrap().not_null_proven_by, None, "not validated");
+        assert!(facts.column(&t, "c").unwrap().not_null);
+        assert_eq!(facts.column(&t, "a").unwrap().type_display, "integer");
     }
 }
 

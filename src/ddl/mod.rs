@@ -386,7 +386,11 @@ unsafe fn subcommand_name(t: pg_sys::AlterTableType::Type, cmd: &pg_sys::AlterTa
         AT::AT_ClusterOn => plain("CLUSTER ON", SUE),
         AT::AT_DropCluster => plain("SET WITHOUT CLUSTER", SUE),
         AT::AT_SetRelOptions | AT::AT_ResetRelOptions | AT::AT_ReplaceRelOptions => {
-            let lock = if unsafe { reloptions_need_only_sue(cmd.def) } { SUE } else { AEL };
+            let lock = if unsafe { reloptions_need_only_sue(cmd.def) } {
+                SUE
+            } else {
+                AEL
+            };
             plain("SET/RESET storage parameters", lock)
         }
         AT::AT_EnableTrig
@@ -416,14 +420,21 @@ unsafe fn subcommand_name(t: pg_sys::AlterTableType::Type, cmd: &pg_sys::AlterTa
 /// Whether every storage parameter in a SET/RESET list is one PostgreSQL changes under SHARE
 /// UPDATE EXCLUSIVE (the vacuum, fill factor and parallelism settings) rather than ACCESS EXCLUSIVE.
 unsafe fn reloptions_need_only_sue(options: *mut pg_sys::Node) -> bool {
-    const SUE_OPTIONS: &[&str] =
-        &["fillfactor", "toast_tuple_target", "parallel_workers", "vacuum_index_cleanup", "vacuum_truncate"];
+    const SUE_OPTIONS: &[&str] = &[
+        "fillfactor",
+        "toast_tuple_target",
+        "parallel_workers",
+        "vacuum_index_cleanup",
+        "vacuum_truncate",
+    ];
     let list = options as *mut pg_sys::List;
     let elems = unsafe { PgList::<pg_sys::DefElem>::from_pg(list) };
     !elems.is_empty()
         && elems.iter_ptr().all(|d| {
             let name = unsafe { cstr((*d).defname) }.unwrap_or_default();
-            name.starts_with("autovacuum_") || name == "log_autovacuum_min_duration" || SUE_OPTIONS.contains(&name.as_str())
+            name.starts_with("autovacuum_")
+                || name == "log_autovacuum_min_duration"
+                || SUE_OPTIONS.contains(&name.as_str())
         })
 }
 
