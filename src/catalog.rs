@@ -21,6 +21,7 @@ pub struct CatalogFacts {
     assume_populated: bool,
     restore: bool,
     cache: RefCell<HashMap<pg_sys::Oid, Option<Rel>>>,
+    names: RefCell<HashMap<RelRef, Option<pg_sys::Oid>>>,
 }
 
 impl CatalogFacts {
@@ -29,7 +30,18 @@ impl CatalogFacts {
             assume_populated,
             restore: restoring_dump(),
             cache: RefCell::new(HashMap::new()),
+            names: RefCell::new(HashMap::new()),
         }
+    }
+
+    /// `resolve`, memoized: every rule asks about the same few names.
+    fn resolve(&self, r: &RelRef) -> Option<pg_sys::Oid> {
+        if let Some(hit) = self.names.borrow().get(r) {
+            return *hit;
+        }
+        let oid = resolve(r);
+        self.names.borrow_mut().insert(r.clone(), oid);
+        oid
     }
 
     pub fn rel_by_oid(&self, oid: pg_sys::Oid) -> Option<Rel> {
@@ -55,11 +67,11 @@ impl CatalogFacts {
 
 impl Facts for CatalogFacts {
     fn relation(&self, r: &RelRef) -> Option<Rel> {
-        resolve(r).and_then(|oid| self.rel_by_oid(oid))
+        self.resolve(r).and_then(|oid| self.rel_by_oid(oid))
     }
 
     fn index_table(&self, index: &RelRef) -> Option<Rel> {
-        let oid = resolve(index)?;
+        let oid = self.resolve(index)?;
         // SAFETY: plain syscache lookup; missing_ok avoids an error for non-indexes.
         let table = unsafe { pg_sys::IndexGetRelation(oid, true) };
         (table != pg_sys::InvalidOid).then(|| self.rel_by_oid(table)).flatten()

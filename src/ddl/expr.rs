@@ -12,6 +12,14 @@ pub unsafe fn analyse(raw: *mut pg_sys::Node) -> Expr {
     if raw.is_null() {
         return Expr { volatility: None };
     }
+    // A literal, possibly cast (`0`, `'{}'::jsonb`), is folded into a constant when the default
+    // is stored: immutable without asking the parser, and this is the common case.
+    // SAFETY: tags checked before each cast.
+    if unsafe { is_literal(raw) } {
+        return Expr {
+            volatility: Some(Volatility::Immutable),
+        };
+    }
     let volatility = try_catalog(|| unsafe {
         // SAFETY: transformExpr may scribble on its input, so it gets a copy. A parse state with
         // no range table is exactly what a column default is analysed with (defaults cannot
@@ -29,4 +37,17 @@ pub unsafe fn analyse(raw: *mut pg_sys::Node) -> Expr {
         }
     });
     Expr { volatility }
+}
+
+unsafe fn is_literal(node: *mut pg_sys::Node) -> bool {
+    unsafe {
+        match (*node).type_ {
+            pg_sys::NodeTag::T_A_Const => true,
+            pg_sys::NodeTag::T_TypeCast => {
+                let arg = (*(node as *const pg_sys::TypeCast)).arg;
+                !arg.is_null() && (*arg).type_ == pg_sys::NodeTag::T_A_Const
+            }
+            _ => false,
+        }
+    }
 }

@@ -174,7 +174,7 @@ unsafe fn alter_cmd(cmd: &pg_sys::AlterTableCmd) -> AlterCmd {
                     Using::Expression
                 };
                 AlterCmd::AlterType {
-                    new_type: type_ref(def.typeName),
+                    new_type: type_ref(def.typeName, TypeLookup::Full),
                     column,
                     using,
                 }
@@ -214,7 +214,7 @@ unsafe fn column_def(def: &pg_sys::ColumnDef) -> ColumnDef {
     use pg_sys::ConstrType as CT;
     let mut col = ColumnDef {
         name: unsafe { cstr(def.colname) }.unwrap_or_default(),
-        type_name: unsafe { type_ref(def.typeName) },
+        type_name: unsafe { type_ref(def.typeName, TypeLookup::Display) },
         not_null: def.is_not_null,
         default: None,
         identity: def.identity != 0,
@@ -292,7 +292,18 @@ unsafe fn is_plain_column_ref(node: *mut pg_sys::Node, column: &str) -> bool {
     fields.last().is_some_and(|f| f == column)
 }
 
-unsafe fn type_ref(tn: *mut pg_sys::TypeName) -> TypeRef {
+/// How much of a type name to resolve.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TypeLookup {
+    /// Oid and typmod, as PostgreSQL will use them (`ALTER COLUMN … TYPE`, where a rule compares
+    /// them with the column's current type). Computing a typmod runs the type's input function,
+    /// which can raise an error, so this runs in a subtransaction.
+    Full,
+    /// Only a display name (`ADD COLUMN`): no typmod computation, no subtransaction, cheap.
+    Display,
+}
+
+unsafe fn type_ref(tn: *mut pg_sys::TypeName, lookup: TypeLookup) -> TypeRef {
     if tn.is_null() {
         return TypeRef {
             display: "?".into(),
@@ -309,9 +320,29 @@ unsafe fn type_ref(tn: *mut pg_sys::TypeName) -> TypeRef {
                 "smallserial" | "serial2" | "serial" | "serial4" | "bigserial" | "serial8"
             );
         let written = cstr_owned(pg_sys::TypeNameToString(tn));
-        if serial {
+        if serial || (*tn).pct_type {
             return TypeRef {
                 display: written,
+                resolved: None,
+                serial,
+            };
+        }
+        if lookup == TypeLookup::Display {
+            let oid = pg_sys::LookupTypeNameOid(std::ptr::null_mut(), tn, true);
+            if oid == pg_sys::InvalidOid {
+                return TypeRef {
+                    display: written,
+                    resolved: None,
+                    serial,
+                };
+            }
+            let mut display = cstr_owned(pg_sys::format_type_be(oid));
+            display.push_str(&typmod_text((*tn).typmods));
+            if !(*tn).arrayBounds.is_null() && !display.ends_with("[]") {
+                display.push_str("[]");
+            }
+            return TypeRef {
+                display,
                 resolved: None,
                 serial,
             };
@@ -342,6 +373,27 @@ unsafe fn type_ref(tn: *mut pg_sys::TypeName) -> TypeRef {
                 serial,
             },
         }
+    }
+}
+
+/// `(20)` or `(10,2)` from a type name's raw modifiers, when they are integer literals.
+unsafe fn typmod_text(typmods: *mut pg_sys::List) -> String {
+    let mut parts = Vec::new();
+    for m in unsafe { PgList::<pg_sys::Node>::from_pg(typmods) }.iter_ptr() {
+        if !unsafe { is_a(m, pg_sys::NodeTag::T_A_Const) } {
+            return String::new();
+        }
+        // SAFETY: tag checked; an integer constant's union member is `ival`.
+        let c = unsafe { &*(m as *const pg_sys::A_Const) };
+        if c.isnull || unsafe { c.val.node.type_ } != pg_sys::NodeTag::T_Integer {
+            return String::new();
+        }
+        parts.push(unsafe { c.val.ival.ival }.to_string());
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("({})", parts.join(","))
     }
 }
 
