@@ -3,11 +3,12 @@
 # Usage: cluster.sh start|stop|status|fresh demo|test
 source "$(dirname "$0")/lib.sh"
 
-action=${1:?usage: cluster.sh start|stop|status|fresh demo|test}
+action=${1:?usage: cluster.sh start|stop|status|fresh demo|test|bench}
 which=${2:-demo}
 case $which in
     demo) PGDATA=$DEMO_PGDATA; PORT=$DEMO_PORT ;;
     test) PGDATA=$TEST_PGDATA; PORT=$TEST_PORT ;;
+    bench) PGDATA=$BENCH_PGDATA; PORT=$BENCH_PORT ;;
     *) die "unknown cluster $which" ;;
 esac
 
@@ -22,6 +23,7 @@ stop() {
 
 init() {
     as_root install -d -o postgres -g postgres -m 0755 "$MG_HOME"
+    as_root install -d -o postgres -g postgres -m 0700 "$(dirname "$PGDATA")" 2>/dev/null || true
     log "initdb $PGDATA"
     as_postgres "$PG_BIN/initdb" -D "$PGDATA" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
     {
@@ -46,7 +48,10 @@ start() {
         return
     fi
     as_postgres test -f "$PGDATA/PG_VERSION" || init
-    as_postgres "$PG_BIN/pg_ctl" -D "$PGDATA" -w -t 60 -l "$PGDATA/server.log" start >/dev/null \
+    # A clean environment: a RUST_BACKTRACE inherited from a developer's shell would add Rust
+    # backtraces to error details.
+    as_postgres env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE "$PG_BIN/pg_ctl" -D "$PGDATA" -w -t 60 \
+        -l "$PGDATA/server.log" start >/dev/null \
         || { as_postgres tail -20 "$PGDATA/server.log" >&2; die "could not start the $which cluster"; }
     log "$which cluster running: port $PORT, data $PGDATA, socket $MG_SOCKET_DIR"
 }

@@ -19,6 +19,14 @@ DEMO_PGDATA=$MG_HOME/demo
 DEMO_PORT=${MG_DEMO_PORT:-5415}
 TEST_PGDATA=$MG_HOME/test
 TEST_PORT=${MG_TEST_PORT:-5416}
+# The benchmark cluster (bench/ddl_overhead.sh): on disk by default, like a real server; with
+# MG_BENCH_MEMORY=1, in memory (/dev/shm), where DDL itself is cheapest.
+if [ "${MG_BENCH_MEMORY:-0}" = 1 ] && [ -d /dev/shm ]; then
+    BENCH_PGDATA=${MG_BENCH_PGDATA:-/dev/shm/migrate_guard_bench}
+else
+    BENCH_PGDATA=${MG_BENCH_PGDATA:-$MG_HOME/bench}
+fi
+BENCH_PORT=${MG_BENCH_PORT:-5417}
 
 export PATH="$HOME/.cargo/bin:$PATH"
 export USER=${USER:-$(id -un)}

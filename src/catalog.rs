@@ -5,13 +5,12 @@
 //! statement the guard blocks therefore fails at once, even while another session holds a
 //! conflicting lock on the table.
 
-use crate::facts::{Column, Facts, Rel, RelKind, Session};
+use crate::facts::{Column, Facts, Rel, RelKind, Session, Storage};
 use crate::model::RelRef;
 use core::ffi::CStr;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::ffi::CString;
 
 /// `InvalidSubTransactionId` from `c.h`.
@@ -20,8 +19,9 @@ const INVALID_SUBTRANSACTION_ID: pg_sys::SubTransactionId = 0;
 pub struct CatalogFacts {
     assume_populated: bool,
     restore: bool,
-    cache: RefCell<HashMap<pg_sys::Oid, Option<Rel>>>,
-    names: RefCell<HashMap<RelRef, Option<pg_sys::Oid>>>,
+    // A statement names one or two relations: small vectors beat hash maps here.
+    cache: RefCell<Vec<(pg_sys::Oid, Option<Rel>)>>,
+    names: RefCell<Vec<(RelRef, Option<pg_sys::Oid>)>>,
 }
 
 impl CatalogFacts {
@@ -29,38 +29,31 @@ impl CatalogFacts {
         CatalogFacts {
             assume_populated,
             restore: restoring_dump(),
-            cache: RefCell::new(HashMap::new()),
-            names: RefCell::new(HashMap::new()),
+            cache: RefCell::new(Vec::new()),
+            names: RefCell::new(Vec::new()),
         }
     }
 
     /// `resolve`, memoized: every rule asks about the same few names.
     fn resolve(&self, r: &RelRef) -> Option<pg_sys::Oid> {
-        if let Some(hit) = self.names.borrow().get(r) {
+        if let Some((_, hit)) = self.names.borrow().iter().find(|(k, _)| k == r) {
             return *hit;
         }
         let oid = resolve(r);
-        self.names.borrow_mut().insert(r.clone(), oid);
+        self.names.borrow_mut().push((r.clone(), oid));
         oid
     }
 
     pub fn rel_by_oid(&self, oid: pg_sys::Oid) -> Option<Rel> {
-        if let Some(hit) = self.cache.borrow().get(&oid) {
+        if let Some((_, hit)) = self.cache.borrow().iter().find(|(k, _)| *k == oid) {
             return hit.clone();
         }
         // SAFETY: we are in a transaction inside a backend; `read_rel` only reads the relcache.
         let rel = unsafe { read_rel(oid) }.map(|mut r| {
             r.restore = self.restore;
-            if !r.has_data
-                && self.assume_populated
-                && matches!(r.kind, RelKind::Table | RelKind::PartitionedTable | RelKind::MatView)
-            {
-                r.has_data = true;
-                r.data_assumed = true;
-            }
             r
         });
-        self.cache.borrow_mut().insert(oid, rel.clone());
+        self.cache.borrow_mut().push((oid, rel.clone()));
         rel
     }
 }
@@ -68,6 +61,46 @@ impl CatalogFacts {
 impl Facts for CatalogFacts {
     fn relation(&self, r: &RelRef) -> Option<Rel> {
         self.resolve(r).and_then(|oid| self.rel_by_oid(oid))
+    }
+
+    fn with_storage(&self, mut rel: Rel) -> Rel {
+        if rel.storage.is_some() {
+            return rel;
+        }
+        let oid = pg_sys::Oid::from(rel.oid);
+        let cached = self
+            .cache
+            .borrow()
+            .iter()
+            .find(|(k, _)| *k == oid)
+            .and_then(|(_, r)| r.as_ref()?.storage.clone());
+        let storage = cached.unwrap_or_else(|| {
+            // SAFETY: relcache and storage-manager reads of a relation that exists; no lock taken.
+            let (size_bytes, est_rows) = if rel.temp {
+                (0, None)
+            } else {
+                unsafe { relation_storage(oid, rel.kind) }
+            };
+            let mut st = Storage {
+                size_bytes,
+                est_rows,
+                has_data: size_bytes > 0,
+                data_assumed: false,
+            };
+            if !st.has_data
+                && self.assume_populated
+                && matches!(rel.kind, RelKind::Table | RelKind::PartitionedTable | RelKind::MatView)
+            {
+                st.has_data = true;
+                st.data_assumed = true;
+            }
+            st
+        });
+        if let Some((_, Some(r))) = self.cache.borrow_mut().iter_mut().find(|(k, _)| *k == oid) {
+            r.storage = Some(storage.clone());
+        }
+        rel.storage = Some(storage);
+        rel
     }
 
     fn index_table(&self, index: &RelRef) -> Option<Rel> {
@@ -91,6 +124,9 @@ impl Facts for CatalogFacts {
             // SAFETY: plain read of the backend's lock_timeout GUC variable (milliseconds).
             lock_timeout_ms: i64::from(unsafe { pg_sys::LockTimeout }),
             require_lock_timeout: crate::gucs::REQUIRE_LOCK_TIMEOUT.get(),
+            require_migration: crate::gucs::REQUIRE_MIGRATION.get(),
+            in_migration: crate::migrations::current_migration_id().is_some(),
+            restore: self.restore,
         }
     }
 }
@@ -98,11 +134,12 @@ impl Facts for CatalogFacts {
 /// Whether this session is restoring a dump: pg_restore identifies itself by application name
 /// (its parallel workers too); a pg_dump script run by psql starts by turning off both
 /// `row_security` and `check_function_bodies`, which ordinary migrations do not do.
-fn restoring_dump() -> bool {
+pub fn restoring_dump() -> bool {
     // SAFETY: reads of GUC variables of this backend.
     unsafe {
-        let app = crate::ddl::cstr(pg_sys::application_name).unwrap_or_default();
-        app == "pg_restore" || (!pg_sys::row_security && !pg_sys::check_function_bodies)
+        let app = pg_sys::application_name;
+        (!app.is_null() && CStr::from_ptr(app).to_bytes() == b"pg_restore")
+            || (!pg_sys::row_security && !pg_sys::check_function_bodies)
     }
 }
 
@@ -214,7 +251,6 @@ unsafe fn read_rel(oid: pg_sys::Oid) -> Option<Rel> {
         let temp = form.relpersistence as u8 == pg_sys::RELPERSISTENCE_TEMP;
         // rd_createSubid is set only in the backend that created the relation, until commit.
         let new_in_xact = (*r).rd_createSubid != INVALID_SUBTRANSACTION_ID;
-        let (size_bytes, est_rows) = if temp { (0, None) } else { storage(r, kind) };
         pg_sys::RelationClose(r);
         Some(Rel {
             oid: oid.to_u32(),
@@ -226,10 +262,7 @@ unsafe fn read_rel(oid: pg_sys::Oid) -> Option<Rel> {
             temp,
             restore: false,
             populated: form.relispopulated,
-            size_bytes,
-            est_rows,
-            has_data: size_bytes > 0,
-            data_assumed: false,
+            storage: None,
         })
     }
 }
@@ -245,6 +278,18 @@ fn rel_kind(relkind: u8) -> RelKind {
         pg_sys::RELKIND_FOREIGN_TABLE => RelKind::ForeignTable,
         pg_sys::RELKIND_SEQUENCE => RelKind::Sequence,
         _ => RelKind::Other,
+    }
+}
+
+unsafe fn relation_storage(oid: pg_sys::Oid, kind: RelKind) -> (u64, Option<i64>) {
+    unsafe {
+        let r = pg_sys::RelationIdGetRelation(oid);
+        if r.is_null() {
+            return (0, None);
+        }
+        let result = storage(r, kind);
+        pg_sys::RelationClose(r);
+        result
     }
 }
 

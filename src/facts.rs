@@ -54,6 +54,14 @@ pub struct Rel {
     pub restore: bool,
     /// A materialized view that has been refreshed WITH DATA (always true for other kinds).
     pub populated: bool,
+    /// What the relation holds: read on demand by [`Facts::with_storage`], since it takes the
+    /// storage manager (a file open and seek) and most statements never ask.
+    pub storage: Option<Storage>,
+}
+
+/// The size of a relation's data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Storage {
     /// Size of the main fork on disk (summed over partitions for a partitioned table).
     pub size_bytes: u64,
     /// Row estimate from `pg_class.reltuples`, when the table was ever vacuumed or analyzed.
@@ -65,8 +73,17 @@ pub struct Rel {
 }
 
 impl Rel {
-    /// An existing relation is one other sessions can see and use: not created in this
-    /// transaction, not temporary.
+    fn storage(&self) -> &Storage {
+        self.storage
+            .as_ref()
+            .expect("migrate_guard: relation storage read without Facts::with_storage")
+    }
+
+    /// Whether the relation holds data (needs [`Facts::with_storage`]).
+    pub fn has_data(&self) -> bool {
+        self.storage().has_data
+    }
+
     /// Another relation name in this relation's schema, quoted: `public.users`.
     pub fn sibling(&self, name: &str) -> String {
         format!(
@@ -76,6 +93,8 @@ impl Rel {
         )
     }
 
+    /// An existing relation is one other sessions can see and use: not created in this
+    /// transaction, not temporary, not being restored.
     pub fn existing(&self) -> bool {
         !self.new_in_xact && !self.temp && !self.restore
     }
@@ -86,12 +105,13 @@ impl Rel {
     }
 
     pub fn measured(&self) -> String {
-        let size = crate::sqltext::pretty_size(self.size_bytes);
-        let mut s = match self.est_rows {
+        let st = self.storage();
+        let size = crate::sqltext::pretty_size(st.size_bytes);
+        let mut s = match st.est_rows {
             Some(n) if n >= 0 => format!("about {} rows, {}", n, size),
             _ => size,
         };
-        if self.data_assumed {
+        if st.data_assumed {
             s.push_str("; treated as holding data because migrate_guard.assume_populated is on");
         }
         s
@@ -117,12 +137,20 @@ pub struct Session {
     pub lock_timeout_ms: i64,
     /// `migrate_guard.require_lock_timeout`.
     pub require_lock_timeout: bool,
+    /// `migrate_guard.require_migration`.
+    pub require_migration: bool,
+    /// A migration registered with `begin_migration` is open in this session.
+    pub in_migration: bool,
+    /// The session restores a dump (see `Rel::restore`).
+    pub restore: bool,
 }
 
 /// The source of facts. `relation` returns `None` for a name that does not resolve (PostgreSQL
 /// itself will then report the missing object).
 pub trait Facts {
     fn relation(&self, r: &RelRef) -> Option<Rel>;
+    /// `rel` with its storage facts filled in.
+    fn with_storage(&self, rel: Rel) -> Rel;
     /// The table (or materialized view) an index belongs to.
     fn index_table(&self, index: &RelRef) -> Option<Rel>;
     fn column(&self, rel: &Rel, column: &str) -> Option<Column>;
@@ -158,10 +186,12 @@ impl FakeFacts {
             temp: false,
             restore: false,
             populated: true,
-            size_bytes: 8192 * 10,
-            est_rows: Some(1000),
-            has_data: true,
-            data_assumed: false,
+            storage: Some(Storage {
+                size_bytes: 8192 * 10,
+                est_rows: Some(1000),
+                has_data: true,
+                data_assumed: false,
+            }),
         }
     }
 
@@ -182,10 +212,35 @@ impl FakeFacts {
     }
 }
 
+/// Test helpers for relations.
+#[cfg(test)]
+impl Rel {
+    pub fn set_empty(&mut self) {
+        self.storage = Some(Storage {
+            size_bytes: 0,
+            est_rows: None,
+            has_data: false,
+            data_assumed: false,
+        });
+    }
+}
+
 #[cfg(test)]
 impl Facts for FakeFacts {
+    /// Without storage, like the catalog: a rule that reads it without `with_storage` panics.
     fn relation(&self, r: &RelRef) -> Option<Rel> {
-        self.rels.iter().find(|(k, _)| k.name == r.name).map(|(_, v)| v.clone())
+        self.rels.iter().find(|(k, _)| k.name == r.name).map(|(_, v)| Rel {
+            storage: None,
+            ..v.clone()
+        })
+    }
+    fn with_storage(&self, rel: Rel) -> Rel {
+        let stored = self
+            .rels
+            .iter()
+            .find(|(_, v)| v.oid == rel.oid && v.name == rel.name)
+            .and_then(|(_, v)| v.storage.clone());
+        Rel { storage: stored, ..rel }
     }
     fn index_table(&self, index: &RelRef) -> Option<Rel> {
         let (_, t) = self.index_tables.iter().find(|(i, _)| i.name == index.name)?;

@@ -4,9 +4,9 @@
 use crate::catalog::CatalogFacts;
 use crate::facts::Facts;
 use crate::policy::{self, AllowList, Mode};
-use crate::report::{self, Pending};
+use crate::report::{self, Pending, event_trigger_entry};
 use crate::rules::{self, RuleId};
-use crate::{ddl, gucs, sqltext};
+use crate::{ddl, gucs, history, sqltext};
 use core::ffi::CStr;
 use pgrx::prelude::*;
 use pgrx::{is_a, pg_sys};
@@ -27,36 +27,15 @@ COMMENT ON FUNCTION migrate_guard.table_rewrite_guard() IS
     'migrate_guard: blocks a rewrite of an existing table with data that no start-time rule caught';
 CREATE EVENT TRIGGER migrate_guard_table_rewrite ON table_rewrite
     EXECUTE FUNCTION migrate_guard.table_rewrite_guard();
+
+CREATE EVENT TRIGGER migrate_guard_sql_drop ON sql_drop
+    EXECUTE FUNCTION migrate_guard.sql_drop_history();
+CREATE EVENT TRIGGER migrate_guard_ddl_command_end ON ddl_command_end
+    EXECUTE FUNCTION migrate_guard.ddl_command_end_history();
 "#,
     name = "guard_event_triggers",
     finalize
 );
-
-/// Declares a C-callable event-trigger entry point `$sym` (with its `PG_FUNCTION_INFO_V1`
-/// record) around a `#[pg_guard]`ed Rust function that returns a report to raise or null. Only
-/// the raise, which needs migrate_guard's own SQLSTATE, happens in the entry point's frame,
-/// which owns nothing that needs dropping.
-macro_rules! event_trigger_entry {
-    ($sym:ident, $finfo:ident, $inner:ident) => {
-        #[unsafe(no_mangle)]
-        pub extern "C" fn $finfo() -> &'static pg_sys::Pg_finfo_record {
-            const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-            &V1
-        }
-
-        /// # Safety
-        /// Called by PostgreSQL's function manager.
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C-unwind" fn $sym(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-            let pending = $inner(fcinfo);
-            if !pending.is_null() {
-                // SAFETY: built by Pending::error; no Rust value is alive in this frame.
-                unsafe { report::throw(pending) };
-            }
-            pg_sys::Datum::from(0)
-        }
-    };
-}
 
 event_trigger_entry!(
     migrate_guard_ddl_command_start,
@@ -90,16 +69,24 @@ extern "C-unwind" fn ddl_command_start(fcinfo: pg_sys::FunctionCallInfo) -> *mut
     let Some(td) = (unsafe { event_trigger_data(fcinfo) }) else {
         error!("migrate_guard: ddl_command_start_guard() must be called by an event trigger");
     };
+    history::statement_started(td.parsetree);
     let Some(mode) = active_mode() else {
         return std::ptr::null_mut();
     };
     // SAFETY: the tag comes from the event trigger manager and names a static string.
     let tag = unsafe { CStr::from_ptr(pg_sys::GetCommandTagName(td.tag)) }.to_string_lossy();
+    // Take in pending cache invalidations (notably this session's own, from the transaction that
+    // just committed) before reading the catalog, as a lock acquisition would. Otherwise the
+    // relation cache entries built below are thrown away and rebuilt when the statement takes
+    // its lock.
+    // SAFETY: allowed anywhere inside a transaction.
+    unsafe { pg_sys::AcceptInvalidationMessages() };
     // SAFETY: parsetree is the raw statement the trigger fired for.
     let text = unsafe { ddl::text::current(td.parsetree) };
     let exact_text = text.as_ref().filter(|t| t.exact).map(|t| t.text.clone());
     let stmt = unsafe { ddl::convert(td.parsetree, &tag, exact_text) };
-    if matches!(stmt.command, crate::model::Command::Other) {
+    // Statements no rule is about; unless every DDL must belong to a migration.
+    if matches!(stmt.command, crate::model::Command::Other) && !gucs::REQUIRE_MIGRATION.get() {
         return std::ptr::null_mut();
     }
     let client_text = text.as_ref().map(|t| t.text.as_str()).unwrap_or("");
@@ -114,9 +101,15 @@ extern "C-unwind" fn ddl_command_start(fcinfo: pg_sys::FunctionCallInfo) -> *mut
     {
         REWRITE_FORESEEN.set(true);
     }
-    if let Some(pending) = act(&verdict) {
+    if let Some(pending) = act(&verdict, client_text) {
         return pending;
     }
+    history::statement_judged(
+        td.parsetree,
+        &verdict,
+        crate::locks::main_table(&stmt, &facts).map(|r| r.display),
+        named_object(&stmt, &facts),
+    );
     lock_timeout_safety_net(&stmt, &facts);
     std::ptr::null_mut()
 }
@@ -148,6 +141,7 @@ extern "C-unwind" fn table_rewrite(fcinfo: pg_sys::FunctionCallInfo) -> *mut Pen
         return std::ptr::null_mut();
     };
     let tag = unsafe { CStr::from_ptr(pg_sys::GetCommandTagName(td.tag)) }.to_string_lossy();
+    let rel = facts.with_storage(rel);
     let Some(finding) = rules::table_rewrite::backstop(&rel, reason as u32, &tag) else {
         return std::ptr::null_mut();
     };
@@ -158,7 +152,75 @@ extern "C-unwind" fn table_rewrite(fcinfo: pg_sys::FunctionCallInfo) -> *mut Pen
         mode,
         text.as_ref().map(|t| t.text.as_str()).unwrap_or(""),
     );
-    act(&verdict).unwrap_or(std::ptr::null_mut())
+    act(&verdict, text.as_ref().map(|t| t.text.as_str()).unwrap_or("")).unwrap_or(std::ptr::null_mut())
+}
+
+/// The object a statement creates or alters, for its history row, from what the guard has
+/// already resolved (so that recording costs no second catalog lookup).
+fn named_object(stmt: &crate::model::Statement, facts: &CatalogFacts) -> Option<history::ObjectName> {
+    use crate::facts::RelKind;
+    use crate::model::Command;
+    match &stmt.command {
+        Command::CreateIndex(ci) => {
+            let table = facts.relation(&ci.table)?;
+            let identity = table.sibling(ci.name.as_deref()?);
+            Some(history::ObjectName::Known {
+                object_type: "index",
+                identity,
+                table: table.display,
+            })
+        }
+        Command::AlterTable(at) => {
+            let rel = facts.relation(&at.table)?;
+            let object_type = match rel.kind {
+                RelKind::Table | RelKind::PartitionedTable => "table",
+                RelKind::Index | RelKind::PartitionedIndex => return None,
+                RelKind::View => "view",
+                RelKind::MatView => "materialized view",
+                RelKind::ForeignTable => "foreign table",
+                RelKind::Sequence => "sequence",
+                RelKind::Other => return None,
+            };
+            Some(history::ObjectName::Known {
+                object_type,
+                identity: rel.display.clone(),
+                table: rel.display,
+            })
+        }
+        Command::CreateRelation { name, .. } => name.clone().map(history::ObjectName::Created),
+        Command::Comment { target, column, .. } => {
+            let rel = facts.relation(target)?;
+            let (object_type, identity) = match (column, rel.kind) {
+                (Some(c), _) => (
+                    match rel.kind {
+                        RelKind::View => "view column",
+                        RelKind::MatView => "materialized view column",
+                        RelKind::ForeignTable => "foreign table column",
+                        _ => "table column",
+                    },
+                    format!("{}.{}", rel.display, crate::sqltext::quote_ident(c)),
+                ),
+                (None, RelKind::Index | RelKind::PartitionedIndex) => ("index", rel.display.clone()),
+                (None, RelKind::View) => ("view", rel.display.clone()),
+                (None, RelKind::MatView) => ("materialized view", rel.display.clone()),
+                (None, RelKind::Sequence) => ("sequence", rel.display.clone()),
+                (None, RelKind::ForeignTable) => ("foreign table", rel.display.clone()),
+                (None, RelKind::Table | RelKind::PartitionedTable) => ("table", rel.display.clone()),
+                (None, RelKind::Other) => return None,
+            };
+            let table = if matches!(rel.kind, RelKind::Index | RelKind::PartitionedIndex) {
+                facts.index_table(target).map(|t| t.display).unwrap_or_default()
+            } else {
+                rel.display
+            };
+            Some(history::ObjectName::Known {
+                object_type,
+                identity,
+                table,
+            })
+        }
+        _ => None,
+    }
 }
 
 /// The guard's mode, or `None` when it must stay out of the way: mode `off`, or DDL run by a
@@ -181,8 +243,10 @@ fn judge(findings: Vec<rules::Finding>, mode: Mode, client_text: &str) -> policy
     policy::decide(findings, mode, &setting, &directive)
 }
 
-/// Send the warnings; return the ERROR to raise, if the statement is blocked.
-fn act(verdict: &policy::Verdict) -> Option<*mut Pending> {
+/// Send the warnings; return the ERROR to raise, if the statement is blocked. A block cannot
+/// be a history row (it rolls back with its transaction), so it is also written to the server
+/// log as one structured line.
+fn act(verdict: &policy::Verdict, client_text: &str) -> Option<*mut Pending> {
     for w in &verdict.warned {
         let (message, detail, hint) = policy::render(w, &[], Mode::Warn);
         pgrx::pg_sys::panic::ErrorReport::new(PgSqlErrorCode::ERRCODE_WARNING, message, "migrate_guard")
@@ -191,9 +255,38 @@ fn act(verdict: &policy::Verdict) -> Option<*mut Pending> {
             .report(PgLogLevel::WARNING);
     }
     let (first, rest) = verdict.blocked.split_first()?;
+    log_block(first, client_text);
     let also: Vec<&rules::Finding> = rest.iter().collect();
     let (message, detail, hint) = policy::render(first, &also, Mode::Enforce);
     Some(Pending::error(report::SQLSTATE_BLOCKED, &message, &detail, &hint))
+}
+
+/// `migrate_guard: blocked {"rule":…,"statement":…,"user":…,"current_user":…,"application":…,"database":…}`
+fn log_block(finding: &rules::Finding, client_text: &str) {
+    use sqltext::json_string as j;
+    // SAFETY: reads of backend state.
+    let (user, current, app, db) = unsafe {
+        (
+            ddl::cstr(pg_sys::GetUserNameFromId(pg_sys::GetSessionUserId(), true)).unwrap_or_default(),
+            ddl::cstr(pg_sys::GetUserNameFromId(pg_sys::GetUserId(), true)).unwrap_or_default(),
+            ddl::cstr(pg_sys::application_name).unwrap_or_default(),
+            ddl::cstr(pg_sys::get_database_name(pg_sys::MyDatabaseId)).unwrap_or_default(),
+        )
+    };
+    let statement = history::redact("", client_text);
+    let line = format!(
+        "migrate_guard: blocked {{\"rule\":{},\"sqlstate\":\"MG001\",\"statement\":{},\"user\":{},\"current_user\":{},\
+         \"application\":{},\"database\":{},\"message\":{}}}",
+        j(finding.rule.id()),
+        j(&statement),
+        j(&user),
+        j(&current),
+        j(&app),
+        j(&db),
+        j(&finding.message)
+    );
+    pgrx::pg_sys::panic::ErrorReport::new(PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION, line, "migrate_guard")
+        .report(PgLogLevel::LOG);
 }
 
 /// When the statement will queue for a lock stronger than SHARE UPDATE EXCLUSIVE on a table
@@ -228,12 +321,8 @@ fn lock_timeout_safety_net(stmt: &crate::model::Statement, facts: &CatalogFacts)
             false,
         );
     }
-    pgrx::pg_sys::panic::ErrorReport::new(
-        PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION,
-        format!("migrate_guard: lock_timeout set to {value} for the rest of this transaction"),
-        "migrate_guard",
-    )
-    .set_detail(format!(
+    let message = format!("migrate_guard: lock_timeout set to {value} for the rest of this transaction");
+    let detail = format!(
         "{} needs {} lock on {} {}: if it is not granted within {value}, the statement fails instead of making {} \
          on the table wait behind it.",
         stmt.tag,
@@ -241,12 +330,14 @@ fn lock_timeout_safety_net(stmt: &crate::model::Statement, facts: &CatalogFacts)
         rel.kind.noun(),
         rel.display,
         mode.blocks()
-    ))
-    .set_hint(
-        "Retry the migration later if it times out. Set lock_timeout yourself to choose the value, or \
-         migrate_guard.lock_timeout = 0 to turn this off.",
-    )
-    .report(PgLogLevel::NOTICE);
+    );
+    let hint = "Retry the migration later if it times out. Set lock_timeout yourself to choose the value, or \
+                migrate_guard.lock_timeout = 0 to turn this off.";
+    // Sent at once (PostgreSQL flushes notices): it matters most while the statement waits.
+    pgrx::pg_sys::panic::ErrorReport::new(PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION, message, "migrate_guard")
+        .set_detail(detail)
+        .set_hint(hint)
+        .report(PgLogLevel::NOTICE);
 }
 
 /// Rules allowed by `migrate_guard:allow` comments in the statement text the client sent.
@@ -276,7 +367,7 @@ fn unknown_rule(bad: &str, place: &str) -> ! {
 }
 
 /// `EventTriggerData` from `fcinfo->context` (the C macro `CALLED_AS_EVENT_TRIGGER`).
-unsafe fn event_trigger_data<'a>(fcinfo: pg_sys::FunctionCallInfo) -> Option<&'a pg_sys::EventTriggerData> {
+pub(crate) unsafe fn event_trigger_data<'a>(fcinfo: pg_sys::FunctionCallInfo) -> Option<&'a pg_sys::EventTriggerData> {
     unsafe {
         let ctx = fcinfo.as_ref()?.context;
         if !ctx.is_null() && is_a(ctx, pg_sys::NodeTag::T_EventTriggerData) {

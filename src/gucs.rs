@@ -22,6 +22,9 @@ pub static ALLOW: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::n
 pub static ASSUME_POPULATED: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static LOCK_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5000);
 pub static REQUIRE_LOCK_TIMEOUT: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static RECORD_HISTORY: GucSetting<bool> = GucSetting::<bool>::new(true);
+pub static REQUIRE_MIGRATION: GucSetting<bool> = GucSetting::<bool>::new(false);
+pub static CURRENT_MIGRATION: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
 pub fn mode() -> Mode {
     match MODE.get() {
@@ -88,6 +91,31 @@ pub fn register() {
         &REQUIRE_LOCK_TIMEOUT,
         GucContext::Suset,
         GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"migrate_guard.record_history",
+        c"Record every DDL statement that commits in migrate_guard.history.",
+        c"Only superusers can change it.",
+        &RECORD_HISTORY,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"migrate_guard.require_migration",
+        c"Block DDL that runs outside a registered migration (rule manual-ddl).",
+        c"A migration is registered with migrate_guard.begin_migration() and ended with migrate_guard.end_migration(). \
+          Only superusers can change it.",
+        &REQUIRE_MIGRATION,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"migrate_guard.current_migration",
+        c"Id of the migration open in this session (set by begin_migration, cleared by end_migration).",
+        c"Read-only for ordinary roles.",
+        &CURRENT_MIGRATION,
+        GucContext::Suset,
+        GucFlags::NO_RESET_ALL | GucFlags::DISALLOW_IN_FILE,
     );
     // SAFETY: called once from _PG_init with a static C string.
     unsafe { pg_sys::MarkGUCPrefixReserved(c"migrate_guard".as_ptr()) };

@@ -11,8 +11,11 @@ pub mod ddl;
 pub mod facts;
 pub mod guard;
 pub mod gucs;
+pub mod history;
 pub mod locks;
+pub mod migrations;
 pub mod model;
+pub mod owner;
 pub mod policy;
 pub mod report;
 pub mod rules;
@@ -33,6 +36,7 @@ mod migrate_guard {}
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     gucs::register();
+    history::register_callbacks();
 }
 
 /// The rule catalog: every rule id with what it catches.
@@ -71,16 +75,16 @@ mod tests {
         Spi::run("CREATE TABLE t_new (id int); CREATE TEMP TABLE t_tmp (id int)").unwrap();
         Spi::run("INSERT INTO t_new SELECT generate_series(1, 500)").unwrap();
         let facts = CatalogFacts::new(false);
-        let t = rel(&facts, "t_new");
+        let t = facts.with_storage(rel(&facts, "t_new"));
         assert!(t.new_in_xact && !t.temp && !t.existing());
-        assert!(t.has_data && t.size_bytes >= 8192);
+        assert!(t.has_data() && t.storage.as_ref().unwrap().size_bytes >= 8192);
         assert_eq!(t.kind, RelKind::Table);
         let tmp = rel(&facts, "t_tmp");
         assert!(tmp.temp && !tmp.existing());
         assert!(facts.relation(&RelRef::new(None, "no_such_table")).is_none());
         // A catalog table is existing.
-        let pg_class = facts.relation(&RelRef::new(Some("pg_catalog"), "pg_class")).unwrap();
-        assert!(pg_class.existing() && pg_class.has_data);
+        let pg_class = facts.with_storage(facts.relation(&RelRef::new(Some("pg_catalog"), "pg_class")).unwrap());
+        assert!(pg_class.existing() && pg_class.has_data());
         assert_eq!(pg_class.display, "pg_catalog.pg_class");
     }
 

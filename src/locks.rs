@@ -81,8 +81,9 @@ pub fn lock_needs(stmt: &Statement) -> Vec<LockNeed> {
             _ => vec![],
         },
         Command::RefreshMatView(r) => vec![need(&r.target, if r.concurrent { Exclusive } else { AccessExclusive })],
-        Command::CreateTable { references } => references.iter().map(|r| need(r, ShareRowExclusive)).collect(),
+        Command::CreateRelation { references, .. } => references.iter().map(|r| need(r, ShareRowExclusive)).collect(),
         Command::CreateTrigger { table } => vec![need(table, ShareRowExclusive)],
+        Command::Comment { .. } => vec![],
         Command::Other => vec![],
     }
 }
@@ -118,6 +119,14 @@ fn alter_cmd_locks(cmd: &AlterCmd) -> (LockMode, Vec<LockNeed>) {
         AlterCmd::Other { lock, .. } => (*lock, vec![]),
         _ => (AccessExclusive, vec![]),
     }
+}
+
+/// The table the statement acts on first (for an index, its table), when it resolves.
+pub fn main_table(stmt: &Statement, facts: &dyn Facts) -> Option<Rel> {
+    lock_needs(stmt).into_iter().find_map(|n| match &n.target {
+        LockTarget::Rel(r) => facts.relation(r),
+        LockTarget::TableOfIndex(i) => facts.index_table(i),
+    })
 }
 
 /// The strongest lock above SHARE UPDATE EXCLUSIVE that `stmt` requests on an existing

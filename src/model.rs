@@ -68,9 +68,19 @@ pub enum Command {
     AlterTable(AlterTable),
     Rename(Rename),
     RefreshMatView(RefreshMatView),
-    /// `CREATE TABLE`: only the tables its foreign keys reference matter (SHARE ROW EXCLUSIVE).
-    CreateTable {
+    /// `CREATE TABLE` / `CREATE TABLE AS` / `CREATE VIEW` / `CREATE SEQUENCE`: whether it is
+    /// temporary, and the tables its foreign keys reference (SHARE ROW EXCLUSIVE on them).
+    CreateRelation {
+        name: Option<RelRef>,
         references: Vec<RelRef>,
+        temp: bool,
+    },
+    /// `COMMENT ON TABLE/VIEW/INDEX/…/COLUMN`: no lock worth guarding, but its object is
+    /// recorded in history without a second catalog query.
+    Comment {
+        kind: ObjectKind,
+        target: RelRef,
+        column: Option<String>,
     },
     /// `CREATE TRIGGER … ON table` (SHARE ROW EXCLUSIVE on the table).
     CreateTrigger {

@@ -93,6 +93,34 @@ pub unsafe fn throw(p: *mut Pending) {
     }
 }
 
+/// Declares a C-callable event-trigger entry point `$sym` (with its `PG_FUNCTION_INFO_V1`
+/// record) around a `#[pg_guard]`ed Rust function that returns a report to raise or null. Only
+/// the raise, which needs migrate_guard's own SQLSTATE, happens in the entry point's frame,
+/// which owns nothing that needs dropping.
+macro_rules! event_trigger_entry {
+    ($sym:ident, $finfo:ident, $inner:ident) => {
+        #[unsafe(no_mangle)]
+        pub extern "C" fn $finfo() -> &'static pgrx::pg_sys::Pg_finfo_record {
+            const V1: pgrx::pg_sys::Pg_finfo_record = pgrx::pg_sys::Pg_finfo_record { api_version: 1 };
+            &V1
+        }
+
+        /// # Safety
+        /// Called by PostgreSQL's function manager.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C-unwind" fn $sym(fcinfo: pgrx::pg_sys::FunctionCallInfo) -> pgrx::pg_sys::Datum {
+            let pending = $inner(fcinfo);
+            if !pending.is_null() {
+                // SAFETY: built by Pending::error; no Rust value is alive in this frame.
+                unsafe { $crate::report::throw(pending) };
+            }
+            pgrx::pg_sys::Datum::from(0)
+        }
+    };
+}
+
+pub(crate) use event_trigger_entry;
+
 #[cfg(test)]
 mod tests {
     #[test]

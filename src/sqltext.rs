@@ -435,9 +435,56 @@ pub fn insert_after_words(sql: &str, after: &[&str], insertion: &str) -> Option<
     None
 }
 
+/// `sql` with every string literal (quoted or dollar-quoted) replaced by `'<redacted>'`.
+pub fn redact_literals(sql: &str) -> String {
+    lex(sql)
+        .into_iter()
+        .map(|p| match p {
+            Piece::Literal(_) => "'<redacted>'",
+            p => p.text(),
+        })
+        .collect()
+}
+
+/// A JSON string literal.
+pub fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redacts_every_literal() {
+        assert_eq!(
+            redact_literals("CREATE USER MAPPING FOR bob SERVER s OPTIONS (user 'bob', password 'hunter2')"),
+            "CREATE USER MAPPING FOR bob SERVER s OPTIONS (user '<redacted>', password '<redacted>')"
+        );
+        assert_eq!(
+            redact_literals("SELECT $x$secret$x$, E'a\\'b', \"ident\""),
+            "SELECT '<redacted>', '<redacted>', \"ident\""
+        );
+    }
+
+    #[test]
+    fn escapes_json_strings() {
+        assert_eq!(json_string("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\u0001\"");
+    }
 
     #[test]
     fn quotes_identifiers_like_postgres() {

@@ -137,7 +137,53 @@ unsafe fn convert_command(node: *mut pg_sys::Node) -> Command {
                         references.extend(relref((*c).pktable));
                     }
                 }
-                Command::CreateTable { references }
+                Command::CreateRelation {
+                    name: relref(s.relation),
+                    references,
+                    temp: is_temp(s.relation),
+                }
+            }
+            T::T_CreateTableAsStmt => {
+                let s = &*(node as *const pg_sys::CreateTableAsStmt);
+                let rel = if s.into.is_null() {
+                    std::ptr::null_mut()
+                } else {
+                    (*s.into).rel
+                };
+                Command::CreateRelation {
+                    name: relref(rel),
+                    references: vec![],
+                    temp: is_temp(rel),
+                }
+            }
+            T::T_ViewStmt => {
+                let s = &*(node as *const pg_sys::ViewStmt);
+                Command::CreateRelation {
+                    name: relref(s.view),
+                    references: vec![],
+                    temp: is_temp(s.view),
+                }
+            }
+            T::T_CreateSeqStmt => {
+                let s = &*(node as *const pg_sys::CreateSeqStmt);
+                Command::CreateRelation {
+                    name: relref(s.sequence),
+                    references: vec![],
+                    temp: is_temp(s.sequence),
+                }
+            }
+            T::T_CommentStmt => {
+                let s = &*(node as *const pg_sys::CommentStmt);
+                let kind = object_kind(s.objtype);
+                if kind == ObjectKind::Other || kind == ObjectKind::Trigger || !is_a(s.object, T::T_List) {
+                    return Command::Other;
+                }
+                let mut names = string_list(s.object as *mut pg_sys::List);
+                let column = if kind == ObjectKind::Column { names.pop() } else { None };
+                match relref_from_parts(&names) {
+                    Some(target) => Command::Comment { kind, target, column },
+                    None => Command::Other,
+                }
             }
             T::T_CreateTrigStmt => {
                 let s = &*(node as *const pg_sys::CreateTrigStmt);
@@ -488,6 +534,17 @@ unsafe fn reloptions_need_only_sue(options: *mut pg_sys::Node) -> bool {
                 || name == "log_autovacuum_min_duration"
                 || SUE_OPTIONS.contains(&name.as_str())
         })
+}
+
+/// `CREATE TEMP …`, or a name in `pg_temp`.
+unsafe fn is_temp(rv: *const pg_sys::RangeVar) -> bool {
+    if rv.is_null() {
+        return false;
+    }
+    unsafe {
+        (*rv).relpersistence as u8 == pg_sys::RELPERSISTENCE_TEMP
+            || cstr((*rv).schemaname).is_some_and(|s| s == "pg_temp" || s.starts_with("pg_temp_"))
+    }
 }
 
 /// `RangeVar` → `RelRef` (the catalog name part, if any, is ignored).

@@ -14,7 +14,11 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
             continue;
         }
         let Some(rel) = facts.relation(&at.table) else { return };
-        if !rel.existing() || !rel.has_data {
+        if !rel.existing() {
+            return;
+        }
+        let rel = facts.with_storage(rel);
+        if !rel.has_data() {
             return;
         }
         let c = quote_ident(&col.name);
@@ -98,7 +102,7 @@ mod tests {
         assert!(run(vec![add("a", true, false, false, true)], &f).is_empty());
         assert!(run(vec![add("a", false, false, false, false)], &f).is_empty());
         let mut empty = FakeFacts::table("t");
-        empty.has_data = false;
+        empty.set_empty();
         let f = FakeFacts::default().with("t", empty);
         assert!(run(vec![add("a", true, false, false, false)], &f).is_empty());
     }

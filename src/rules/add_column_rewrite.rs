@@ -134,7 +134,7 @@ mod tests {
         assert!(run(col(Some(Volatility::Stable), false, false, false), &f).is_empty());
         assert!(run(col(None, false, false, false), &f).is_empty());
         let mut empty = FakeFacts::table("t");
-        empty.has_data = false;
+        empty.set_empty();
         let f = FakeFacts::default().with("t", empty);
         assert!(run(col(Some(Volatility::Volatile), false, false, false), &f).is_empty());
     }

@@ -19,6 +19,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
         let Some(rel) = existing_target(&at.table, facts) else {
             return;
         };
+        let rel = facts.with_storage(rel);
         let t = &rel.display;
         let p = facts
             .relation(partition)

@@ -35,6 +35,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
             .collect::<Vec<_>>()
             .join(" ")
     };
+    let table = facts.with_storage(table);
     out.push(Finding {
         rule: RuleId::BlockingDropIndex,
         message: format!(
@@ -81,9 +82,7 @@ mod tests {
     #[test]
     fn blocks_on_existing_table_even_when_empty() {
         let mut t = FakeFacts::table("t");
-        t.has_data = false;
-        t.size_bytes = 0;
-        t.est_rows = None;
+        t.set_empty();
         let f = FakeFacts::default().with("t", t).with_index("i", "t");
         let got = run(&drop_index(&["i"], false, "DROP INDEX IF EXISTS i"), &f);
         assert_eq!(got.len(), 1);

@@ -14,7 +14,11 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
         return;
     }
     let Some(rel) = facts.relation(&ci.table) else { return };
-    if !rel.existing() || !rel.has_data {
+    if !rel.existing() {
+        return;
+    }
+    let rel = facts.with_storage(rel);
+    if !rel.has_data() {
         return;
     }
     let partitioned = rel.kind == RelKind::PartitionedTable;
@@ -125,7 +129,7 @@ mod tests {
         let mut temp = FakeFacts::table("tmp");
         temp.temp = true;
         let mut empty = FakeFacts::table("e");
-        empty.has_data = false;
+        empty.set_empty();
         let f = FakeFacts::default()
             .with("t", FakeFacts::table("t"))
             .with("n", new)

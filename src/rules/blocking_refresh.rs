@@ -17,6 +17,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     if !rel.existing() || rel.kind != RelKind::MatView || !rel.populated {
         return;
     }
+    let rel = facts.with_storage(rel);
     let t = &rel.display;
     let concurrent = stmt
         .text

@@ -110,7 +110,7 @@ mod tests {
     #[test]
     fn empty_tables_pass() {
         let mut e = FakeFacts::table("t");
-        e.has_data = false;
+        e.set_empty();
         let f = FakeFacts::default().with("t", e);
         assert!(run(alter_type("a", 20, Using::Expression), &f).is_empty());
     }

@@ -20,6 +20,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
         if facts.column(&rel, column).is_none() {
             continue;
         }
+        let rel = facts.with_storage(rel);
         let (t, c) = (&rel.display, quote_ident(column));
         out.push(Finding {
             rule: RuleId::DropColumn,
@@ -49,7 +50,7 @@ mod tests {
     #[test]
     fn blocks_existing_columns_of_existing_tables() {
         let mut t = FakeFacts::table("t");
-        t.has_data = false;
+        t.set_empty();
         let col = Column {
             attnum: 2,
             name: "legacy".into(),

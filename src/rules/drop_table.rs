@@ -22,6 +22,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
         .map(|r| r.display.as_str())
         .collect::<Vec<_>>()
         .join(", ");
+    let first = facts.with_storage(first.clone());
     out.push(Finding {
         rule: RuleId::DropTable,
         message: format!(

@@ -59,7 +59,7 @@ mod tests {
             "ADD CONSTRAINT no_overlap EXCLUDE builds an index and checks every row of table public.t under an ACCESS EXCLUSIVE lock"
         );
         let mut e = FakeFacts::table("t");
-        e.has_data = false;
+        e.set_empty();
         let f = FakeFacts::default().with("t", e);
         let mut out = Vec::new();
         check(&stmt("ALTER TABLE", "", alter("t", vec![cmd])), &f, &mut out);

@@ -15,6 +15,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     let Some((mode, rel)) = strong_lock_on_existing(stmt, facts) else {
         return;
     };
+    let rel = facts.with_storage(rel);
     out.push(Finding {
         rule: RuleId::LockTimeout,
         message: format!(
@@ -69,6 +70,7 @@ mod tests {
         f.session = Session {
             lock_timeout_ms: 0,
             require_lock_timeout: true,
+            ..Session::default()
         };
         check(&weak, &f, &mut out);
         assert!(out.is_empty());

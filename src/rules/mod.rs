@@ -23,6 +23,7 @@ pub mod drop_column;
 pub mod drop_table;
 pub mod exclusion_constraint;
 pub mod lock_timeout;
+pub mod manual_ddl;
 pub mod rename_column;
 pub mod rename_table;
 pub mod set_not_null;
@@ -52,6 +53,7 @@ pub enum RuleId {
     BlockingRefresh,
     BlockingDetach,
     LockTimeout,
+    ManualDdl,
 }
 
 impl RuleId {
@@ -74,6 +76,7 @@ impl RuleId {
         RuleId::BlockingRefresh,
         RuleId::BlockingDetach,
         RuleId::LockTimeout,
+        RuleId::ManualDdl,
     ];
 
     pub fn id(self) -> &'static str {
@@ -96,6 +99,7 @@ impl RuleId {
             RuleId::BlockingRefresh => "blocking-refresh",
             RuleId::BlockingDetach => "blocking-detach",
             RuleId::LockTimeout => "lock-timeout",
+            RuleId::ManualDdl => "manual-ddl",
         }
     }
 
@@ -147,6 +151,9 @@ impl RuleId {
             RuleId::LockTimeout => {
                 "a lock stronger than SHARE UPDATE EXCLUSIVE on an existing table without lock_timeout, when migrate_guard.require_lock_timeout is on"
             }
+            RuleId::ManualDdl => {
+                "DDL outside a migration registered with begin_migration(), when migrate_guard.require_migration is on"
+            }
         }
     }
 
@@ -196,6 +203,7 @@ const CHECKS: &[Check] = &[
     blocking_refresh::check,
     blocking_detach::check,
     lock_timeout::check,
+    manual_ddl::check,
 ];
 
 /// The target of an ALTER TABLE, when other sessions use it.
@@ -206,7 +214,9 @@ fn existing_target(table: &RelRef, facts: &dyn Facts) -> Option<Rel> {
 /// The target of an ALTER TABLE, when other sessions use it and it holds data: the condition of
 /// every rule about a lock held during a scan, a rewrite or an index build.
 fn populated_target(table: &RelRef, facts: &dyn Facts) -> Option<Rel> {
-    existing_target(table, facts).filter(|r| r.has_data)
+    existing_target(table, facts)
+        .map(|r| facts.with_storage(r))
+        .filter(Rel::has_data)
 }
 
 /// The statement's own text, when it is a single-subcommand ALTER TABLE (so appending to it

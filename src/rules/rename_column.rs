@@ -16,6 +16,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     if !rel.existing() {
         return;
     }
+    let rel = facts.with_storage(rel);
     let (old, new) = (quote_ident(column), quote_ident(&r.new_name));
     let t = &rel.display;
     let safe_way = match rel.kind {
@@ -79,7 +80,7 @@ mod tests {
     #[test]
     fn blocks_existing_tables_whatever_their_size() {
         let mut t = FakeFacts::table("t");
-        t.has_data = false;
+        t.set_empty();
         let f = FakeFacts::default().with("t", t);
         let mut out = Vec::new();
         check(&rename("t", "email", "Email Address"), &f, &mut out);

@@ -20,6 +20,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     {
         return;
     }
+    let rel = facts.with_storage(rel);
     let old = &rel.display;
     let new_bare = quote_ident(&r.new_name);
     let new = rel.sibling(&r.new_name);

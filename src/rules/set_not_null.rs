@@ -12,7 +12,11 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     for cmd in &at.cmds {
         let AlterCmd::SetNotNull { column } = cmd else { continue };
         let Some(rel) = facts.relation(&at.table) else { return };
-        if !rel.existing() || !rel.has_data {
+        if !rel.existing() {
+            return;
+        }
+        let rel = facts.with_storage(rel);
+        if !rel.has_data() {
             return;
         }
         if let Some(col) = facts.column(&rel, column)
@@ -115,7 +119,7 @@ mod tests {
         assert!(run(&f, "a").is_empty());
         assert!(run(&f, "b").is_empty());
         let mut empty = FakeFacts::table("t");
-        empty.has_data = false;
+        empty.set_empty();
         assert!(run(&FakeFacts::default().with("t", empty), "x").is_empty());
     }
 

@@ -47,7 +47,7 @@ pub fn rewrite_reasons(bits: u32) -> String {
 /// The `table_rewrite` backstop: a rewrite of an existing table with data that no start-time
 /// rule blocked or allowed.
 pub fn backstop(rel: &Rel, reason_bits: u32, tag: &str) -> Option<Finding> {
-    (rel.existing() && rel.has_data).then(|| finding(rel, tag, Some(reason_bits)))
+    (rel.existing() && rel.has_data()).then(|| finding(rel, tag, Some(reason_bits)))
 }
 
 fn finding(rel: &Rel, what: &str, reason_bits: Option<u32>) -> Finding {
@@ -105,7 +105,7 @@ mod tests {
         let f = backstop(&t, 0x4, "ALTER TABLE").unwrap();
         assert!(f.message.contains("(because of a column type change)"), "{}", f.message);
         let mut empty = t.clone();
-        empty.has_data = false;
+        empty.set_empty();
         assert!(backstop(&empty, 0x2, "ALTER TABLE").is_none());
         let mut new = t;
         new.new_in_xact = true;

@@ -1,0 +1,660 @@
+//! Migration history: one row in `migrate_guard.history` per DDL statement that committed.
+//!
+//! `ddl_command_start` leaves a record of each statement's verdict here; `sql_drop` adds the
+//! objects a DROP removed; `ddl_command_end` turns it into a row, kept in backend memory and
+//! written in one INSERT just before the transaction commits. A statement rolled back (with its
+//! transaction or a savepoint) therefore never becomes a row, and a migration of thousands of
+//! statements costs one INSERT per transaction instead of one per statement.
+
+use crate::policy::Verdict;
+use crate::report::event_trigger_entry;
+use crate::{ddl, gucs, report, sqltext};
+use core::ffi::{CStr, c_void};
+use pgrx::IntoDatum;
+use pgrx::pg_sys;
+use pgrx::prelude::*;
+use pgrx::spi::OwnedPreparedStatement;
+use std::cell::{Cell, RefCell};
+
+/// What `ddl_command_start` and `sql_drop` learned about a statement still running.
+#[derive(Default)]
+struct Pending {
+    parsetree: usize,
+    fired: Vec<&'static str>,
+    allowed: Vec<(&'static str, &'static str)>,
+    warned: bool,
+    /// Schema-qualified table the statement acts on, when the guard resolved it.
+    table: Option<String>,
+    /// `(object_type, object_identity)` of what a DROP removed.
+    dropped: Vec<(String, String)>,
+    /// The relation the statement creates or alters, when the model names it: its identity
+    /// is then read from the catalog directly instead of through pg_event_trigger_ddl_commands().
+    object: Option<ObjectName>,
+}
+
+/// The object a statement creates or alters, as `ddl_command_end` records it.
+pub enum ObjectName {
+    /// Already known at `ddl_command_start`: `(object_type, identity, table)`.
+    Known {
+        object_type: &'static str,
+        identity: String,
+        table: String,
+    },
+    /// A relation the statement creates: found by name once it exists.
+    Created(crate::model::RelRef),
+}
+
+/// A history row waiting for its transaction to commit.
+struct Row {
+    subxact: pg_sys::SubTransactionId,
+    at_us: i64,
+    xid: u64,
+    session_user: String,
+    current_user: String,
+    application_name: Option<String>,
+    command_tag: String,
+    object_type: Option<String>,
+    object_identity: Option<String>,
+    table: Option<String>,
+    statement: Option<String>,
+    verdict: &'static str,
+    fired: Vec<&'static str>,
+    allowed: Vec<(&'static str, &'static str)>,
+    migration: Option<i64>,
+}
+
+thread_local! {
+    static STATEMENTS: RefCell<Vec<Pending>> = const { RefCell::new(Vec::new()) };
+    static ROWS: RefCell<Vec<Row>> = const { RefCell::new(Vec::new()) };
+    static PLANS: RefCell<Option<Plans>> = const { RefCell::new(None) };
+    /// Rows written per migration by this session: counted at pre-commit, kept on commit.
+    static WRITTEN: RefCell<Vec<(i64, i64)>> = const { RefCell::new(Vec::new()) };
+    static WRITING: RefCell<Vec<(i64, i64)>> = const { RefCell::new(Vec::new()) };
+}
+
+struct Plans {
+    dropped: OwnedPreparedStatement,
+}
+
+pgrx::extension_sql!(
+    r#"
+CREATE FUNCTION migrate_guard.ddl_command_end_history() RETURNS event_trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'migrate_guard_ddl_command_end';
+COMMENT ON FUNCTION migrate_guard.ddl_command_end_history() IS
+    'migrate_guard: records each DDL statement in migrate_guard.history';
+CREATE FUNCTION migrate_guard.sql_drop_history() RETURNS event_trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'migrate_guard_sql_drop';
+COMMENT ON FUNCTION migrate_guard.sql_drop_history() IS
+    'migrate_guard: notes what a DROP removed, for migrate_guard.history';
+"#,
+    name = "history_functions",
+    requires = ["history_objects"]
+);
+
+pgrx::extension_sql_file!(
+    "../sql/objects/history.sql",
+    name = "history_objects",
+    requires = ["schema"]
+);
+
+event_trigger_entry!(
+    migrate_guard_ddl_command_end,
+    pg_finfo_migrate_guard_ddl_command_end,
+    ddl_command_end
+);
+event_trigger_entry!(migrate_guard_sql_drop, pg_finfo_migrate_guard_sql_drop, sql_drop);
+
+/// Called at `ddl_command_start`, before anything can return early.
+pub fn statement_started(parsetree: *mut pg_sys::Node) {
+    STATEMENTS.with_borrow_mut(|s| {
+        // Statements that failed leave their record behind until the transaction ends; keep the
+        // stack bounded inside a very long transaction.
+        if s.len() >= 1024 {
+            s.drain(..512);
+        }
+        s.push(Pending {
+            parsetree: parsetree as usize,
+            ..Pending::default()
+        });
+    });
+}
+
+/// Called at `ddl_command_start` once the statement is judged (and not blocked).
+pub fn statement_judged(
+    parsetree: *mut pg_sys::Node,
+    verdict: &Verdict,
+    table: Option<String>,
+    object: Option<ObjectName>,
+) {
+    with_pending(parsetree, |p| {
+        p.fired = verdict
+            .warned
+            .iter()
+            .map(|f| f.rule.id())
+            .chain(verdict.allowed.iter().map(|(f, _)| f.rule.id()))
+            .collect();
+        p.allowed = verdict
+            .allowed
+            .iter()
+            .map(|(f, via)| (f.rule.id(), via.as_str()))
+            .collect();
+        p.warned = !verdict.warned.is_empty();
+        p.table = table;
+        p.object = object;
+    });
+}
+
+fn with_pending(parsetree: *mut pg_sys::Node, f: impl FnOnce(&mut Pending)) {
+    STATEMENTS.with_borrow_mut(|s| {
+        if let Some(p) = s.iter_mut().rev().find(|p| p.parsetree == parsetree as usize) {
+            f(p);
+        }
+    });
+}
+
+fn take_pending(parsetree: *mut pg_sys::Node) -> Pending {
+    STATEMENTS.with_borrow_mut(|s| match s.iter().rposition(|p| p.parsetree == parsetree as usize) {
+        Some(i) => s.remove(i),
+        None => Pending::default(),
+    })
+}
+
+/// Whether this statement should be recorded at all.
+fn recording() -> bool {
+    // SAFETY: plain read of a backend global.
+    !unsafe { pg_sys::creating_extension } && gucs::RECORD_HISTORY.get() && !crate::catalog::restoring_dump()
+}
+
+#[pg_guard]
+extern "C-unwind" fn sql_drop(fcinfo: pg_sys::FunctionCallInfo) -> *mut report::Pending {
+    // SAFETY: checked like every event trigger entry.
+    let Some(td) = (unsafe { crate::guard::event_trigger_data(fcinfo) }) else {
+        error!("migrate_guard: sql_drop_history() must be called by an event trigger");
+    };
+    if !recording() {
+        return std::ptr::null_mut();
+    }
+    let dropped: Vec<(String, String)> = with_plans(|client, plans| {
+        client
+            .select(&plans.dropped, None, &[])?
+            .map(|r| {
+                Ok((
+                    r.get::<String>(1)?.unwrap_or_default(),
+                    r.get::<String>(2)?.unwrap_or_default(),
+                ))
+            })
+            .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+    });
+    with_pending(td.parsetree, |p| p.dropped.extend(dropped));
+    std::ptr::null_mut()
+}
+
+#[pg_guard]
+extern "C-unwind" fn ddl_command_end(fcinfo: pg_sys::FunctionCallInfo) -> *mut report::Pending {
+    // SAFETY: checked like every event trigger entry.
+    let Some(td) = (unsafe { crate::guard::event_trigger_data(fcinfo) }) else {
+        error!("migrate_guard: ddl_command_end_history() must be called by an event trigger");
+    };
+    let pending = take_pending(td.parsetree);
+    if !recording() {
+        return std::ptr::null_mut();
+    }
+    // SAFETY: the tag names a static string.
+    let tag = unsafe { CStr::from_ptr(pg_sys::GetCommandTagName(td.tag)) }
+        .to_string_lossy()
+        .into_owned();
+    let (object_type, object_identity, table) = if pending.dropped.is_empty() {
+        pending
+            .object
+            .as_ref()
+            .and_then(named_object)
+            .unwrap_or_else(|| principal_object(&tag))
+    } else {
+        let types: Vec<&str> = pending.dropped.iter().map(|(t, _)| t.as_str()).collect();
+        let names: Vec<&str> = pending.dropped.iter().map(|(_, n)| n.as_str()).collect();
+        let table = pending
+            .dropped
+            .iter()
+            .find(|(t, _)| t == "table")
+            .map(|(_, n)| n.clone());
+        (Some(types[0].to_owned()), Some(names.join(", ")), table)
+    };
+    // SAFETY: parsetree is the statement the trigger fired for.
+    let statement = unsafe { ddl::text::current(td.parsetree) }.map(|t| redact(&tag, &t.text));
+    let verdict = if !pending.allowed.is_empty() {
+        "allowed"
+    } else if pending.warned {
+        "warned"
+    } else {
+        "ok"
+    };
+    // SAFETY: reads of backend state.
+    let row = unsafe {
+        Row {
+            subxact: pg_sys::GetCurrentSubTransactionId(),
+            at_us: pg_sys::GetCurrentTimestamp(),
+            xid: pg_sys::GetTopFullTransactionIdIfAny().value,
+            session_user: role_name(pg_sys::GetSessionUserId()),
+            current_user: role_name(pg_sys::GetUserId()),
+            application_name: ddl::cstr(pg_sys::application_name).filter(|a| !a.is_empty()),
+            command_tag: tag,
+            object_type,
+            object_identity,
+            table: table.or(pending.table),
+            statement,
+            verdict,
+            fired: pending.fired,
+            allowed: pending.allowed,
+            migration: crate::migrations::current_migration_id(),
+        }
+    };
+    ROWS.with_borrow_mut(|rows| rows.push(row));
+    std::ptr::null_mut()
+}
+
+/// Role name, remembered per backend (roles are renamed rarely; a stale name in history is
+/// still the name the role had when this session started using it).
+unsafe fn role_name(oid: pg_sys::Oid) -> String {
+    thread_local! {
+        static NAMES: RefCell<Vec<(pg_sys::Oid, String)>> = const { RefCell::new(Vec::new()) };
+    }
+    if let Some(n) = NAMES.with_borrow(|v| v.iter().find(|(o, _)| *o == oid).map(|(_, n)| n.clone())) {
+        return n;
+    }
+    let name = unsafe { ddl::cstr(pg_sys::GetUserNameFromId(oid, true)) }.unwrap_or_else(|| oid.to_u32().to_string());
+    NAMES.with_borrow_mut(|v| v.push((oid, name.clone())));
+    name
+}
+
+/// `(object_type, object_identity, table)` of the statement's main object, from
+/// `pg_event_trigger_ddl_commands()`: the command whose tag is the statement's, else the first.
+fn principal_object(tag: &str) -> (Option<String>, Option<String>, Option<String>) {
+    // SAFETY: we are inside a ddl_command_end event trigger, where the function is valid.
+    let commands = unsafe { ddl_commands() };
+    let Some(c) = commands
+        .iter()
+        .find(|c| c.tag.as_deref() == Some(tag))
+        .or(commands.first())
+    else {
+        return (None, None, None);
+    };
+    let table = (c.classid == pg_sys::RelationRelationId)
+        .then(|| unsafe { table_of(c.objid) })
+        .flatten();
+    (c.object_type.clone(), c.identity.clone(), table)
+}
+
+/// `(object_type, object_identity, table)` of the object the model named.
+fn named_object(name: &ObjectName) -> Option<(Option<String>, Option<String>, Option<String>)> {
+    let oid = match name {
+        ObjectName::Known {
+            object_type,
+            identity,
+            table,
+        } => {
+            return Some((
+                Some((*object_type).to_owned()),
+                Some(identity.clone()),
+                Some(table.clone()),
+            ));
+        }
+        ObjectName::Created(r) => crate::catalog::resolve(r)?,
+    };
+    // SAFETY: syscache lookups of a relation that exists.
+    unsafe {
+        let object_type = match pg_sys::get_rel_relkind(oid) as u8 {
+            pg_sys::RELKIND_RELATION | pg_sys::RELKIND_PARTITIONED_TABLE => "table",
+            pg_sys::RELKIND_VIEW => "view",
+            pg_sys::RELKIND_MATVIEW => "materialized view",
+            pg_sys::RELKIND_SEQUENCE => "sequence",
+            pg_sys::RELKIND_FOREIGN_TABLE => "foreign table",
+            _ => return None,
+        };
+        let schema = pg_sys::get_namespace_name(pg_sys::get_rel_namespace(oid));
+        let identity = ddl::cstr(pg_sys::quote_qualified_identifier(schema, pg_sys::get_rel_name(oid)));
+        Some((Some(object_type.to_owned()), identity.clone(), identity))
+    }
+}
+
+struct DdlCommand {
+    classid: pg_sys::Oid,
+    objid: pg_sys::Oid,
+    tag: Option<String>,
+    object_type: Option<String>,
+    identity: Option<String>,
+}
+
+/// `SELECT … FROM pg_event_trigger_ddl_commands() WHERE NOT in_extension`, called directly through
+/// the function manager: this runs for every DDL statement, and going through SPI (parse, plan,
+/// executor) would cost several times more than the function itself.
+unsafe fn ddl_commands() -> Vec<DdlCommand> {
+    unsafe {
+        // The function's FmgrInfo, looked up once per backend.
+        thread_local! {
+            static FLINFO: Cell<Option<pg_sys::FmgrInfo>> = const { Cell::new(None) };
+        }
+        let mut flinfo = FLINFO.get().unwrap_or_else(|| {
+            let oid = pg_sys::fmgr_internal_function(c"pg_event_trigger_ddl_commands".as_ptr());
+            let mut f: pg_sys::FmgrInfo = std::mem::zeroed();
+            pg_sys::fmgr_info_cxt(oid, &mut f, pg_sys::TopMemoryContext);
+            FLINFO.set(Some(f));
+            f
+        });
+        let econtext = pg_sys::CreateStandaloneExprContext();
+        let mut rsinfo: pg_sys::ReturnSetInfo = std::mem::zeroed();
+        rsinfo.type_ = pg_sys::NodeTag::T_ReturnSetInfo;
+        rsinfo.econtext = econtext;
+        rsinfo.allowedModes = pg_sys::SetFunctionReturnMode::SFRM_Materialize as i32;
+        rsinfo.returnMode = pg_sys::SetFunctionReturnMode::SFRM_ValuePerCall;
+        rsinfo.isDone = pg_sys::ExprDoneCond::ExprSingleResult;
+        let fcinfo =
+            pg_sys::palloc0(std::mem::size_of::<pg_sys::FunctionCallInfoBaseData>()) as pg_sys::FunctionCallInfo;
+        (*fcinfo).flinfo = &mut flinfo;
+        (*fcinfo).resultinfo = (&mut rsinfo as *mut pg_sys::ReturnSetInfo).cast();
+        (*fcinfo).nargs = 0;
+        let addr = flinfo.fn_addr.expect("builtin function address");
+        pg_sys::ffi::pg_guard_ffi_boundary(|| addr(fcinfo));
+        let mut out = Vec::new();
+        if !rsinfo.setResult.is_null() && !rsinfo.setDesc.is_null() {
+            let slot = pg_sys::MakeSingleTupleTableSlot(rsinfo.setDesc, &pg_sys::TTSOpsMinimalTuple);
+            while pg_sys::tuplestore_gettupleslot(rsinfo.setResult, true, false, slot) {
+                let get = |n: i32| {
+                    let mut isnull = false;
+                    let d = pg_sys::slot_getattr(slot, n, &mut isnull);
+                    (d, isnull)
+                };
+                let text = |n: i32| {
+                    let (d, isnull) = get(n);
+                    <String as pgrx::FromDatum>::from_datum(d, isnull)
+                };
+                let (in_ext, in_ext_null) = get(8);
+                if !in_ext_null && bool::from_datum(in_ext, false).unwrap_or(false) {
+                    continue;
+                }
+                let (classid, _) = get(1);
+                let (objid, _) = get(2);
+                out.push(DdlCommand {
+                    classid: pg_sys::Oid::from_datum(classid, false).unwrap_or(pg_sys::InvalidOid),
+                    objid: pg_sys::Oid::from_datum(objid, false).unwrap_or(pg_sys::InvalidOid),
+                    tag: text(4),
+                    object_type: text(5),
+                    identity: text(7),
+                });
+            }
+            pg_sys::ExecDropSingleTupleTableSlot(slot);
+            pg_sys::tuplestore_end(rsinfo.setResult);
+        }
+        pg_sys::FreeExprContext(econtext, true);
+        out
+    }
+}
+
+/// The table a relation is or belongs to (an index's table), schema-qualified and quoted.
+unsafe fn table_of(relid: pg_sys::Oid) -> Option<String> {
+    unsafe {
+        let table = pg_sys::IndexGetRelation(relid, true);
+        let rel = if table == pg_sys::InvalidOid { relid } else { table };
+        let name = pg_sys::get_rel_name(rel);
+        if name.is_null() {
+            return None;
+        }
+        let schema = pg_sys::get_namespace_name(pg_sys::get_rel_namespace(rel));
+        ddl::cstr(pg_sys::quote_qualified_identifier(schema, name))
+    }
+}
+
+/// Statement text with every literal replaced when it may carry a secret: user mappings,
+/// foreign servers and wrappers, subscriptions (connection strings), and anything that mentions
+/// a PASSWORD.
+pub fn redact(tag: &str, text: &str) -> String {
+    const SECRET_TAGS: &[&str] = &[
+        "CREATE USER MAPPING",
+        "ALTER USER MAPPING",
+        "CREATE SERVER",
+        "ALTER SERVER",
+        "CREATE FOREIGN DATA WRAPPER",
+        "ALTER FOREIGN DATA WRAPPER",
+        "CREATE SUBSCRIPTION",
+        "ALTER SUBSCRIPTION",
+        "IMPORT FOREIGN SCHEMA",
+    ];
+    if !SECRET_TAGS.contains(&tag) && !mentions_secret_word(text) {
+        return text.to_owned();
+    }
+    let pieces = sqltext::lex(text);
+    let words_mention = |w: &[&str]| {
+        pieces
+            .iter()
+            .any(|p| matches!(p, sqltext::Piece::Word(x) if w.iter().any(|k| x.eq_ignore_ascii_case(k))))
+    };
+    let secret = SECRET_TAGS.contains(&tag) || words_mention(&["PASSWORD", "MAPPING", "SUBSCRIPTION", "SERVER"]);
+    if secret {
+        sqltext::redact_literals(text)
+    } else {
+        text.to_owned()
+    }
+}
+
+/// One pass over the text for the words that can introduce a secret (case-insensitive); the
+/// lexer then confirms they are words of code, not inside a literal.
+fn mentions_secret_word(text: &str) -> bool {
+    const WORDS: [&[u8]; 4] = [b"password", b"mapping", b"subscription", b"server"];
+    let b = text.as_bytes();
+    (0..b.len()).any(|i| {
+        let c = b[i].to_ascii_lowercase();
+        matches!(c, b'p' | b'm' | b's')
+            && WORDS
+                .iter()
+                .any(|w| w[0] == c && b.len() - i >= w.len() && b[i..i + w.len()].eq_ignore_ascii_case(w))
+    })
+}
+
+/// Run `f` with an SPI connection and this backend's prepared statements.
+fn with_plans<T>(f: impl FnOnce(&pgrx::spi::SpiClient<'_>, &Plans) -> Result<T, pgrx::spi::Error>) -> T {
+    Spi::connect(|client| {
+        PLANS.with_borrow_mut(|plans| -> Result<T, pgrx::spi::Error> {
+            if plans.is_none() {
+                *plans = Some(Plans {
+                    dropped: client
+                        .prepare(
+                            "SELECT object_type, object_identity FROM pg_catalog.pg_event_trigger_dropped_objects() \
+                             WHERE original",
+                            &[],
+                        )?
+                        .keep(),
+                });
+            }
+            f(client, plans.as_ref().expect("just prepared"))
+        })
+    })
+    .unwrap_or_else(|e| error!("migrate_guard: history: {e}"))
+}
+
+/// Write the buffered rows (called just before commit, and by `end_migration`).
+///
+/// Rows go straight into the heap and its indexes, the way PostgreSQL writes its own catalogs:
+/// this runs at the end of every transaction that ran DDL, and an INSERT through SPI (executor
+/// start-up, constraint expressions, plan checks) would cost several times the DDL guard itself.
+/// No privilege is checked and no user code (trigger, rule) runs: only the extension writes here.
+pub fn flush() {
+    let rows = ROWS.take();
+    if rows.is_empty() {
+        return;
+    }
+    let Some(relid) = crate::catalog::resolve(&crate::model::RelRef::new(Some("migrate_guard"), "history")) else {
+        error!("migrate_guard: table migrate_guard.history is missing; reinstall the extension");
+    };
+    // SAFETY: the table is opened and locked for the duration; every datum below matches its
+    // column's type (columns are matched by name); errors abort the transaction, which releases
+    // everything.
+    unsafe { insert_rows(relid, &rows) };
+    WRITING.with_borrow_mut(|w| {
+        for m in rows.iter().filter_map(|r| r.migration) {
+            match w.iter_mut().find(|(id, _)| *id == m) {
+                Some((_, n)) => *n += 1,
+                None => w.push((m, 1)),
+            }
+        }
+    });
+}
+
+unsafe fn insert_rows(relid: pg_sys::Oid, rows: &[Row]) {
+    unsafe {
+        let rel = pg_sys::table_open(relid, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
+        let desc = (*rel).rd_att;
+        let natts = (*desc).natts as usize;
+        let attrs = (*desc).attrs.as_slice(natts);
+        let names: Vec<String> = attrs
+            .iter()
+            .map(|a| {
+                if a.attisdropped {
+                    String::new()
+                } else {
+                    CStr::from_ptr(a.attname.data.as_ptr()).to_string_lossy().into_owned()
+                }
+            })
+            .collect();
+        let id_seq = identity_sequence(relid);
+        let client_addr = pgrx::direct_function_call_as_datum(pg_sys::inet_client_addr, &[]);
+        let pid = pg_sys::MyProcPid;
+
+        let estate = pg_sys::CreateExecutorState();
+        let rri = PgBox::<pg_sys::ResultRelInfo>::alloc_node(pg_sys::NodeTag::T_ResultRelInfo).into_pg();
+        pg_sys::InitResultRelInfo(rri, rel, 1, std::ptr::null_mut(), 0);
+        pg_sys::ExecOpenIndices(rri, false);
+        let slot = pg_sys::MakeSingleTupleTableSlot(desc, &pg_sys::TTSOpsHeapTuple);
+        let mut values = vec![pg_sys::Datum::from(0); natts];
+        let mut nulls = vec![true; natts];
+        for r in rows {
+            for (i, name) in names.iter().enumerate() {
+                let v: Option<pg_sys::Datum> = match name.as_str() {
+                    "id" => Some(pg_sys::Datum::from(next_id(id_seq))),
+                    "executed_at" => Some(pg_sys::Datum::from(r.at_us)),
+                    "transaction_id" => Some(pg_sys::Datum::from(r.xid)),
+                    "session_user_name" => r.session_user.as_str().into_datum(),
+                    "current_user_name" => r.current_user.as_str().into_datum(),
+                    "application_name" => r.application_name.as_deref().into_datum(),
+                    "client_addr" => client_addr,
+                    "backend_pid" => Some(pg_sys::Datum::from(pid)),
+                    "command_tag" => r.command_tag.as_str().into_datum(),
+                    "object_type" => r.object_type.as_deref().into_datum(),
+                    "object_identity" => r.object_identity.as_deref().into_datum(),
+                    "table_name" => r.table.as_deref().into_datum(),
+                    "statement" => r.statement.as_deref().into_datum(),
+                    "verdict" => r.verdict.into_datum(),
+                    "rules_fired" => r.fired.clone().into_datum(),
+                    "rules_allowed" => r.allowed.iter().map(|(rule, _)| *rule).collect::<Vec<_>>().into_datum(),
+                    "allowed_via" => r.allowed.iter().map(|(_, via)| *via).collect::<Vec<_>>().into_datum(),
+                    "migration_id" => r.migration.into_datum(),
+                    _ => None,
+                };
+                nulls[i] = v.is_none();
+                values[i] = v.unwrap_or(pg_sys::Datum::from(0));
+            }
+            let tuple = pg_sys::heap_form_tuple(desc, values.as_mut_ptr(), nulls.as_mut_ptr());
+            pg_sys::ExecStoreHeapTuple(tuple, slot, true);
+            pg_sys::simple_table_tuple_insert(rel, slot);
+            pg_sys::ExecInsertIndexTuples(
+                rri,
+                slot,
+                estate,
+                false,
+                false,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            );
+            pg_sys::ExecClearTuple(slot);
+        }
+        pg_sys::ExecDropSingleTupleTableSlot(slot);
+        pg_sys::ExecCloseIndices(rri);
+        pg_sys::FreeExecutorState(estate);
+        pg_sys::table_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
+    }
+}
+
+/// The identity sequence of `history.id`, remembered per backend for the table it belongs to.
+unsafe fn identity_sequence(relid: pg_sys::Oid) -> pg_sys::Oid {
+    thread_local! {
+        static SEQ: Cell<(pg_sys::Oid, pg_sys::Oid)> = const { Cell::new((pg_sys::InvalidOid, pg_sys::InvalidOid)) };
+    }
+    let (table, seq) = SEQ.get();
+    if table == relid {
+        return seq;
+    }
+    let seq = unsafe { pg_sys::getIdentitySequence(relid, 1, false) };
+    SEQ.set((relid, seq));
+    seq
+}
+
+/// `nextval()` of the identity sequence, without a privilege check (the caller need not own
+/// the sequence: only the extension writes history).
+unsafe fn next_id(seq: pg_sys::Oid) -> i64 {
+    unsafe extern "C-unwind" {
+        fn nextval_internal(relid: pg_sys::Oid, check_permissions: bool) -> i64;
+    }
+    // SAFETY: an exported PostgreSQL function; any error it raises is turned into a Rust panic
+    // and back into the same ERROR by pg_guard_ffi_boundary.
+    unsafe { pg_sys::ffi::pg_guard_ffi_boundary(|| nextval_internal(seq, false)) }
+}
+
+/// Statements of `migration_id` written by this session's committed transactions, plus those
+/// buffered in the current one.
+pub fn statements_of_migration(migration_id: i64) -> i64 {
+    let written = WRITTEN.with_borrow(|w| w.iter().find(|(m, _)| *m == migration_id).map_or(0, |(_, n)| *n));
+    written + ROWS.with_borrow(|rows| rows.iter().filter(|r| r.migration == Some(migration_id)).count() as i64)
+}
+
+/// Transaction end: write the rows before commit (or prepare), forget them on abort.
+#[pg_guard]
+unsafe extern "C-unwind" fn xact_callback(event: pg_sys::XactEvent::Type, _arg: *mut c_void) {
+    use pg_sys::XactEvent::*;
+    match event {
+        XACT_EVENT_PRE_COMMIT | XACT_EVENT_PRE_PREPARE => flush(),
+        XACT_EVENT_COMMIT | XACT_EVENT_PREPARE => {
+            for (m, n) in WRITING.take() {
+                WRITTEN.with_borrow_mut(|w| match w.iter_mut().find(|(id, _)| *id == m) {
+                    Some((_, total)) => *total += n,
+                    None => w.push((m, n)),
+                });
+            }
+        }
+        XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT => {
+            ROWS.with_borrow_mut(Vec::clear);
+            STATEMENTS.with_borrow_mut(Vec::clear);
+            WRITING.with_borrow_mut(Vec::clear);
+        }
+        // Records of running statements survive commits: CREATE INDEX CONCURRENTLY and DROP
+        // INDEX CONCURRENTLY commit internally between their start and end events.
+        _ => {}
+    }
+}
+
+/// Savepoints: rows of a rolled-back subtransaction (and of its children, which have larger
+/// ids) are dropped; rows of a released one now belong to its parent.
+#[pg_guard]
+unsafe extern "C-unwind" fn subxact_callback(
+    event: pg_sys::SubXactEvent::Type,
+    my_subid: pg_sys::SubTransactionId,
+    parent_subid: pg_sys::SubTransactionId,
+    _arg: *mut c_void,
+) {
+    use pg_sys::SubXactEvent::*;
+    match event {
+        SUBXACT_EVENT_ABORT_SUB => ROWS.with_borrow_mut(|rows| rows.retain(|r| r.subxact < my_subid)),
+        SUBXACT_EVENT_COMMIT_SUB => ROWS.with_borrow_mut(|rows| {
+            for r in rows.iter_mut().filter(|r| r.subxact >= my_subid) {
+                r.subxact = parent_subid;
+            }
+        }),
+        _ => {}
+    }
+}
+
+/// Called once per backend from `_PG_init`.
+pub fn register_callbacks() {
+    // SAFETY: registering plain C callbacks, once per process.
+    unsafe {
+        pg_sys::RegisterXactCallback(Some(xact_callback), std::ptr::null_mut());
+        pg_sys::RegisterSubXactCallback(Some(subxact_callback), std::ptr::null_mut());
+    }
+}
