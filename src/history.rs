@@ -185,7 +185,9 @@ extern "C-unwind" fn sql_drop(fcinfo: pg_sys::FunctionCallInfo) -> *mut report::
             })
             .collect::<Result<Vec<_>, pgrx::spi::Error>>()
     });
-    with_pending(td.parsetree, |p| p.dropped.extend(dropped));
+    // The server lists dropped objects newest first; keep the order they were dropped in, which
+    // for the objects a statement names is the order it names them.
+    with_pending(td.parsetree, |p| p.dropped.extend(dropped.into_iter().rev()));
     std::ptr::null_mut()
 }
 
@@ -212,13 +214,20 @@ extern "C-unwind" fn ddl_command_end(fcinfo: pg_sys::FunctionCallInfo) -> *mut r
     } else {
         let types: Vec<&str> = pending.dropped.iter().map(|(t, _)| t.as_str()).collect();
         let names: Vec<&str> = pending.dropped.iter().map(|(_, n)| n.as_str()).collect();
-        let table = pending
-            .dropped
-            .iter()
-            .find(|(t, _)| t == "table")
-            .map(|(_, n)| n.clone());
+        let table = pending.table.clone().or_else(|| {
+            pending
+                .dropped
+                .iter()
+                .find(|(t, _)| t == "table")
+                .map(|(_, n)| n.clone())
+        });
         (Some(types[0].to_owned()), Some(names.join(", ")), table)
     };
+    // Installing or updating this extension is not a migration of the database (and keeps a
+    // fresh installation's history empty, ready to receive a restored one).
+    if matches!(tag.as_str(), "CREATE EXTENSION" | "ALTER EXTENSION") && object_identity.as_deref() == Some("migrate_guard") {
+        return std::ptr::null_mut();
+    }
     // SAFETY: parsetree is the statement the trigger fired for.
     let statement = unsafe { ddl::text::current(td.parsetree) }.map(|t| redact(&tag, &t.text));
     let verdict = if !pending.allowed.is_empty() {
@@ -421,18 +430,38 @@ pub fn redact(tag: &str, text: &str) -> String {
     if !SECRET_TAGS.contains(&tag) && !mentions_secret_word(text) {
         return text.to_owned();
     }
+    redact_code(text, SECRET_TAGS.contains(&tag))
+}
+
+/// `text` with its literals redacted when it is secret (or names PASSWORD, MAPPING,
+/// SUBSCRIPTION or SERVER as a word of code); the bodies of dollar-quoted literals (DO blocks,
+/// function bodies) are code too and are redacted the same way, recursively.
+fn redact_code(text: &str, secret: bool) -> String {
     let pieces = sqltext::lex(text);
-    let words_mention = |w: &[&str]| {
-        pieces
-            .iter()
-            .any(|p| matches!(p, sqltext::Piece::Word(x) if w.iter().any(|k| x.eq_ignore_ascii_case(k))))
-    };
-    let secret = SECRET_TAGS.contains(&tag) || words_mention(&["PASSWORD", "MAPPING", "SUBSCRIPTION", "SERVER"]);
-    if secret {
-        sqltext::redact_literals(text)
-    } else {
-        text.to_owned()
+    let secret = secret
+        || pieces.iter().any(|p| {
+            matches!(p, sqltext::Piece::Word(x)
+                if ["PASSWORD", "MAPPING", "SUBSCRIPTION", "SERVER"].iter().any(|k| x.eq_ignore_ascii_case(k)))
+        });
+    let mut out = String::with_capacity(text.len());
+    for p in &pieces {
+        match p {
+            sqltext::Piece::Literal(_) if secret => out.push_str("'<redacted>'"),
+            sqltext::Piece::Literal(l) if l.starts_with('$') && mentions_secret_word(l) => {
+                let tag_len = l[1..].find('$').map_or(l.len(), |i| i + 2);
+                if l.len() >= 2 * tag_len {
+                    let (tag, body) = (&l[..tag_len], &l[tag_len..l.len() - tag_len]);
+                    out.push_str(tag);
+                    out.push_str(&redact_code(body, false));
+                    out.push_str(tag);
+                } else {
+                    out.push_str("'<redacted>'");
+                }
+            }
+            p => out.push_str(p.text()),
+        }
     }
+    out
 }
 
 /// One pass over the text for the words that can introduce a secret (case-insensitive); the
@@ -656,5 +685,44 @@ pub fn register_callbacks() {
     unsafe {
         pg_sys::RegisterXactCallback(Some(xact_callback), std::ptr::null_mut());
         pg_sys::RegisterSubXactCallback(Some(subxact_callback), std::ptr::null_mut());
+    }
+}
+
+#[cfg(test)]
+mod unit {
+    use super::redact;
+
+    #[test]
+    fn secrets_in_options_and_connection_strings_are_redacted() {
+        let text = "CREATE USER MAPPING FOR app SERVER s OPTIONS (user 'app', password 'swordfish')";
+        let out = redact("CREATE USER MAPPING", text);
+        assert!(!out.contains("swordfish") && !out.contains("'app'"), "{out}");
+        assert!(out.starts_with("CREATE USER MAPPING FOR app SERVER s OPTIONS (user '"), "{out}");
+        let out = redact("ALTER SUBSCRIPTION", "ALTER SUBSCRIPTION s CONNECTION 'host=x password=p4ss'");
+        assert!(!out.contains("p4ss"), "{out}");
+    }
+
+    #[test]
+    fn a_password_anywhere_in_the_text_redacts_its_literals() {
+        // DDL run from a DO block records the block, which may also set a password.
+        let text = "DO $$ BEGIN EXECUTE 'CREATE TABLE t (id int)'; ALTER ROLE app PASSWORD 'hunter2'; END $$";
+        let out = redact("CREATE TABLE", text);
+        assert_eq!(
+            out,
+            "DO $$ BEGIN EXECUTE '<redacted>'; ALTER ROLE app PASSWORD '<redacted>'; END $$"
+        );
+        let text = "CREATE FUNCTION f() RETURNS void LANGUAGE sql AS $body$ ALTER ROLE app PASSWORD 'x' $body$";
+        assert!(redact("CREATE FUNCTION", text).ends_with("AS $body$ ALTER ROLE app PASSWORD '<redacted>' $body$"));
+    }
+
+    #[test]
+    fn ordinary_ddl_is_kept_verbatim() {
+        for text in [
+            "CREATE TABLE t (id int DEFAULT 42, note text DEFAULT 'x')",
+            "COMMENT ON TABLE t IS 'the password policy table'",
+            "ALTER TABLE servers ADD COLUMN passwords_rotated_at timestamptz",
+        ] {
+            assert_eq!(redact("CREATE TABLE", text), text);
+        }
     }
 }

@@ -15,7 +15,6 @@ pub mod history;
 pub mod locks;
 pub mod migrations;
 pub mod model;
-pub mod owner;
 pub mod policy;
 pub mod report;
 pub mod rules;

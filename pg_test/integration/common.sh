@@ -11,7 +11,7 @@ q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
 val() { local db=$1; shift; psql -X -At -v ON_ERROR_STOP=1 -d "$db" -c "$*"; }
 
 fresh_db() { # fresh_db name [with-extension]
-    q -d postgres -c "DROP DATABASE IF EXISTS \"$1\" WITH (FORCE)" -c "CREATE DATABASE \"$1\""
+    q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS \"$1\" WITH (FORCE)" -c "CREATE DATABASE \"$1\""
     [ "${2:-}" = guarded ] && q -d "$1" -c "CREATE EXTENSION migrate_guard"
     return 0
 }

@@ -29,6 +29,13 @@ CREATE MATERIALIZED VIEW sales_by_region AS
     SELECT region, sum(total) AS total FROM orders JOIN customers c ON c.id = customer_id GROUP BY region;
 CREATE UNIQUE INDEX sales_by_region_key ON sales_by_region (region);
 SQL
+# A registered migration, so that the history has rows linked to it.
+q -d mg_source <<'SQL'
+SELECT migrate_guard.begin_migration('0002_customer_notes', 'sha256:abc');
+ALTER TABLE customers ADD COLUMN notes text;
+COMMENT ON COLUMN customers.notes IS 'free text';
+SELECT migrate_guard.end_migration();
+SQL
 
 shape() { # the things a restore must rebuild
     val "$1" "SELECT (SELECT count(*) FROM customers) || '/' || (SELECT count(*) FROM orders) || '/' ||
@@ -37,6 +44,17 @@ shape() { # the things a restore must rebuild
                      (SELECT count(*) FROM pg_constraint WHERE connamespace = 'public'::regnamespace) || ' constraints'"
 }
 expected=$(shape mg_source)
+# The migration history travels with the dump (configuration tables of the extension), and the
+# restore's own DDL is not added to it.
+history() {
+    val "$1" "SELECT (SELECT count(*) || ' rows ' || md5(string_agg(concat_ws('|', id, executed_at, command_tag,
+                     object_identity, statement, verdict, migration_id), ',' ORDER BY id)) FROM migrate_guard.history)
+                     || '; ' || (SELECT count(*) || ' migrations ' || md5(string_agg(concat_ws('|', id, name, checksum,
+                     status, statement_count), ',' ORDER BY id)) FROM migrate_guard.migrations)"
+}
+expected_history=$(history mg_source)
+check "the source database has history and a migration" contains "$expected_history" "; 1 migrations"
+
 pg_dump -d mg_source -f "$work/plain.sql"
 pg_dump -d mg_source -Fc -f "$work/custom.dump"
 
@@ -51,24 +69,33 @@ out=$(psql -X -v ON_ERROR_STOP=1 -d mg_restore_plain -f "$work/plain.sql" 2>&1) 
 check "plain format through psql -f: exit status 0" eq "$rc" 0
 check "plain format: no statement blocked" eval '! grep -q "migrate_guard:" <<<"$out"'
 check "plain format: data, indexes and constraints restored" eq "$(shape mg_restore_plain)" "$expected"
+check "plain format: migration history restored as it was" eq "$(history mg_restore_plain)" "$expected_history"
 
 fresh_db mg_restore_custom guarded
 out=$(pg_restore -d mg_restore_custom --exit-on-error "$work/custom.dump" 2>&1) && rc=0 || rc=$?
 check "custom format through pg_restore: exit status 0" eq "$rc" 0
 check "custom format: data, indexes and constraints restored" eq "$(shape mg_restore_custom)" "$expected"
+check "custom format: migration history restored as it was" eq "$(history mg_restore_custom)" "$expected_history"
 
 fresh_db mg_restore_parallel guarded
 out=$(pg_restore -d mg_restore_parallel -j 2 --exit-on-error "$work/custom.dump" 2>&1) && rc=0 || rc=$?
 check "custom format through pg_restore -j 2: exit status 0" eq "$rc" 0
 check "pg_restore -j 2: data, indexes and constraints restored" eq "$(shape mg_restore_parallel)" "$expected"
+check "pg_restore -j 2: migration history restored as it was" eq "$(history mg_restore_parallel)" "$expected_history"
 
 # Into a database that does not have the extension yet: the dump installs it early, and the
 # rest of the restore runs guarded.
 fresh_db mg_restore_bare
 out=$(psql -X -v ON_ERROR_STOP=1 -d mg_restore_bare -f "$work/plain.sql" 2>&1) && rc=0 || rc=$?
 check "plain format into a database without the extension: exit status 0" eq "$rc" 0
-check "the dump installed the guard" eq "$(val mg_restore_bare "SELECT count(*) FROM pg_event_trigger WHERE evtname LIKE 'migrate_guard%'")" 2
+triggers="SELECT string_agg(evtname || ':' || evtevent, ' ' ORDER BY evtname) FROM pg_event_trigger WHERE evtname LIKE 'migrate_guard%'"
+check "the dump installed the guard (its event triggers as in a fresh install)" eq "$(val mg_restore_bare "$triggers")" "$(val mg_restore_control "$triggers")"
 check "and the restore completed" eq "$(shape mg_restore_bare)" "$expected"
+check "and the migration history came with it" eq "$(history mg_restore_bare)" "$expected_history"
+# New DDL after the restore continues the history after the restored rows.
+q -d mg_restore_plain -c "CREATE TABLE after_restore (id int)"
+check "DDL after a restore gets the next history id" eq \
+    "$(val mg_restore_plain "SELECT command_tag || ' ' || (id = (SELECT max(id) FROM migrate_guard.history WHERE object_identity <> 'public.after_restore') + 1)::text FROM migrate_guard.history WHERE object_identity = 'public.after_restore'")" "CREATE TABLE true"
 
 for db in mg_source mg_restore_control mg_restore_plain mg_restore_custom mg_restore_parallel mg_restore_bare; do
     q -d postgres -c "DROP DATABASE \"$db\" WITH (FORCE)"
