@@ -43,6 +43,40 @@ out=$(psql -X -v ON_ERROR_STOP=1 -d mg_psql -f "$work/safe.sql" 2>&1) && rc=0 ||
 check "psql: the safe version passes" eq "$rc" 0
 check "psql: the index is built and valid" eq "$(val mg_psql "SELECT indisvalid FROM pg_index WHERE indexrelid = 'accounts_email_idx'::regclass")" t
 
+# --- history of a DDL-heavy migration run by psql over TCP -------------------------------------
+log "integration: history after a DDL-heavy psql migration"
+fresh_db mg_history guarded
+{
+    echo "SELECT migrate_guard.begin_migration('0001_many_tables', 'sha256:0001');"
+    for i in $(seq 1 60); do
+        echo "CREATE TABLE t$i (id bigint PRIMARY KEY, v text);"
+        echo "CREATE INDEX t${i}_v_idx ON t$i (v);"
+        echo "COMMENT ON TABLE t$i IS 'table $i';"
+        echo "ALTER TABLE t$i ADD COLUMN note text;"
+    done
+    echo "SELECT migrate_guard.end_migration();"
+} > "$work/many.sql"
+{   # fails at its last statement: psql -1 rolls the whole file back
+    echo "SELECT migrate_guard.begin_migration('0002_fails', 'sha256:0002');"
+    for i in $(seq 1 20); do echo "CREATE TABLE u$i (id int);"; done
+    echo "CREATE TABLE t1 (id int);"
+    echo "SELECT migrate_guard.end_migration();"
+} > "$work/fails.sql"
+committed=$(grep -E '^(CREATE|COMMENT|ALTER)' "$work/many.sql" | sed 's/;$//')
+out=$(PGAPPNAME=mg_history_psql psql -X -h localhost -v ON_ERROR_STOP=1 -1 -d mg_history -f "$work/many.sql" 2>&1) && rc=0 || rc=$?
+check "psql -1 over TCP: the 240-statement migration commits" eq "$rc" 0
+out=$(PGAPPNAME=mg_history_psql psql -X -h localhost -v ON_ERROR_STOP=1 -1 -d mg_history -f "$work/fails.sql" 2>&1) && rc=0 || rc=$?
+check "psql -1: the failing migration stops" eq "$rc" 3
+recorded=$(val mg_history "SELECT string_agg(statement, E'\n' ORDER BY id) FROM migrate_guard.history")
+check "history holds exactly the committed statements, in order, none of the rolled-back file" eq "$recorded" "$committed"
+check "each linked to its migration, from psql over TCP" eq \
+    "$(val mg_history "SELECT string_agg(DISTINCT concat_ws(' ', m.name, h.application_name, host(h.client_addr) IN ('127.0.0.1', '::1')), ',')
+                       FROM migrate_guard.history h LEFT JOIN migrate_guard.migrations m ON m.id = h.migration_id")" \
+    "0001_many_tables mg_history_psql t"
+check "migrations: the applied one with its count; the failed one left no row" eq \
+    "$(val mg_history "SELECT string_agg(name || ' ' || status || ' ' || statement_count, ',' ORDER BY id) FROM migrate_guard.migrations")" \
+    "0001_many_tables applied 240"
+
 # --- Django ----------------------------------------------------------------------------------
 log "integration: Django $("$TOOLS/venv/bin/python" -c 'import django; print(django.__version__)') migrations"
 fresh_db mg_django guarded
@@ -77,5 +111,5 @@ check "dbmate: the safe migration (transaction:false, CONCURRENTLY) passes" eq "
 check "dbmate: schema_migrations records them" eq "$(versions)" "20260101000000,20260102000000,20260103000000"
 check "dbmate: the index is valid" eq "$(val mg_dbmate "SELECT indisvalid FROM pg_index WHERE indexrelid = 'customers_email_idx'::regclass")" t
 
-for db in mg_psql mg_django mg_dbmate; do q -d postgres -c "DROP DATABASE \"$db\" WITH (FORCE)"; done
+for db in mg_psql mg_history mg_django mg_dbmate; do q -d postgres -c "DROP DATABASE \"$db\" WITH (FORCE)"; done
 finish "tools"
