@@ -39,6 +39,10 @@ BEGIN;
 SET LOCAL migrate_guard.allow = 'rename-column';
 ALTER TABLE accounts RENAME COLUMN created_at TO signed_up_at;
 COMMIT;
+\echo ''
+\echo '-- 5. Every DDL statement that committed is in migrate_guard.history (blocked ones are not):'
+SELECT command_tag, verdict, rules_allowed, statement
+FROM migrate_guard.history WHERE table_name = 'public.accounts' ORDER BY id;
 SQL
 psql_demo -d demo -f "$demo_sql" 2>&1 | sed "s|^psql:$demo_sql:|line |"
 

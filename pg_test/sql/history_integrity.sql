@@ -1,5 +1,6 @@
 -- History and migrations are written only by the extension; secrets are never stored.
 SET migrate_guard.lock_timeout = 0;
+\set SHOW_CONTEXT never
 CREATE SCHEMA hi;
 SET search_path = hi, public;
 CREATE ROLE mg_hi_app LOGIN;

@@ -1,5 +1,7 @@
 -- Registered migrations: begin_migration / end_migration, linked history, checksums.
 SET migrate_guard.lock_timeout = 0;
+-- (PL/pgSQL line numbers of the functions are not part of their interface.)
+\set SHOW_CONTEXT never
 CREATE SCHEMA hm;
 SET search_path = hm, public;
 SELECT coalesce(max(id), 0) AS start FROM migrate_guard.history \gset
@@ -49,7 +51,6 @@ SELECT name, status, statement_count FROM migrate_guard.migrations WHERE name LI
 SELECT count(*) AS history_rows FROM migrate_guard.history WHERE id > :start;
 
 -- Misuse is refused with a clear error and SQLSTATE, and changes nothing.
-\set SHOW_CONTEXT never
 SELECT migrate_guard.end_migration();
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT migrate_guard.begin_migration(NULL);
@@ -61,7 +62,6 @@ SELECT migrate_guard.begin_migration('0005_inner');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT migrate_guard.end_migration();
 SELECT count(*) AS bad_rows FROM migrate_guard.migrations WHERE name IN ('', '   ', '0005_inner');
-\set SHOW_CONTEXT errors
 -- Nobody but the extension sets the open migration.
 CREATE ROLE mg_hm_app;
 SET ROLE mg_hm_app;

@@ -24,6 +24,10 @@ BEGIN
             USING ERRCODE = '55000', HINT = 'Call migrate_guard.end_migration() first.';
     END IF;
 
+    -- One session at a time decides about a name: a second one waits here until the first
+    -- one's transaction ends, then sees what it committed.
+    PERFORM pg_advisory_xact_lock(hashtext('migrate_guard.begin_migration'), hashtext(begin_migration.name));
+
     -- Attempts whose session is gone will never finish.
     UPDATE migrate_guard.migrations m
        SET status = 'abandoned', finished_at = clock_timestamp()
