@@ -225,7 +225,9 @@ extern "C-unwind" fn ddl_command_end(fcinfo: pg_sys::FunctionCallInfo) -> *mut r
     };
     // Installing or updating this extension is not a migration of the database (and keeps a
     // fresh installation's history empty, ready to receive a restored one).
-    if matches!(tag.as_str(), "CREATE EXTENSION" | "ALTER EXTENSION") && object_identity.as_deref() == Some("migrate_guard") {
+    if matches!(tag.as_str(), "CREATE EXTENSION" | "ALTER EXTENSION")
+        && object_identity.as_deref() == Some("migrate_guard")
+    {
         return std::ptr::null_mut();
     }
     // SAFETY: parsetree is the statement the trigger fired for.
@@ -697,8 +699,14 @@ mod unit {
         let text = "CREATE USER MAPPING FOR app SERVER s OPTIONS (user 'app', password 'swordfish')";
         let out = redact("CREATE USER MAPPING", text);
         assert!(!out.contains("swordfish") && !out.contains("'app'"), "{out}");
-        assert!(out.starts_with("CREATE USER MAPPING FOR app SERVER s OPTIONS (user '"), "{out}");
-        let out = redact("ALTER SUBSCRIPTION", "ALTER SUBSCRIPTION s CONNECTION 'host=x password=p4ss'");
+        assert!(
+            out.starts_with("CREATE USER MAPPING FOR app SERVER s OPTIONS (user '"),
+            "{out}"
+        );
+        let out = redact(
+            "ALTER SUBSCRIPTION",
+            "ALTER SUBSCRIPTION s CONNECTION 'host=x password=p4ss'",
+        );
         assert!(!out.contains("p4ss"), "{out}");
     }
 

@@ -6,6 +6,7 @@
 
 use pgrx::prelude::*;
 
+pub mod backfill;
 pub mod catalog;
 pub mod ddl;
 pub mod facts;

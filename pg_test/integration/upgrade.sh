@@ -90,6 +90,11 @@ for old in $released; do
     check "$old: the guard still blocks after the update" contains "$out" "migrate_guard: blocking-index"
     q -d "$db" -c "COMMENT ON TABLE accounts IS 'after the update'"
     check "$old: DDL is recorded after the update" eq "$(val "$db" "SELECT object_identity FROM migrate_guard.history ORDER BY id DESC LIMIT 1")" "public.accounts"
+    q -d "$db" -c "SET client_min_messages = warning" \
+       -c "CALL migrate_guard.backfill('accounts', 'email = upper(email)', batch_size => 300)"
+    check "$old: a backfill runs after the update" eq \
+        "$(val "$db" "SELECT count(*) FILTER (WHERE email = upper(email)) || ' ' || (SELECT status || ' ' || batches FROM migrate_guard.backfills) FROM accounts")" \
+        "1000 done 4"
     upgraded_shape=$(describe "$db")
     if [ "$upgraded_shape" = "$fresh_shape" ]; then
         pass "$old: the upgraded extension is identical to a fresh $current installation"

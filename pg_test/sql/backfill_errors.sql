@@ -1,0 +1,112 @@
+-- migrate_guard.backfill refuses bad input before the first batch, with a clear error and
+-- SQLSTATE, and then nothing has changed: no row of the table, no job.
+SET migrate_guard.lock_timeout = 0;
+CREATE SCHEMA bfe;
+SET search_path = bfe, public;
+CREATE TABLE items (id int PRIMARY KEY, name text, name_upper text, qty int NOT NULL DEFAULT 0);
+INSERT INTO items SELECT g, 'item ' || g, NULL, 0 FROM generate_series(1, 100) g;
+CREATE VIEW items_view AS SELECT * FROM items;
+CREATE TABLE parts (id int, v text) PARTITION BY RANGE (id);
+CREATE TABLE parts_1 PARTITION OF parts FOR VALUES FROM (0) TO (1000);
+CREATE FUNCTION fingerprint() RETURNS text LANGUAGE sql AS
+  $$ SELECT md5(string_agg(i::text, ',' ORDER BY id)) || ' / ' || (SELECT count(*) FROM migrate_guard.backfills WHERE table_name LIKE 'bfe.%')
+     FROM bfe.items i $$;
+SELECT fingerprint() AS before \gset
+\set SHOW_CONTEXT never
+\set ON_ERROR_STOP 0
+
+-- Unknown or missing table; not a table.
+CALL migrate_guard.backfill('no_such_table', 'name_upper = upper(name)');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+CALL migrate_guard.backfill(NULL, 'name_upper = upper(name)');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+CALL migrate_guard.backfill('items_view', 'name_upper = upper(name)');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+CALL migrate_guard.backfill('parts', 'v = ''x''');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+
+-- Clauses that do not parse, or that try to be more than a SET list and a condition.
+CALL migrate_guard.backfill('items', NULL);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+CALL migrate_guard.backfill('items', 'name_upper = upper(name');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+CALL migrate_guard.backfill('items', 'name_upper = = upper(name)');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+CALL migrate_guard.backfill('items', 'name_upper = upper(name); DELETE FROM items');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+CALL migrate_guard.backfill('items', 'name_upper = upper(name) FROM items_view');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+CALL migrate_guard.backfill('items', 'name_upper = upper(name) WHERE false');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+CALL migrate_guard.backfill('items', 'name_upper = upper(name)', 'name_upper IS NULL) OR (true');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+CALL migrate_guard.backfill('items', 'name_upper = upper(name)', 'id > 10 ORDER BY id');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+
+-- Unknown columns, functions and types: found by planning the first batch.
+CALL migrate_guard.backfill('items', 'name_uper = upper(name)');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+CALL migrate_guard.backfill('items', 'name_upper = upper(nmae)');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+CALL migrate_guard.backfill('items', 'name_upper = uppr(name)');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+CALL migrate_guard.backfill('items', 'qty = name');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+CALL migrate_guard.backfill('items', 'name_upper = upper(name)', 'qty + 1');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- The key it walks cannot be changed.
+CALL migrate_guard.backfill('items', 'id = id + 1000');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+
+-- Out-of-range options.
+CALL migrate_guard.backfill('items', 'name_upper = upper(name)', batch_size => 0);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+CALL migrate_guard.backfill('items', 'name_upper = upper(name)', batch_size => -5);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+CALL migrate_guard.backfill('items', 'name_upper = upper(name)', pause => '-1 second');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+CALL migrate_guard.backfill('items', 'name_upper = upper(name)', lock_timeout => '0');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+CALL migrate_guard.backfill('items', 'name_upper = upper(name)', max_retries => -1);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+CALL migrate_guard.backfill('items', 'name_upper = upper(name)', batch_size => 'many');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+
+-- Inside a transaction block it could not commit between batches.
+BEGIN;
+CALL migrate_guard.backfill('items', 'name_upper = upper(name)');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+ROLLBACK;
+SELECT 1 \; CALL migrate_guard.backfill('items', 'name_upper = upper(name)');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- Nor from a function (an atomic context): PostgreSQL's own error, before anything is written.
+CREATE FUNCTION run_backfill() RETURNS void LANGUAGE plpgsql AS
+  $$ BEGIN CALL migrate_guard.backfill('bfe.items', 'name_upper = upper(name)'); END $$;
+SELECT run_backfill();
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+
+-- The caller's privileges, nothing more: a role without UPDATE on the table is refused.
+CREATE ROLE mg_bfe_reader;
+GRANT USAGE ON SCHEMA bfe TO mg_bfe_reader;
+GRANT SELECT ON items TO mg_bfe_reader;
+SET ROLE mg_bfe_reader;
+CALL migrate_guard.backfill('items', 'name_upper = upper(name)');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- ... and cannot write the job table directly either.
+DELETE FROM migrate_guard.backfills;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+RESET ROLE;
+
+-- Nothing changed.
+SELECT fingerprint() = :'before' AS nothing_changed;
+SELECT count(*) AS jobs FROM migrate_guard.backfills WHERE table_name LIKE 'bfe.%';
+
+-- Job functions: unknown jobs, and jobs of other roles.
+SELECT migrate_guard.cancel_backfill(424242);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT * FROM migrate_guard.backfill_plan('items', 'name_upper = upper(name)', batch_size => 0);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+DROP FUNCTION run_backfill();
+REVOKE ALL ON SCHEMA bfe FROM mg_bfe_reader;
+REVOKE ALL ON items FROM mg_bfe_reader;
+DROP ROLE mg_bfe_reader;

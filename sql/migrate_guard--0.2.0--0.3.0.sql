@@ -1,0 +1,532 @@
+-- migrate_guard 0.2.0 -> 0.3.0: batched backfills (migrate_guard.backfill and its job table).
+\echo Use "ALTER EXTENSION migrate_guard UPDATE TO '0.3.0'" to load this file. \quit
+
+-- _backfill_check_call
+CREATE  FUNCTION migrate_guard."_backfill_check_call"() RETURNS void
+STRICT VOLATILE PARALLEL UNSAFE  
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'backfill_check_call_wrapper';
+
+-- _backfill_current_xid
+CREATE  FUNCTION migrate_guard."_backfill_current_xid"() RETURNS bigint /* Option < i64 > */
+STRICT VOLATILE PARALLEL UNSAFE  
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'backfill_current_xid_wrapper';
+
+-- _backfill_progress
+CREATE  FUNCTION migrate_guard."_backfill_progress"(
+	"job" bigint, /* i64 */
+	"batches" bigint, /* i64 */
+	"rows_done" bigint, /* i64 */
+	"rows_total" bigint, /* Option < i64 > */
+	"rows_updated" bigint, /* i64 */
+	"pages_done" bigint, /* Option < i64 > */
+	"pages_total" bigint, /* Option < i64 > */
+	"run_done" bigint, /* i64 */
+	"run_seconds" double precision, /* f64 */
+	"run_start_fraction" double precision /* Option < f64 > */
+) RETURNS TEXT /* String */
+IMMUTABLE PARALLEL SAFE  
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'backfill_progress_wrapper';
+
+-- _backfill_duration
+CREATE  FUNCTION migrate_guard."_backfill_duration"(
+	"seconds" double precision /* f64 */
+) RETURNS TEXT /* String */
+IMMUTABLE STRICT PARALLEL SAFE  
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'backfill_duration_wrapper';
+
+-- _backfill_prepare
+CREATE  FUNCTION migrate_guard."_backfill_prepare"(
+	"tbl" oid, /* Option < pg_sys :: Oid > */
+	"set_clause" TEXT, /* Option < & str > */
+	"where_clause" TEXT, /* Option < & str > */
+	"batch_size" INT /* Option < i32 > */
+) RETURNS TABLE (
+	"table_name" TEXT,  /* String */
+	"strategy" TEXT,  /* String */
+	"key_columns" TEXT[],  /* Vec < String > */
+	"bound_sql" TEXT,  /* Option < String > */
+	"update_sql" TEXT,  /* String */
+	"estimated_rows" bigint,  /* Option < i64 > */
+	"total_pages" bigint,  /* i64 */
+	"pages_per_batch" bigint,  /* i64 */
+	"table_size" bigint  /* i64 */
+)
+VOLATILE PARALLEL UNSAFE  
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'backfill_prepare_wrapper';
+
+-- Batched backfills: CALL migrate_guard.backfill(table, set_clause, where_clause, ...).
+--
+-- The procedure runs with the caller's privileges (it is SECURITY INVOKER, which is also what
+-- lets it COMMIT between batches); its bookkeeping in migrate_guard.backfills goes through the
+-- SECURITY DEFINER functions below, which only touch the job of the calling session.
+
+CREATE TABLE migrate_guard.backfills (
+    id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    table_oid        oid NOT NULL,
+    table_name       text NOT NULL,
+    set_clause       text NOT NULL,
+    where_clause     text,
+    batch_size       integer NOT NULL,
+    strategy         text NOT NULL CHECK (strategy IN ('primary key', 'pages')),
+    key_columns      text[] NOT NULL DEFAULT '{}',
+    position         text[],
+    end_page         bigint,
+    rows_total       bigint,
+    rows_done        bigint NOT NULL DEFAULT 0,
+    rows_updated     bigint NOT NULL DEFAULT 0,
+    batches          bigint NOT NULL DEFAULT 0,
+    retries          bigint NOT NULL DEFAULT 0,
+    status           text NOT NULL CHECK (status IN ('running', 'done', 'failed', 'cancelled', 'abandoned')),
+    cancel_requested boolean NOT NULL DEFAULT false,
+    last_error       text,
+    run_by           name NOT NULL,
+    backend_pid      integer,
+    backend_start    timestamptz,
+    started_at       timestamptz NOT NULL,
+    updated_at       timestamptz NOT NULL,
+    finished_at      timestamptz
+);
+COMMENT ON TABLE migrate_guard.backfills IS
+    'migrate_guard: backfill jobs, one row per job, updated in the transaction of each batch';
+COMMENT ON COLUMN migrate_guard.backfills.position IS
+    'last key done (primary key walk, as text), or {pages done} (page walk); NULL before the first batch';
+COMMENT ON COLUMN migrate_guard.backfills.end_page IS
+    'page walk: the table''s pages when the job started (pages added later hold rows written after it)';
+
+-- Page walk: the (sub)transaction ids of a job's committed batches. Row versions they wrote are
+-- skipped if PostgreSQL put them on a page the job has not reached yet, so no row is updated twice.
+CREATE TABLE migrate_guard.backfill_xids (
+    job_id bigint NOT NULL REFERENCES migrate_guard.backfills (id) ON DELETE CASCADE,
+    xid    xid NOT NULL
+);
+CREATE INDEX backfill_xids_job ON migrate_guard.backfill_xids (job_id);
+
+REVOKE ALL ON migrate_guard.backfills, migrate_guard.backfill_xids FROM PUBLIC;
+GRANT SELECT ON migrate_guard.backfills, migrate_guard.backfill_xids TO PUBLIC;
+
+-- Whether the session that runs a job is still alive.
+CREATE FUNCTION migrate_guard._backfill_alive(pid integer, started timestamptz)
+RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = $1 AND a.backend_start = $2) $$;
+
+-- Starts a job, or takes over the unfinished job with the same table and clauses (resume).
+CREATE FUNCTION migrate_guard._backfill_job_open(
+    p_table oid, p_table_name text, p_set text, p_where text, p_batch_size integer,
+    p_strategy text, p_keys text[], p_rows bigint, p_pages bigint, p_restart boolean)
+RETURNS migrate_guard.backfills
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    job migrate_guard.backfills;
+    me  timestamptz;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('migrate_guard.backfill'), hashtext(p_table::text));
+    SELECT a.backend_start INTO me FROM pg_stat_activity a WHERE a.pid = pg_backend_pid();
+    SELECT * INTO job FROM migrate_guard.backfills b
+     WHERE b.table_oid = p_table AND b.set_clause = p_set AND b.where_clause IS NOT DISTINCT FROM p_where
+       AND b.status IN ('running', 'failed', 'cancelled')
+     ORDER BY b.id DESC LIMIT 1;
+    -- (A job of this very session is not running: the session is here, making a new call.)
+    IF FOUND AND job.status = 'running' AND job.backend_pid <> pg_backend_pid()
+       AND migrate_guard._backfill_alive(job.backend_pid, job.backend_start) THEN
+        RAISE EXCEPTION 'migrate_guard: backfill job % on % is already running in another session',
+                        job.id, job.table_name
+            USING ERRCODE = '55006',
+                  DETAIL = format('Backend %s runs it (as %s); its last batch committed at %s.',
+                                  job.backend_pid, job.run_by, job.updated_at),
+                  HINT = format('Wait for it to finish, or stop it with: SELECT migrate_guard.cancel_backfill(%s);', job.id);
+    END IF;
+    IF FOUND AND p_restart THEN
+        UPDATE migrate_guard.backfills b
+           SET status = 'abandoned', finished_at = clock_timestamp(), updated_at = clock_timestamp()
+         WHERE b.id = job.id;
+    ELSIF FOUND THEN
+        IF job.strategy <> p_strategy OR job.key_columns <> p_keys THEN
+            RAISE EXCEPTION 'migrate_guard: backfill job % on % walked % (%), but the table now has %',
+                            job.id, job.table_name, job.strategy, array_to_string(job.key_columns, ', '),
+                            CASE WHEN p_strategy = 'pages' THEN 'no primary key'
+                                 ELSE 'primary key (' || array_to_string(p_keys, ', ') || ')' END
+                USING ERRCODE = '55000',
+                      HINT = 'Start it over: CALL migrate_guard.backfill(…, restart => true).';
+        END IF;
+        UPDATE migrate_guard.backfills b
+           SET status = 'running', cancel_requested = false, last_error = NULL, batch_size = p_batch_size,
+               run_by = session_user, backend_pid = pg_backend_pid(), backend_start = me,
+               updated_at = clock_timestamp(), finished_at = NULL
+         WHERE b.id = job.id
+        RETURNING * INTO job;
+        RETURN job;
+    END IF;
+    INSERT INTO migrate_guard.backfills
+        (table_oid, table_name, set_clause, where_clause, batch_size, strategy, key_columns, end_page,
+         rows_total, status, run_by, backend_pid, backend_start, started_at, updated_at)
+    VALUES (p_table, p_table_name, p_set, p_where, p_batch_size, p_strategy, p_keys,
+            CASE WHEN p_strategy = 'pages' THEN p_pages END, p_rows, 'running', session_user,
+            pg_backend_pid(), me, clock_timestamp(), clock_timestamp())
+    RETURNING * INTO job;
+    RETURN job;
+END
+$$;
+
+-- Records a batch, in the batch's own transaction. Returns whether a cancel was requested.
+CREATE FUNCTION migrate_guard._backfill_job_batch(
+    p_job bigint, p_position text[], p_rows_done bigint, p_rows_updated bigint, p_retries integer,
+    p_xid bigint, p_done boolean)
+RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cancel boolean;
+BEGIN
+    UPDATE migrate_guard.backfills b
+       SET position = p_position, rows_done = b.rows_done + p_rows_done,
+           rows_updated = b.rows_updated + p_rows_updated, batches = b.batches + 1,
+           retries = b.retries + p_retries, updated_at = clock_timestamp(),
+           status = CASE WHEN p_done THEN 'done' ELSE b.status END,
+           finished_at = CASE WHEN p_done THEN clock_timestamp() END
+     WHERE b.id = p_job AND b.status = 'running' AND b.backend_pid = pg_backend_pid()
+    RETURNING b.cancel_requested INTO cancel;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'migrate_guard: backfill job % is not running in this session', p_job
+            USING ERRCODE = '55000';
+    END IF;
+    IF p_xid IS NOT NULL THEN
+        INSERT INTO migrate_guard.backfill_xids (job_id, xid) VALUES (p_job, p_xid::text::xid);
+    END IF;
+    RETURN cancel;
+END
+$$;
+
+-- Ends this session's job as failed or cancelled (it stays resumable).
+CREATE FUNCTION migrate_guard._backfill_job_end(p_job bigint, p_status text, p_error text)
+RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF p_status NOT IN ('failed', 'cancelled') THEN
+        RAISE EXCEPTION 'migrate_guard: a backfill job cannot be ended as %', p_status USING ERRCODE = '22023';
+    END IF;
+    UPDATE migrate_guard.backfills b
+       SET status = p_status, last_error = p_error, updated_at = clock_timestamp(),
+           finished_at = clock_timestamp()
+     WHERE b.id = p_job AND b.status = 'running' AND b.backend_pid = pg_backend_pid();
+END
+$$;
+
+-- Fraction of a job done, from its position (page walk) or its row estimate (key walk).
+CREATE FUNCTION migrate_guard._backfill_fraction(job migrate_guard.backfills)
+RETURNS double precision
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT CASE
+    WHEN job.status = 'done' THEN 1.0
+    WHEN job.strategy = 'pages' THEN
+        CASE WHEN job.end_page > 0 THEN coalesce(job.position[1]::bigint, 0)::float8 / job.end_page END
+    WHEN job.rows_total > 0 THEN least(job.rows_done::float8 / job.rows_total, 0.999)
+END
+$$;
+
+CREATE PROCEDURE migrate_guard.backfill(
+    tbl regclass,
+    set_clause text,
+    where_clause text DEFAULT NULL,
+    batch_size integer DEFAULT 10000,
+    pause interval DEFAULT '0',
+    lock_timeout interval DEFAULT '1s',
+    max_retries integer DEFAULT 10,
+    restart boolean DEFAULT false)
+LANGUAGE plpgsql
+AS $proc$
+DECLARE
+    p              record;
+    job            migrate_guard.backfills;
+    lo             text[];
+    hi             text[];
+    n              bigint;
+    updated        bigint;
+    lo_page        bigint;
+    hi_page        bigint;
+    xids           xid[] := '{}';
+    batch_xid      bigint;
+    attempt        integer;
+    failed         boolean;
+    cancel         boolean := false;
+    done           boolean := false;
+    err_state      text;
+    err_message    text;
+    err_hint       text;
+    run_start      timestamptz;
+    run_done       bigint := 0;
+    start_fraction double precision;
+    lock_ms        text;
+BEGIN
+    -- Whatever is wrong with the call fails here, before anything is written.
+    PERFORM migrate_guard._backfill_check_call();
+    IF pause IS NULL OR pause < interval '0' THEN
+        RAISE EXCEPTION 'migrate_guard.backfill: pause must be a non-negative interval, not %', coalesce(pause::text, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    IF lock_timeout IS NULL OR lock_timeout <= interval '0' THEN
+        RAISE EXCEPTION 'migrate_guard.backfill: lock_timeout must be a positive interval, not %', coalesce(lock_timeout::text, 'NULL')
+            USING ERRCODE = '22023', HINT = 'Each batch gives up waiting for a lock after lock_timeout and is retried.';
+    END IF;
+    IF max_retries IS NULL OR max_retries < 0 THEN
+        RAISE EXCEPTION 'migrate_guard.backfill: max_retries must be zero or more, not %', coalesce(max_retries::text, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    SELECT * INTO p FROM migrate_guard._backfill_prepare(tbl, set_clause, where_clause, batch_size);
+    -- Planning a batch checks what only the server knows: columns, functions, types, and the
+    -- caller's right to UPDATE the table (EXPLAIN checks privileges, and runs nothing).
+    BEGIN
+        IF p.strategy = 'pages' THEN
+            EXECUTE 'EXPLAIN ' || p.update_sql USING '(0,0)'::tid, '(0,0)'::tid, '{}'::xid[];
+        ELSE
+            EXECUTE 'EXPLAIN ' || p.update_sql USING NULL::text[], NULL::text[];
+        END IF;
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT, err_hint = PG_EXCEPTION_HINT;
+        RAISE EXCEPTION 'migrate_guard.backfill: %', err_message
+            USING ERRCODE = err_state, DETAIL = 'Each batch would run: ' || p.update_sql,
+                  HINT = coalesce(nullif(err_hint, ''), 'Check set_clause and where_clause against the table.');
+    END;
+    -- In a context that cannot commit (a function, for instance) this fails, with nothing written.
+    COMMIT;
+
+    job := migrate_guard._backfill_job_open(tbl, p.table_name, set_clause, nullif(btrim(where_clause), ''),
+                                            batch_size, p.strategy, p.key_columns, p.estimated_rows,
+                                            p.total_pages, restart);
+    IF p.strategy = 'pages' THEN
+        lo_page := coalesce(job.position[1]::bigint, 0);
+        SELECT coalesce(array_agg(x.xid), '{}') INTO xids FROM migrate_guard.backfill_xids x WHERE x.job_id = job.id;
+    ELSE
+        lo := job.position;
+    END IF;
+    IF job.batches > 0 THEN
+        RAISE NOTICE 'migrate_guard: resuming backfill job % on % after batch % (% rows updated so far)',
+                     job.id, job.table_name, job.batches, job.rows_updated;
+    ELSE
+        RAISE NOTICE 'migrate_guard: backfill job % on %: %, each batch committed on its own',
+                     job.id, job.table_name,
+                     CASE WHEN p.strategy = 'pages'
+                          THEN 'in physical order (no primary key), ' || p.pages_per_batch || ' pages of about '
+                               || batch_size || ' rows per batch'
+                          ELSE 'in primary key order (' || array_to_string(p.key_columns, ', ') || '), '
+                               || batch_size || ' rows per batch' END;
+    END IF;
+    COMMIT;
+
+    run_start := clock_timestamp();
+    start_fraction := migrate_guard._backfill_fraction(job);
+    lock_ms := (extract(epoch FROM lock_timeout) * 1000)::bigint::text;
+    WHILE NOT done LOOP
+        attempt := 0;
+        LOOP
+            failed := false;
+            BEGIN
+                PERFORM pg_catalog.set_config('lock_timeout', lock_ms, true);
+                IF p.strategy = 'primary key' THEN
+                    hi := NULL;
+                    n := NULL;
+                    EXECUTE p.bound_sql INTO hi, n USING lo, batch_size;
+                    n := coalesce(n, 0);
+                    updated := 0;
+                    IF n > 0 THEN
+                        EXECUTE p.update_sql USING lo, hi;
+                        GET DIAGNOSTICS updated = ROW_COUNT;
+                    END IF;
+                    done := n < batch_size;
+                    cancel := migrate_guard._backfill_job_batch(job.id, coalesce(hi, lo), n, updated, attempt, NULL, done);
+                ELSE
+                    hi_page := least(lo_page + p.pages_per_batch, job.end_page);
+                    EXECUTE p.update_sql
+                        USING pg_catalog.format('(%s,0)', lo_page)::tid, pg_catalog.format('(%s,0)', hi_page)::tid, xids;
+                    GET DIAGNOSTICS updated = ROW_COUNT;
+                    n := updated;
+                    batch_xid := CASE WHEN updated > 0 THEN migrate_guard._backfill_current_xid() END;
+                    done := hi_page >= job.end_page;
+                    cancel := migrate_guard._backfill_job_batch(job.id, ARRAY[hi_page::text], n, updated, attempt,
+                                                                batch_xid, done);
+                END IF;
+                EXIT;
+            EXCEPTION
+                WHEN lock_not_available OR deadlock_detected OR serialization_failure THEN
+                    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT;
+                    attempt := attempt + 1;
+                    IF attempt > max_retries THEN
+                        failed := true;
+                        EXIT;
+                    END IF;
+                    RAISE NOTICE 'migrate_guard: backfill job %: batch % rolled back (%: %); retry % of %',
+                                 job.id, job.batches + 1, err_state, err_message, attempt, max_retries;
+                    PERFORM pg_catalog.pg_sleep(least(5.0, 0.05 * 2 ^ attempt) * (0.5 + random() / 2));
+                WHEN query_canceled OR OTHERS THEN
+                    GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_message = MESSAGE_TEXT;
+                    failed := true;
+                    EXIT;
+            END;
+        END LOOP;
+
+        IF failed THEN
+            -- The batch rolled back; the job keeps the position of its last committed batch.
+            PERFORM migrate_guard._backfill_job_end(job.id, 'failed', err_state || ': ' || err_message);
+            COMMIT;
+            RAISE EXCEPTION 'migrate_guard: backfill job % failed in batch %: %', job.id, job.batches + 1, err_message
+                USING ERRCODE = err_state,
+                      DETAIL = pg_catalog.format('%s batches (%s rows updated) are committed%s.', job.batches, job.rows_updated,
+                                                 CASE WHEN attempt > 0 THEN ', and the failing batch was tried ' || attempt || ' times' ELSE '' END),
+                      HINT = 'Fix the cause, then run the same CALL again: the job resumes after its last committed batch.';
+        END IF;
+        COMMIT;
+
+        job.batches := job.batches + 1;
+        job.rows_done := job.rows_done + n;
+        job.rows_updated := job.rows_updated + updated;
+        IF p.strategy = 'pages' THEN
+            run_done := run_done + (hi_page - lo_page);
+            lo_page := hi_page;
+            job.position := ARRAY[hi_page::text];
+            IF batch_xid IS NOT NULL THEN
+                xids := xids || batch_xid::text::xid;
+            END IF;
+        ELSE
+            run_done := run_done + n;
+            lo := coalesce(hi, lo);
+        END IF;
+        IF NOT done THEN
+            RAISE NOTICE '%', migrate_guard._backfill_progress(
+                job.id, job.batches, job.rows_done, job.rows_total, job.rows_updated,
+                CASE WHEN p.strategy = 'pages' THEN lo_page END, job.end_page, run_done,
+                extract(epoch FROM clock_timestamp() - run_start)::float8, start_fraction);
+        END IF;
+        IF cancel AND NOT done THEN
+            PERFORM migrate_guard._backfill_job_end(job.id, 'cancelled', 'cancelled with migrate_guard.cancel_backfill()');
+            COMMIT;
+            RAISE EXCEPTION 'migrate_guard: backfill job % was cancelled after batch %', job.id, job.batches
+                USING ERRCODE = '57014',
+                      DETAIL = pg_catalog.format('%s rows updated so far; every committed batch stays.', job.rows_updated),
+                      HINT = 'Run the same CALL again to resume it, or with restart => true to start over.';
+        END IF;
+        IF NOT done AND pause > interval '0' THEN
+            PERFORM pg_catalog.pg_sleep_for(pause);
+        END IF;
+    END LOOP;
+    RAISE NOTICE 'migrate_guard: backfill job % done: % rows updated in % batches (this run: %)',
+                 job.id, job.rows_updated, job.batches,
+                 migrate_guard._backfill_duration(extract(epoch FROM clock_timestamp() - run_start)::float8);
+END
+$proc$;
+COMMENT ON PROCEDURE migrate_guard.backfill(regclass, text, text, integer, interval, interval, integer, boolean) IS
+    'migrate_guard: UPDATE table SET set_clause [WHERE where_clause] in committed, throttled, resumable batches';
+
+-- How a backfill would walk the table, without changing anything.
+CREATE FUNCTION migrate_guard.backfill_plan(
+    tbl regclass, set_clause text, where_clause text DEFAULT NULL, batch_size integer DEFAULT 10000)
+RETURNS TABLE (table_name text, table_size text, estimated_rows bigint, walk text, rows_per_batch integer,
+               estimated_batches bigint, resumes text, batch_statement text, first_batch_plan text)
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    p     record;
+    job   migrate_guard.backfills;
+    hi    text[];
+    n     bigint;
+    line  text;
+    plan  text := '';
+BEGIN
+    SELECT * INTO p FROM migrate_guard._backfill_prepare(tbl, backfill_plan.set_clause, backfill_plan.where_clause,
+                                                         backfill_plan.batch_size);
+    IF p.strategy = 'pages' THEN
+        FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || p.update_sql
+                    USING '(0,0)'::tid, pg_catalog.format('(%s,0)', p.pages_per_batch)::tid, '{}'::xid[] LOOP
+            plan := plan || line || E'\n';
+        END LOOP;
+    ELSE
+        EXECUTE p.bound_sql INTO hi, n USING NULL::text[], backfill_plan.batch_size;
+        FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || p.update_sql USING NULL::text[], hi LOOP
+            plan := plan || line || E'\n';
+        END LOOP;
+    END IF;
+    SELECT * INTO job FROM migrate_guard.backfills b
+     WHERE b.table_oid = tbl AND b.set_clause = backfill_plan.set_clause
+       AND b.where_clause IS NOT DISTINCT FROM nullif(btrim(backfill_plan.where_clause), '')
+       AND b.status IN ('running', 'failed', 'cancelled')
+     ORDER BY b.id DESC LIMIT 1;
+    table_name := p.table_name;
+    table_size := pg_catalog.pg_size_pretty(p.table_size);
+    estimated_rows := p.estimated_rows;
+    walk := CASE WHEN p.strategy = 'pages'
+                 THEN 'physical order (no primary key): ' || p.total_pages || ' pages, ' || p.pages_per_batch
+                      || ' per batch'
+                 ELSE 'primary key order (' || array_to_string(p.key_columns, ', ') || ')' END;
+    rows_per_batch := backfill_plan.batch_size;
+    estimated_batches := CASE WHEN p.strategy = 'pages'
+                              THEN greatest(1, ceil(p.total_pages::numeric / p.pages_per_batch))::bigint
+                              ELSE greatest(1, ceil(coalesce(p.estimated_rows, 0)::numeric / backfill_plan.batch_size))::bigint END;
+    resumes := CASE WHEN job.id IS NULL THEN 'no: a new job starts'
+                    ELSE pg_catalog.format('job %s (%s) after batch %s, %s rows updated so far', job.id, job.status,
+                                           job.batches, job.rows_updated) END;
+    batch_statement := p.update_sql;
+    first_batch_plan := rtrim(plan, E'\n');
+    RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION migrate_guard.backfill_plan(regclass, text, text, integer) IS
+    'migrate_guard: how migrate_guard.backfill() would walk the table (changes nothing)';
+
+CREATE FUNCTION migrate_guard.list_backfills()
+RETURNS TABLE (job_id bigint, table_name text, status text, done_percent numeric, batches bigint,
+               rows_updated bigint, retries bigint, set_clause text, where_clause text, run_by name,
+               backend_pid integer, started_at timestamptz, updated_at timestamptz, finished_at timestamptz,
+               last_error text)
+LANGUAGE sql STABLE
+AS $$
+SELECT b.id, b.table_name,
+       CASE WHEN b.status = 'running' AND b.cancel_requested THEN 'cancelling'
+            WHEN b.status = 'running' AND NOT migrate_guard._backfill_alive(b.backend_pid, b.backend_start) THEN 'interrupted'
+            ELSE b.status END,
+       round((migrate_guard._backfill_fraction(b) * 100)::numeric, 1),
+       b.batches, b.rows_updated, b.retries, b.set_clause, b.where_clause, b.run_by, b.backend_pid,
+       b.started_at, b.updated_at, b.finished_at, b.last_error
+FROM migrate_guard.backfills b
+ORDER BY b.id
+$$;
+COMMENT ON FUNCTION migrate_guard.list_backfills() IS
+    'migrate_guard: backfill jobs with their status (interrupted: the session running it is gone) and progress';
+
+CREATE FUNCTION migrate_guard.cancel_backfill(job_id bigint)
+RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    job migrate_guard.backfills;
+BEGIN
+    SELECT * INTO job FROM migrate_guard.backfills b WHERE b.id = cancel_backfill.job_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'migrate_guard: there is no backfill job %', coalesce(cancel_backfill.job_id::text, 'NULL')
+            USING ERRCODE = '22023', HINT = 'SELECT * FROM migrate_guard.list_backfills() shows the jobs.';
+    END IF;
+    IF NOT pg_has_role(session_user, job.run_by, 'MEMBER') THEN
+        RAISE EXCEPTION 'migrate_guard: permission denied to cancel backfill job %', job.id
+            USING ERRCODE = '42501', DETAIL = format('The job runs as %s.', job.run_by);
+    END IF;
+    IF job.status NOT IN ('running', 'failed') THEN
+        RAISE EXCEPTION 'migrate_guard: backfill job % is %, not running', job.id, job.status USING ERRCODE = '55000';
+    END IF;
+    IF job.status = 'running' AND migrate_guard._backfill_alive(job.backend_pid, job.backend_start) THEN
+        UPDATE migrate_guard.backfills b SET cancel_requested = true, updated_at = clock_timestamp() WHERE b.id = job.id;
+        RETURN format('backfill job %s stops after its current batch (backend %s)', job.id, job.backend_pid);
+    END IF;
+    UPDATE migrate_guard.backfills b
+       SET status = 'cancelled', finished_at = clock_timestamp(), updated_at = clock_timestamp()
+     WHERE b.id = job.id;
+    RETURN format('backfill job %s cancelled', job.id);
+END
+$$;
+COMMENT ON FUNCTION migrate_guard.cancel_backfill(bigint) IS
+    'migrate_guard: stop a backfill job after its current batch (the same CALL resumes it later)';
