@@ -21,6 +21,7 @@ trap 'bash scripts/cluster.sh stop test' EXIT
 bash pg_test/run.sh
 bash pg_test/integration/restore.sh
 bash pg_test/integration/upgrade.sh
+bash pg_test/integration/backfill.sh
 bash pg_test/integration/tools.sh
 bash pg_test/integration/verdicts.sh
 log "all tests passed"

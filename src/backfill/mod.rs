@@ -83,6 +83,7 @@ fn backfill_progress(
     run_done: i64,
     run_seconds: f64,
     run_start_fraction: Option<f64>,
+    sweep: Option<i32>,
 ) -> String {
     progress::Progress {
         job,
@@ -94,6 +95,7 @@ fn backfill_progress(
         run_done,
         run_seconds,
         run_start_fraction,
+        sweep: sweep.map(i64::from),
     }
     .message()
 }

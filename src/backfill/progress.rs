@@ -17,11 +17,13 @@ pub struct Progress {
     pub run_done: i64,
     pub run_seconds: f64,
     pub run_start_fraction: Option<f64>,
+    /// Page walk: the sweep pass this batch belongs to (none for the walk itself).
+    pub sweep: Option<i64>,
 }
 
 impl Progress {
-    /// Fraction done, from pages when walking pages, else from the row estimate; below 1 until
-    /// the job says it is done.
+    /// Fraction done (of the sweep, during a sweep), from pages when walking pages, else from
+    /// the row estimate; below 1 until the job says it is done.
     pub fn fraction(&self) -> Option<f64> {
         let f = match self.pages {
             Some((done, total)) if total > 0 => done as f64 / total as f64,
@@ -35,7 +37,11 @@ impl Progress {
     }
 
     pub fn message(&self) -> String {
-        let mut m = format!("migrate_guard: backfill job {}: batch {}, ", self.job, self.batches);
+        let mut m = format!("migrate_guard: backfill job {}: ", self.job);
+        if let Some(pass) = self.sweep {
+            m.push_str(&format!("sweep {pass}, "));
+        }
+        m.push_str(&format!("batch {}, ", self.batches));
         match (self.pages, self.rows_total) {
             (Some((done, total)), _) => m.push_str(&format!("page {done} of {total}")),
             (None, Some(t)) if t > 0 => m.push_str(&format!("{} of about {t} rows", self.rows_done)),
@@ -53,7 +59,7 @@ impl Progress {
                 (self.run_done as f64 / self.run_seconds).round() as i64
             ));
             // Time left at this run's pace (a resumed job restarts its clock).
-            if let (Some(f), Some(f0)) = (fraction, self.run_start_fraction)
+            if let (Some(f), Some(f0), None) = (fraction, self.run_start_fraction, self.sweep)
                 && f > f0
             {
                 m.push_str(&format!(
@@ -94,6 +100,7 @@ mod tests {
             run_done: 120_000,
             run_seconds: 2.5,
             run_start_fraction: Some(0.0),
+            sweep: None,
         };
         assert_eq!(
             p.message(),
@@ -137,10 +144,31 @@ mod tests {
             run_done: 200,
             run_seconds: 10.0,
             run_start_fraction: Some(0.25),
+            sweep: None,
         };
         assert_eq!(
             p.message(),
             "migrate_guard: backfill job 2: batch 5, page 400 of 800 (50.0%), 50000 updated; 20 pages/s, about 20s left"
+        );
+    }
+
+    #[test]
+    fn sweeps_say_so_and_guess_no_time() {
+        let p = Progress {
+            job: 2,
+            batches: 9,
+            rows_done: 100_000,
+            rows_updated: 100_000,
+            pages: Some((40, 160)),
+            run_done: 200,
+            run_seconds: 10.0,
+            run_start_fraction: Some(0.0),
+            sweep: Some(1),
+            ..Progress::default()
+        };
+        assert_eq!(
+            p.message(),
+            "migrate_guard: backfill job 2: sweep 1, batch 9, page 40 of 160 (25.0%), 100000 updated; 20 pages/s"
         );
     }
 

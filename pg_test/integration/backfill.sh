@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# migrate_guard.backfill under real conditions: a session killed in the middle of a job (the next
+# call resumes it and every row ends up updated exactly once, for a key walk and a page walk), a
+# writer updating rows all through a job, and row locks that make batches time out and retry.
+# Every table has a counter column n that the backfill's set clause increments.
+source "$(dirname "$0")/common.sh"
+log "integration: backfills killed, resumed, next to writers and lock holders"
+work=$(mktemp -d /tmp/mg-backfill.XXXXXX)
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$work"' EXIT
+db=mg_backfill
+fresh_db $db guarded
+q -d $db <<'SQL'
+SET migrate_guard.lock_timeout = 0;
+CREATE TABLE keyed (id bigint PRIMARY KEY, email text, email_lower text, n int NOT NULL DEFAULT 0, touched int NOT NULL DEFAULT 0);
+INSERT INTO keyed SELECT g, 'User' || g || '@Example.COM', NULL, 0, 0 FROM generate_series(1, 200000) g;
+CREATE TABLE heap (k int, email text, email_lower text, n int NOT NULL DEFAULT 0);
+INSERT INTO heap SELECT g, 'User' || g || '@Example.COM', NULL, 0 FROM generate_series(1, 200000) g;
+ANALYZE keyed;
+ANALYZE heap;
+SQL
+
+job_field() { val $db "SELECT $2 FROM migrate_guard.list_backfills() WHERE table_name = 'public.$1' ORDER BY job_id DESC LIMIT 1"; }
+wait_for_batches() { # table minimum-batches
+    for _ in $(seq 1 600); do
+        [ "$(job_field "$1" "coalesce(batches, 0)")" -ge "$2" ] 2>/dev/null && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# --- killed mid-job, then resumed ---------------------------------------------------------------
+for table in keyed heap; do
+    call="CALL migrate_guard.backfill('$table', 'email_lower = lower(email), n = n + 1', batch_size => 5000, pause => '20ms')"
+    psql -X -d $db -c "$call" >"$work/$table-first.log" 2>&1 &
+    runner=$!
+    pids+=("$runner")
+    check "$table: the job is under way" wait_for_batches $table 6
+    pid=$(job_field $table backend_pid)
+    check "$table: pg_terminate_backend stops the session running it" eq \
+        "$(val $db "SELECT pg_terminate_backend($pid, 5000)")" t
+    wait "$runner" 2>/dev/null || true
+    check "$table: the job shows as interrupted" eq "$(job_field $table status)" interrupted
+    # The committed batches and the job row agree: no row skipped, none updated twice so far.
+    check "$table: rows updated so far match the job's count exactly" eq \
+        "$(val $db "SELECT count(*) FILTER (WHERE n = 1) || ' ' || count(*) FILTER (WHERE n > 1) FROM $table")" \
+        "$(job_field $table rows_updated) 0"
+    done_before=$(job_field $table batches)
+    out=$(psql -X -v ON_ERROR_STOP=1 -d $db -c "$call" 2>&1) && rc=0 || rc=$?
+    check "$table: the same call resumes the job" contains "$out" "resuming backfill job"
+    check "$table: ... after its last committed batch" contains "$out" "after batch $done_before "
+    check "$table: and finishes it" eq "$rc/$(job_field $table status)" 0/done
+    check "$table: every row updated exactly once" eq \
+        "$(val $db "SELECT string_agg(n || ':' || c, ' ') FROM (SELECT n, count(*) c FROM $table GROUP BY n) s")" "1:200000"
+    check "$table: and correctly" eq "$(val $db "SELECT count(*) FROM $table WHERE email_lower IS DISTINCT FROM lower(email)")" 0
+done
+
+# --- a writer updating random rows all through a job --------------------------------------------
+cat >"$work/writer.sql" <<'SQL'
+\set id random(1, 200000)
+UPDATE keyed SET touched = touched + 1 WHERE id = :id;
+SQL
+q -d $db -c "UPDATE keyed SET n = 0, email_lower = NULL"
+pgbench -n -c 1 -T 4 -f "$work/writer.sql" $db >"$work/writer.log" 2>&1 &
+writer=$!
+pids+=("$writer")
+sleep 0.5
+out=$(psql -X -v ON_ERROR_STOP=1 -d $db -c "CALL migrate_guard.backfill('keyed', 'email_lower = lower(email), n = n + 1', 'email_lower IS NULL', batch_size => 5000, pause => '50ms')" 2>&1) && rc=0 || rc=$?
+wait "$writer" || true
+writes=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$work/writer.log")
+check "with a concurrent writer: the backfill completes" eq "$rc" 0
+check "with a concurrent writer: every row updated exactly once" eq \
+    "$(val $db "SELECT string_agg(n || ':' || c, ' ') FROM (SELECT n, count(*) c FROM keyed GROUP BY n) s")" "1:200000"
+check "with a concurrent writer: all of the writer's updates are there ($writes)" eq \
+    "$(val $db "SELECT sum(touched) FROM keyed")" "$writes"
+check "with a concurrent writer: the writer got through (more than 100 updates)" test "${writes:-0}" -gt 100
+
+# --- row locks: batches time out and are retried --------------------------------------------------
+q -d $db -c "UPDATE keyed SET n = 0, email_lower = NULL"
+psql -X -d $db -c "BEGIN" -c "UPDATE keyed SET touched = touched WHERE id = 150000" -c "SELECT pg_sleep(2)" -c "COMMIT" >/dev/null 2>&1 &
+holder=$!
+pids+=("$holder")
+sleep 0.3
+out=$(psql -X -v ON_ERROR_STOP=1 -d $db -c "CALL migrate_guard.backfill('keyed', 'email_lower = lower(email), n = n + 1', batch_size => 20000, lock_timeout => '100ms', max_retries => 50)" 2>&1) && rc=0 || rc=$?
+wait "$holder" || true
+check "lock timeouts: the blocked batch is retried" contains "$out" "rolled back (55P03: canceling statement due to lock timeout); retry 1 of 50"
+check "lock timeouts: the job completes once the lock is gone" eq "$rc/$(job_field keyed status)" 0/done
+check "lock timeouts: every row updated exactly once" eq \
+    "$(val $db "SELECT string_agg(n || ':' || c, ' ') FROM (SELECT n, count(*) c FROM keyed GROUP BY n) s")" "1:200000"
+check "lock timeouts: the retries are counted" test "$(job_field keyed retries)" -ge 1
+
+# Too many retries: the job fails (resumable), with the lock timeout's SQLSTATE.
+q -d $db -c "UPDATE keyed SET n = 0, email_lower = NULL"
+psql -X -d $db -c "BEGIN" -c "UPDATE keyed SET touched = touched WHERE id = 150000" -c "SELECT pg_sleep(3)" -c "COMMIT" >/dev/null 2>&1 &
+holder=$!
+pids+=("$holder")
+sleep 0.3
+out=$(psql -X -v ON_ERROR_STOP=1 -v VERBOSITY=verbose -d $db -c "CALL migrate_guard.backfill('keyed', 'email_lower = lower(email), n = n + 1', batch_size => 20000, lock_timeout => '100ms', max_retries => 2)" 2>&1) && rc=0 || rc=$?
+check "too many retries: the call fails with SQLSTATE 55P03" contains "$out" "ERROR:  55P03: migrate_guard: backfill job"
+check "too many retries: the job is failed, with the reason" eq "$(job_field keyed "status || ' / ' || last_error")" \
+    "failed / 55P03: canceling statement due to lock timeout"
+wait "$holder" || true
+out=$(psql -X -v ON_ERROR_STOP=1 -d $db -c "CALL migrate_guard.backfill('keyed', 'email_lower = lower(email), n = n + 1', batch_size => 20000, lock_timeout => '100ms', max_retries => 2)" 2>&1) && rc=0 || rc=$?
+check "too many retries: the same call resumes and finishes" eq "$rc/$(job_field keyed status)" 0/done
+check "too many retries: every row updated exactly once" eq \
+    "$(val $db "SELECT string_agg(n || ':' || c, ' ') FROM (SELECT n, count(*) c FROM keyed GROUP BY n) s")" "1:200000"
+
+# --- the progress lines -----------------------------------------------------------------------------
+q -d $db -c "UPDATE heap SET n = 0"
+out=$(psql -X -v ON_ERROR_STOP=1 -d $db -c "CALL migrate_guard.backfill('heap', 'n = n + 1', batch_size => 50000)" 2>&1)
+check "progress: one line per batch with pages, percent, rate and time left" eq \
+    "$(grep -cE '^NOTICE:  migrate_guard: backfill job [0-9]+: batch [0-9]+, page [0-9]+ of [0-9]+ \([0-9.]+%\), [0-9]+ updated; [0-9]+ pages/s, about [0-9hms ]+ left$' <<<"$out")" 3
+out=$(psql -X -v ON_ERROR_STOP=1 -d $db -c "CALL migrate_guard.backfill('keyed', 'n = n + 1', batch_size => 50000)" 2>&1)
+check "progress: rows, percent, rate and time left for a key walk" eq \
+    "$(grep -cE '^NOTICE:  migrate_guard: backfill job [0-9]+: batch [0-9]+, [0-9]+ of about 200000 rows \([0-9.]+%\), [0-9]+ updated; [0-9]+ rows/s, about [0-9hms ]+ left$' <<<"$out")" 4
+
+q -d postgres -c "DROP DATABASE $db WITH (FORCE)"
+finish "backfill"
