@@ -1,7 +1,7 @@
 # migrate_guard: the two commands a user needs, plus a few helpers.
 #   make run    set up, build, install, start the local cluster and show the guard at work
 #   make test   set up, build, install and run the whole test suite
-.PHONY: run stop test bench install setup psql verdicts
+.PHONY: run stop test bench bench-backfill install setup psql verdicts
 
 run:
 	@bash scripts/setup.sh
@@ -19,6 +19,11 @@ bench:
 	@bash scripts/setup.sh
 	@bash scripts/install.sh --release
 	@bash bench/ddl_overhead.sh
+
+bench-backfill:
+	@bash scripts/setup.sh
+	@bash scripts/install.sh --release
+	@bash bench/backfill.sh
 
 setup:
 	@bash scripts/setup.sh

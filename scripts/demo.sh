@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create the demo database, a populated sample table, and run a short migration that shows a
-# blocked statement with its full message, then its safe alternative passing.
+# blocked statement with its full message, then its safe alternative passing, a batched
+# backfill, and the migration history.
 source "$(dirname "$0")/lib.sh"
 
 psql_demo() { psql -X -h "$MG_SOCKET_DIR" -p "$DEMO_PORT" -U postgres "$@"; }
@@ -40,7 +41,11 @@ SET LOCAL migrate_guard.allow = 'rename-column';
 ALTER TABLE accounts RENAME COLUMN created_at TO signed_up_at;
 COMMIT;
 \echo ''
-\echo '-- 5. Every DDL statement that committed is in migrate_guard.history (blocked ones are not):'
+\echo '-- 5. A new column filled in committed, resumable batches instead of one long locking UPDATE:'
+ALTER TABLE accounts ADD COLUMN email_domain text;
+CALL migrate_guard.backfill('accounts', 'email_domain = split_part(email, ''@'', 2)', 'email_domain IS NULL', batch_size => 50000);
+\echo ''
+\echo '-- 6. Every DDL statement that committed is in migrate_guard.history (blocked ones are not):'
 SELECT command_tag, verdict, rules_allowed, statement
 FROM migrate_guard.history WHERE table_name = 'public.accounts' ORDER BY id;
 SQL

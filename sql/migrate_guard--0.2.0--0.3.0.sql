@@ -1,6 +1,14 @@
 -- migrate_guard 0.2.0 -> 0.3.0: batched backfills (migrate_guard.backfill and its job table).
 \echo Use "ALTER EXTENSION migrate_guard UPDATE TO '0.3.0'" to load this file. \quit
 
+-- _backfill_duration
+CREATE  FUNCTION migrate_guard."_backfill_duration"(
+	"seconds" double precision /* f64 */
+) RETURNS TEXT /* String */
+IMMUTABLE STRICT PARALLEL SAFE  
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'backfill_duration_wrapper';
+
 -- _backfill_check_call
 CREATE  FUNCTION migrate_guard."_backfill_check_call"() RETURNS void
 STRICT VOLATILE PARALLEL UNSAFE  
@@ -12,31 +20,6 @@ CREATE  FUNCTION migrate_guard."_backfill_current_xid"() RETURNS bigint /* Optio
 STRICT VOLATILE PARALLEL UNSAFE  
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'backfill_current_xid_wrapper';
-
--- _backfill_progress
-CREATE  FUNCTION migrate_guard."_backfill_progress"(
-	"job" bigint, /* i64 */
-	"batches" bigint, /* i64 */
-	"rows_done" bigint, /* i64 */
-	"rows_total" bigint, /* Option < i64 > */
-	"rows_updated" bigint, /* i64 */
-	"pages_done" bigint, /* Option < i64 > */
-	"pages_total" bigint, /* Option < i64 > */
-	"run_done" bigint, /* i64 */
-	"run_seconds" double precision, /* f64 */
-	"run_start_fraction" double precision /* Option < f64 > */
-) RETURNS TEXT /* String */
-IMMUTABLE PARALLEL SAFE  
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'backfill_progress_wrapper';
-
--- _backfill_duration
-CREATE  FUNCTION migrate_guard."_backfill_duration"(
-	"seconds" double precision /* f64 */
-) RETURNS TEXT /* String */
-IMMUTABLE STRICT PARALLEL SAFE  
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'backfill_duration_wrapper';
 
 -- _backfill_prepare
 CREATE  FUNCTION migrate_guard."_backfill_prepare"(
@@ -58,6 +41,24 @@ CREATE  FUNCTION migrate_guard."_backfill_prepare"(
 VOLATILE PARALLEL UNSAFE  
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'backfill_prepare_wrapper';
+
+-- _backfill_progress
+CREATE  FUNCTION migrate_guard."_backfill_progress"(
+	"job" bigint, /* i64 */
+	"batches" bigint, /* i64 */
+	"rows_done" bigint, /* i64 */
+	"rows_total" bigint, /* Option < i64 > */
+	"rows_updated" bigint, /* i64 */
+	"pages_done" bigint, /* Option < i64 > */
+	"pages_total" bigint, /* Option < i64 > */
+	"run_done" bigint, /* i64 */
+	"run_seconds" double precision, /* f64 */
+	"run_start_fraction" double precision, /* Option < f64 > */
+	"sweep" INT /* Option < i32 > */
+) RETURNS TEXT /* String */
+IMMUTABLE PARALLEL SAFE  
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'backfill_progress_wrapper';
 
 -- Batched backfills: CALL migrate_guard.backfill(table, set_clause, where_clause, ...).
 --
@@ -94,7 +95,7 @@ CREATE TABLE migrate_guard.backfills (
 COMMENT ON TABLE migrate_guard.backfills IS
     'migrate_guard: backfill jobs, one row per job, updated in the transaction of each batch';
 COMMENT ON COLUMN migrate_guard.backfills.position IS
-    'last key done (primary key walk, as text), or {pages done} (page walk); NULL before the first batch';
+    'primary key walk: the last key done, as text; page walk: {next page, pass, end page of the pass, rows the pass updated} (pass 0 is the walk, 1-3 the sweeps); NULL before the first batch';
 COMMENT ON COLUMN migrate_guard.backfills.end_page IS
     'page walk: the table''s pages when the job started (pages added later hold rows written after it)';
 
@@ -227,7 +228,8 @@ AS $$
 SELECT CASE
     WHEN job.status = 'done' THEN 1.0
     WHEN job.strategy = 'pages' THEN
-        CASE WHEN job.end_page > 0 THEN coalesce(job.position[1]::bigint, 0)::float8 / job.end_page END
+        CASE WHEN coalesce(job.position[2]::int, 0) > 0 THEN 0.999
+             WHEN job.end_page > 0 THEN coalesce(job.position[1]::bigint, 0)::float8 / job.end_page END
     WHEN job.rows_total > 0 THEN least(job.rows_done::float8 / job.rows_total, 0.999)
 END
 $$;
@@ -252,6 +254,13 @@ DECLARE
     updated        bigint;
     lo_page        bigint;
     hi_page        bigint;
+    pass           integer := 0;
+    pass_end       bigint;
+    pass_updated   bigint := 0;
+    next_position  text[];
+    swept          bigint := 0;
+    batch_pass     integer;
+    batch_end      bigint;
     xids           xid[] := '{}';
     batch_xid      bigint;
     attempt        integer;
@@ -303,9 +312,17 @@ BEGIN
                                             p.total_pages, restart);
     IF p.strategy = 'pages' THEN
         lo_page := coalesce(job.position[1]::bigint, 0);
+        pass := coalesce(job.position[2]::int, 0);
+        pass_end := coalesce(job.position[3]::bigint, job.end_page);
+        pass_updated := coalesce(job.position[4]::bigint, 0);
         SELECT coalesce(array_agg(x.xid), '{}') INTO xids FROM migrate_guard.backfill_xids x WHERE x.job_id = job.id;
     ELSE
         lo := job.position;
+    END IF;
+    IF p.strategy = 'pages' AND nullif(btrim(where_clause), '') IS NULL THEN
+        RAISE NOTICE 'migrate_guard: % has no primary key and the backfill has no where_clause', p.table_name
+            USING DETAIL = 'Rows that other sessions update while the job runs can move to pages it has already walked, and be missed.',
+                  HINT = 'Give a where_clause that is false for rows already done (such as new_column IS NULL): the job then sweeps the table for such rows at the end.';
     END IF;
     IF job.batches > 0 THEN
         RAISE NOTICE 'migrate_guard: resuming backfill job % on % after batch % (% rows updated so far)',
@@ -343,14 +360,29 @@ BEGIN
                     done := n < batch_size;
                     cancel := migrate_guard._backfill_job_batch(job.id, coalesce(hi, lo), n, updated, attempt, NULL, done);
                 ELSE
-                    hi_page := least(lo_page + p.pages_per_batch, job.end_page);
+                    hi_page := least(lo_page + p.pages_per_batch, pass_end);
                     EXECUTE p.update_sql
                         USING pg_catalog.format('(%s,0)', lo_page)::tid, pg_catalog.format('(%s,0)', hi_page)::tid, xids;
                     GET DIAGNOSTICS updated = ROW_COUNT;
                     n := updated;
                     batch_xid := CASE WHEN updated > 0 THEN migrate_guard._backfill_current_xid() END;
-                    done := hi_page >= job.end_page;
-                    cancel := migrate_guard._backfill_job_batch(job.id, ARRAY[hi_page::text], n, updated, attempt,
+                    next_position := ARRAY[hi_page, pass, pass_end, pass_updated + updated]::text[];
+                    done := false;
+                    IF hi_page >= pass_end THEN
+                        -- Rows other sessions update can move to a page the walk has passed (or
+                        -- past its end). With a where_clause to tell which rows still need the
+                        -- update, sweep the whole table again for them (the job's own row
+                        -- versions are skipped), while a pass finds some, three times at most.
+                        IF nullif(btrim(where_clause), '') IS NOT NULL AND pass < 3
+                           AND (pass = 0 OR pass_updated + updated > 0) THEN
+                            next_position := ARRAY[0, pass + 1,
+                                                   pg_catalog.pg_relation_size(tbl) / pg_catalog.current_setting('block_size')::int,
+                                                   0]::text[];
+                        ELSE
+                            done := true;
+                        END IF;
+                    END IF;
+                    cancel := migrate_guard._backfill_job_batch(job.id, next_position, n, updated, attempt,
                                                                 batch_xid, done);
                 END IF;
                 EXIT;
@@ -389,8 +421,16 @@ BEGIN
         job.rows_updated := job.rows_updated + updated;
         IF p.strategy = 'pages' THEN
             run_done := run_done + (hi_page - lo_page);
-            lo_page := hi_page;
-            job.position := ARRAY[hi_page::text];
+            IF pass > 0 THEN
+                swept := swept + updated;
+            END IF;
+            batch_pass := pass;
+            batch_end := pass_end;
+            job.position := next_position;
+            lo_page := next_position[1]::bigint;
+            pass := next_position[2]::int;
+            pass_end := next_position[3]::bigint;
+            pass_updated := next_position[4]::bigint;
             IF batch_xid IS NOT NULL THEN
                 xids := xids || batch_xid::text::xid;
             END IF;
@@ -401,8 +441,9 @@ BEGIN
         IF NOT done THEN
             RAISE NOTICE '%', migrate_guard._backfill_progress(
                 job.id, job.batches, job.rows_done, job.rows_total, job.rows_updated,
-                CASE WHEN p.strategy = 'pages' THEN lo_page END, job.end_page, run_done,
-                extract(epoch FROM clock_timestamp() - run_start)::float8, start_fraction);
+                CASE WHEN p.strategy = 'pages' THEN hi_page END, batch_end,
+                run_done, extract(epoch FROM clock_timestamp() - run_start)::float8, start_fraction,
+                nullif(batch_pass, 0));
         END IF;
         IF cancel AND NOT done THEN
             PERFORM migrate_guard._backfill_job_end(job.id, 'cancelled', 'cancelled with migrate_guard.cancel_backfill()');
@@ -416,9 +457,11 @@ BEGIN
             PERFORM pg_catalog.pg_sleep_for(pause);
         END IF;
     END LOOP;
-    RAISE NOTICE 'migrate_guard: backfill job % done: % rows updated in % batches (this run: %)',
+    RAISE NOTICE 'migrate_guard: backfill job % done: % rows updated in % batches (this run: %)%',
                  job.id, job.rows_updated, job.batches,
-                 migrate_guard._backfill_duration(extract(epoch FROM clock_timestamp() - run_start)::float8);
+                 migrate_guard._backfill_duration(extract(epoch FROM clock_timestamp() - run_start)::float8),
+                 CASE WHEN pass > 0 THEN pg_catalog.format('; sweeping for rows other sessions wrote meanwhile: %s pass(es), %s rows updated', pass, swept)
+                      ELSE '' END;
 END
 $proc$;
 COMMENT ON PROCEDURE migrate_guard.backfill(regclass, text, text, integer, interval, interval, integer, boolean) IS

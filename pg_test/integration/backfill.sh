@@ -7,7 +7,7 @@ source "$(dirname "$0")/common.sh"
 log "integration: backfills killed, resumed, next to writers and lock holders"
 work=$(mktemp -d /tmp/mg-backfill.XXXXXX)
 pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; rm -rf "$work"' EXIT
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
 db=mg_backfill
 fresh_db $db guarded
 q -d $db <<'SQL'
@@ -104,6 +104,15 @@ out=$(psql -X -v ON_ERROR_STOP=1 -d $db -c "CALL migrate_guard.backfill('keyed',
 check "too many retries: the same call resumes and finishes" eq "$rc/$(job_field keyed status)" 0/done
 check "too many retries: every row updated exactly once" eq \
     "$(val $db "SELECT string_agg(n || ':' || c, ' ') FROM (SELECT n, count(*) c FROM keyed GROUP BY n) s")" "1:200000"
+
+# --- throttling: the pause between batches ---------------------------------------------------------
+q -d $db -c "CREATE TABLE paced (id int PRIMARY KEY, n int NOT NULL DEFAULT 0)" -c "INSERT INTO paced SELECT generate_series(1, 4000)"
+t0=$(date +%s%N)
+q -d $db -c "SET client_min_messages = warning" -c "CALL migrate_guard.backfill('paced', 'n = n + 1', batch_size => 1000, pause => '300ms')"
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+# 4 full batches and a last empty one: 4 pauses of 300 ms between them.
+check "pause: 4 pauses of 300 ms between 5 batches (took ${ms} ms)" test "$ms" -ge 1200
+check "pause: every row updated once" eq "$(val $db "SELECT min(n) || ' ' || max(n) FROM paced")" "1 1"
 
 # --- the progress lines -----------------------------------------------------------------------------
 q -d $db -c "UPDATE heap SET n = 0"

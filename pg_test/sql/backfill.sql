@@ -51,6 +51,10 @@ RESET client_min_messages;
 SELECT l.status, l.batches, l.rows_updated, b.position, l.last_error FROM migrate_guard.list_backfills() l
 JOIN migrate_guard.backfills b ON b.id = l.job_id WHERE l.table_name = 'bf.events';
 SELECT n, count(*) FROM events GROUP BY n ORDER BY n;
+-- The plan says the same call would resume the job; a cancel keeps it resumable.
+SELECT resumes FROM migrate_guard.backfill_plan('events', 'payload = upper(payload), n = n + 1', batch_size => 500);
+SELECT migrate_guard.cancel_backfill(3);
+SELECT status FROM migrate_guard.list_backfills() WHERE job_id = 3;
 UPDATE trip SET armed = false;
 SET datestyle = 'SQL, DMY';
 SET timezone = 'America/New_York';
@@ -60,6 +64,24 @@ RESET datestyle;
 RESET timezone;
 SELECT n, count(*) FROM events GROUP BY n ORDER BY n;
 SELECT status, batches, rows_updated FROM migrate_guard.list_backfills() WHERE table_name = 'bf.events';
+-- A finished job cannot be cancelled.
+SELECT migrate_guard.cancel_backfill(3);
+
+-- restart => true abandons the unfinished job and starts from the beginning (the rows of its
+-- committed batches are updated again: that is what starting over means).
+CREATE TABLE redo (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);
+INSERT INTO redo SELECT g, 0 FROM generate_series(1, 300) g;
+CREATE FUNCTION redo_wire() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN IF NEW.id = 250 AND (SELECT armed FROM trip) THEN RAISE EXCEPTION 'redo wire'; END IF; RETURN NEW; END $$;
+CREATE TRIGGER redo_trip BEFORE UPDATE ON redo FOR EACH ROW EXECUTE FUNCTION redo_wire();
+UPDATE trip SET armed = true;
+SET client_min_messages = warning;
+CALL migrate_guard.backfill('redo', 'n = n + 1', batch_size => 100);
+UPDATE trip SET armed = false;
+CALL migrate_guard.backfill('redo', 'n = n + 1', batch_size => 100, restart => true);
+RESET client_min_messages;
+SELECT n, count(*) FROM redo GROUP BY n ORDER BY n;
+SELECT job_id, status, batches, rows_updated FROM migrate_guard.list_backfills() WHERE table_name = 'bf.redo' ORDER BY job_id;
 
 -- A page walk (no primary key). Free space on later pages makes PostgreSQL put the new row
 -- versions of early batches there, ahead of the walk: they are not updated a second time.
