@@ -124,6 +124,11 @@ INSERT INTO tiny_heap SELECT 'x', 0 FROM generate_series(1, 10) g;
 CALL migrate_guard.backfill('tiny_heap', 'v = v || v, n = n + 1', batch_size => 100);
 SELECT (SELECT sum(n) FROM tiny) AS tiny_updates, (SELECT sum(n) FROM tiny_heap) AS tiny_heap_updates;
 
+-- statement_timeout covers the whole CALL, not each batch: the job says so when it starts.
+SET statement_timeout = '10min';
+CALL migrate_guard.backfill('tiny', 'v = v || v, n = n + 1', restart => true);
+RESET statement_timeout;
+
 -- An empty table is done at once.
 CREATE TABLE empty_one (id int PRIMARY KEY, v text);
 CALL migrate_guard.backfill('empty_one', 'v = ''x''');

@@ -48,11 +48,16 @@ CREATE INDEX backfill_xids_job ON migrate_guard.backfill_xids (job_id);
 REVOKE ALL ON migrate_guard.backfills, migrate_guard.backfill_xids FROM PUBLIC;
 GRANT SELECT ON migrate_guard.backfills, migrate_guard.backfill_xids TO PUBLIC;
 
--- Whether the session that runs a job is still alive.
+-- Whether a job's session is running a statement right now (a session that is idle, or the
+-- calling session itself, is not running the job: its CALL ended). SECURITY DEFINER so that
+-- the state of other roles' sessions is visible; it returns nothing but this boolean.
 CREATE FUNCTION migrate_guard._backfill_alive(pid integer, started timestamptz)
 RETURNS boolean
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp
-AS $$ SELECT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = $1 AND a.backend_start = $2) $$;
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT $1 <> pg_backend_pid()
+   AND EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = $1 AND a.backend_start = $2 AND a.state = 'active')
+$$;
 
 -- Starts a job, or takes over the unfinished job with the same table and clauses (resume).
 CREATE FUNCTION migrate_guard._backfill_job_open(
@@ -256,6 +261,12 @@ BEGIN
         SELECT coalesce(array_agg(x.xid), '{}') INTO xids FROM migrate_guard.backfill_xids x WHERE x.job_id = job.id;
     ELSE
         lo := job.position;
+    END IF;
+    IF pg_catalog.current_setting('statement_timeout') NOT IN ('0', '0ms') THEN
+        RAISE NOTICE 'migrate_guard: statement_timeout (%) applies to this whole CALL, not to each batch',
+                     pg_catalog.current_setting('statement_timeout')
+            USING DETAIL = 'When it expires the job stops after its last committed batch; the same CALL resumes it.',
+                  HINT = 'For a long backfill, SET statement_timeout = 0 in this session first (each batch is a short transaction of its own).';
     END IF;
     IF p.strategy = 'pages' AND nullif(btrim(where_clause), '') IS NULL THEN
         RAISE NOTICE 'migrate_guard: % has no primary key and the backfill has no where_clause', p.table_name
