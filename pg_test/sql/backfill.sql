@@ -103,6 +103,35 @@ WHERE b.table_name = 'bf.logs' AND l.k <= 100
 SELECT status, batches, rows_updated, (SELECT count(*) FROM migrate_guard.backfill_xids x WHERE x.job_id = b.id) AS batch_xids
 FROM migrate_guard.backfills b WHERE table_name = 'bf.logs';
 
+-- A rewrite between two runs of a page walk (here VACUUM FULL) moves the rows: the job refuses
+-- to resume from a page position that means nothing any more.
+CREATE TABLE heap2 (k int, v text, n int NOT NULL DEFAULT 0);
+INSERT INTO heap2 SELECT g, 'x', 0 FROM generate_series(1, 3000) g;
+ANALYZE heap2;
+CREATE FUNCTION heap2_wire() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN IF NEW.k = 2000 AND (SELECT armed FROM trip) THEN RAISE EXCEPTION 'heap2 wire'; END IF; RETURN NEW; END $$;
+CREATE TRIGGER heap2_trip BEFORE UPDATE ON heap2 FOR EACH ROW EXECUTE FUNCTION heap2_wire();
+UPDATE trip SET armed = true;
+SET client_min_messages = warning;
+CALL migrate_guard.backfill('heap2', 'v = ''y'', n = n + 1', 'v = ''x''', batch_size => 500);
+UPDATE trip SET armed = false;
+VACUUM FULL heap2;
+CALL migrate_guard.backfill('heap2', 'v = ''y'', n = n + 1', 'v = ''x''', batch_size => 500);
+-- With a where_clause that is false for the rows already done, starting over is safe.
+CALL migrate_guard.backfill('heap2', 'v = ''y'', n = n + 1', 'v = ''x''', batch_size => 500, restart => true);
+RESET client_min_messages;
+SELECT n, v, count(*) FROM heap2 GROUP BY n, v;
+
+-- Keys of fixed-length character type keep their length in the position.
+CREATE TABLE codes (code char(3) PRIMARY KEY, label text, n int NOT NULL DEFAULT 0);
+INSERT INTO codes SELECT chr(65 + g / 26 % 26) || chr(65 + g % 26) || chr(48 + g % 10), 'l', 0
+FROM generate_series(0, 675) g ON CONFLICT DO NOTHING;
+SET client_min_messages = warning;
+CALL migrate_guard.backfill('codes', 'label = upper(label), n = n + 1', batch_size => 100);
+RESET client_min_messages;
+SELECT n, count(*) FROM codes GROUP BY n;
+SELECT position FROM migrate_guard.backfills WHERE table_name = 'bf.codes';
+
 -- A partitioned table with a primary key is walked through its parent.
 CREATE TABLE orders (id int, placed date, total numeric, n int NOT NULL DEFAULT 0, PRIMARY KEY (id, placed))
     PARTITION BY RANGE (placed);

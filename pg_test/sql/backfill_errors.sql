@@ -54,9 +54,25 @@ CALL migrate_guard.backfill('items', 'qty = name');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 CALL migrate_guard.backfill('items', 'name_upper = upper(name)', 'qty + 1');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- A where clause that closes its parenthesis early is refused whatever the string settings.
+SET standard_conforming_strings = off;
+CALL migrate_guard.backfill('items', 'name_upper = upper(name)', $w$name = 'a\'' ) OR (true) OR (name = ''$w$);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+RESET standard_conforming_strings;
 -- The key it walks cannot be changed.
 CALL migrate_guard.backfill('items', 'id = id + 1000');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+
+-- Keys whose text form depends on settings cannot be walked.
+CREATE TABLE measures (x double precision PRIMARY KEY, v text);
+INSERT INTO measures VALUES (0.1, 'a');
+CALL migrate_guard.backfill('measures', 'v = upper(v)');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- Retries need READ COMMITTED.
+SET default_transaction_isolation = 'repeatable read';
+CALL migrate_guard.backfill('items', 'name_upper = upper(name)');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+RESET default_transaction_isolation;
 
 -- Out-of-range options.
 CALL migrate_guard.backfill('items', 'name_upper = upper(name)', batch_size => 0);
@@ -66,6 +82,10 @@ CALL migrate_guard.backfill('items', 'name_upper = upper(name)', batch_size => -
 CALL migrate_guard.backfill('items', 'name_upper = upper(name)', pause => '-1 second');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 CALL migrate_guard.backfill('items', 'name_upper = upper(name)', lock_timeout => '0');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+CALL migrate_guard.backfill('items', 'name_upper = upper(name)', lock_timeout => '0.1 ms');
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+CALL migrate_guard.backfill('items', 'name_upper = upper(name)', lock_timeout => '30 days');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 CALL migrate_guard.backfill('items', 'name_upper = upper(name)', max_retries => -1);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
@@ -97,6 +117,31 @@ DELETE FROM migrate_guard.backfills;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 RESET ROLE;
 
+-- Jobs are private to their role: another role neither sees nor cancels them.
+RESET ROLE;
+CREATE ROLE mg_bfe_writer;
+GRANT USAGE ON SCHEMA bfe TO mg_bfe_writer;
+GRANT SELECT, UPDATE ON items TO mg_bfe_writer;
+SET ROLE mg_bfe_writer;
+CREATE TEMP TABLE mine (id int PRIMARY KEY, n int DEFAULT 0);
+INSERT INTO mine SELECT generate_series(1, 10);
+SET client_min_messages = warning;
+CALL migrate_guard.backfill('mine', 'n = n + 1');
+RESET client_min_messages;
+SELECT count(*) AS my_jobs FROM migrate_guard.list_backfills();
+SELECT max(id) AS writer_job FROM migrate_guard.backfills \gset
+SET ROLE mg_bfe_reader;
+SELECT count(*) AS visible_jobs FROM migrate_guard.list_backfills();
+SELECT migrate_guard.cancel_backfill(:writer_job);
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+UPDATE migrate_guard.backfills SET status = 'abandoned' WHERE id = :writer_job;
+SELECT migrate_guard._backfill_job_open('bfe.items'::regclass, 'x', 'x', NULL, 1, 'pages', '{}', 0, 0, false) IS NULL AS forged;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+RESET ROLE;
+SELECT status FROM migrate_guard.backfills WHERE id = :writer_job;
+DELETE FROM migrate_guard.backfills WHERE id = :writer_job;
+DROP TABLE mine;
+
 -- Nothing changed.
 SELECT fingerprint() = :'before' AS nothing_changed;
 SELECT count(*) AS jobs FROM migrate_guard.backfills WHERE table_name LIKE 'bfe.%';
@@ -107,6 +152,7 @@ SELECT migrate_guard.cancel_backfill(424242);
 SELECT * FROM migrate_guard.backfill_plan('items', 'name_upper = upper(name)', batch_size => 0);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 DROP FUNCTION run_backfill();
-REVOKE ALL ON SCHEMA bfe FROM mg_bfe_reader;
-REVOKE ALL ON items FROM mg_bfe_reader;
+REVOKE ALL ON SCHEMA bfe FROM mg_bfe_reader, mg_bfe_writer;
+REVOKE ALL ON items FROM mg_bfe_reader, mg_bfe_writer;
 DROP ROLE mg_bfe_reader;
+DROP ROLE mg_bfe_writer;

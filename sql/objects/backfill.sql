@@ -1,8 +1,9 @@
 -- Batched backfills: CALL migrate_guard.backfill(table, set_clause, where_clause, ...).
 --
 -- The procedure runs with the caller's privileges (it is SECURITY INVOKER, which is also what
--- lets it COMMIT between batches); its bookkeeping in migrate_guard.backfills goes through the
--- SECURITY DEFINER functions below, which only touch the job of the calling session.
+-- lets it COMMIT between batches), and so does its bookkeeping in migrate_guard.backfills: row
+-- level security lets a role see and change only the jobs of roles it is a member of. The three
+-- SECURITY DEFINER helpers below answer narrow questions about other roles' jobs and sessions.
 
 CREATE TABLE migrate_guard.backfills (
     id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -15,6 +16,7 @@ CREATE TABLE migrate_guard.backfills (
     key_columns      text[] NOT NULL DEFAULT '{}',
     position         text[],
     end_page         bigint,
+    table_filenode   oid,
     rows_total       bigint,
     rows_done        bigint NOT NULL DEFAULT 0,
     rows_updated     bigint NOT NULL DEFAULT 0,
@@ -36,6 +38,8 @@ COMMENT ON COLUMN migrate_guard.backfills.position IS
     'primary key walk: the last key done, as text; page walk: {next page, pass, end page of the pass, rows the pass updated} (pass 0 is the walk, 1-3 the sweeps); NULL before the first batch';
 COMMENT ON COLUMN migrate_guard.backfills.end_page IS
     'page walk: the table''s pages when the job started (pages added later hold rows written after it)';
+COMMENT ON COLUMN migrate_guard.backfills.table_filenode IS
+    'page walk: the table''s file when the job started; a rewrite (VACUUM FULL, CLUSTER) makes page positions meaningless';
 
 -- Page walk: the (sub)transaction ids of a job's committed batches. Row versions they wrote are
 -- skipped if PostgreSQL put them on a page the job has not reached yet, so no row is updated twice.
@@ -45,47 +49,82 @@ CREATE TABLE migrate_guard.backfill_xids (
 );
 CREATE INDEX backfill_xids_job ON migrate_guard.backfill_xids (job_id);
 
+-- A role works with its own jobs (and those of roles it is a member of); superusers see all.
+ALTER TABLE migrate_guard.backfills ENABLE ROW LEVEL SECURITY;
+CREATE POLICY backfills_own ON migrate_guard.backfills
+    USING (pg_catalog.pg_has_role(current_user, run_by, 'MEMBER'))
+    WITH CHECK (pg_catalog.pg_has_role(current_user, run_by, 'MEMBER'));
+ALTER TABLE migrate_guard.backfill_xids ENABLE ROW LEVEL SECURITY;
+CREATE POLICY backfill_xids_own ON migrate_guard.backfill_xids
+    USING (EXISTS (SELECT 1 FROM migrate_guard.backfills b WHERE b.id = job_id));
 REVOKE ALL ON migrate_guard.backfills, migrate_guard.backfill_xids FROM PUBLIC;
-GRANT SELECT ON migrate_guard.backfills, migrate_guard.backfill_xids TO PUBLIC;
+GRANT SELECT, INSERT, UPDATE ON migrate_guard.backfills TO PUBLIC;
+GRANT SELECT, INSERT ON migrate_guard.backfill_xids TO PUBLIC;
 
--- Whether a job's session is running a statement right now (a session that is idle, or the
--- calling session itself, is not running the job: its CALL ended). SECURITY DEFINER so that
--- the state of other roles' sessions is visible; it returns nothing but this boolean.
-CREATE FUNCTION migrate_guard._backfill_alive(pid integer, started timestamptz)
+-- Whether a job's session is running it right now: the session is running a statement that
+-- began before the job's last update (a session that went idle, or moved on to another
+-- statement, or the calling session itself, is not running the job). With track_activities off
+-- nothing is known, and the job is taken as running. SECURITY DEFINER so that the state of other
+-- roles' sessions is visible; it returns nothing but this boolean.
+CREATE FUNCTION migrate_guard._backfill_alive(pid integer, started timestamptz, last_update timestamptz)
 RETURNS boolean
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 SELECT $1 <> pg_backend_pid()
-   AND EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = $1 AND a.backend_start = $2 AND a.state = 'active')
+   AND EXISTS (SELECT 1 FROM pg_stat_activity a
+                WHERE a.pid = $1 AND a.backend_start = $2
+                  AND (a.state = 'disabled' OR (a.state = 'active' AND a.query_start <= $3)))
 $$;
+
+-- The job with this table and clauses that another session is running right now, of any role
+-- (two sessions must not run one job). SECURITY DEFINER; it tells only who and since when.
+CREATE FUNCTION migrate_guard._backfill_running_elsewhere(p_table oid, p_set text, p_where text)
+RETURNS TABLE (job_id bigint, backend_pid integer, run_by name, updated_at timestamptz)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT b.id, b.backend_pid, b.run_by, b.updated_at FROM migrate_guard.backfills b
+ WHERE b.table_oid = p_table AND b.set_clause = p_set AND b.where_clause IS NOT DISTINCT FROM p_where
+   AND b.status = 'running' AND migrate_guard._backfill_alive(b.backend_pid, b.backend_start, b.updated_at)
+ ORDER BY b.id DESC LIMIT 1
+$$;
+
+-- Whether a job exists at all, of any role (to tell "no such job" from "not yours").
+CREATE FUNCTION migrate_guard._backfill_job_exists(p_job bigint)
+RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT EXISTS (SELECT 1 FROM migrate_guard.backfills b WHERE b.id = p_job) $$;
 
 -- Starts a job, or takes over the unfinished job with the same table and clauses (resume).
 CREATE FUNCTION migrate_guard._backfill_job_open(
     p_table oid, p_table_name text, p_set text, p_where text, p_batch_size integer,
     p_strategy text, p_keys text[], p_rows bigint, p_pages bigint, p_restart boolean)
 RETURNS migrate_guard.backfills
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    job migrate_guard.backfills;
-    me  timestamptz;
+    job     migrate_guard.backfills;
+    other   record;
+    me      timestamptz;
+    node    oid := CASE WHEN p_strategy = 'pages' THEN pg_relation_filenode(p_table) END;
 BEGIN
+    IF NOT has_any_column_privilege(p_table, 'UPDATE') THEN
+        RAISE EXCEPTION 'permission denied for table %', p_table_name USING ERRCODE = '42501';
+    END IF;
     PERFORM pg_advisory_xact_lock(hashtext('migrate_guard.backfill'), hashtext(p_table::text));
     SELECT a.backend_start INTO me FROM pg_stat_activity a WHERE a.pid = pg_backend_pid();
+    SELECT * INTO other FROM migrate_guard._backfill_running_elsewhere(p_table, p_set, p_where);
+    IF FOUND THEN
+        RAISE EXCEPTION 'migrate_guard: backfill job % on % is already running in another session',
+                        other.job_id, p_table_name
+            USING ERRCODE = '55006',
+                  DETAIL = format('Backend %s runs it (as %s); its last batch committed at %s.',
+                                  other.backend_pid, other.run_by, other.updated_at),
+                  HINT = format('Wait for it to finish, or stop it with: SELECT migrate_guard.cancel_backfill(%s);', other.job_id);
+    END IF;
     SELECT * INTO job FROM migrate_guard.backfills b
      WHERE b.table_oid = p_table AND b.set_clause = p_set AND b.where_clause IS NOT DISTINCT FROM p_where
        AND b.status IN ('running', 'failed', 'cancelled')
      ORDER BY b.id DESC LIMIT 1;
-    -- (A job of this very session is not running: the session is here, making a new call.)
-    IF FOUND AND job.status = 'running' AND job.backend_pid <> pg_backend_pid()
-       AND migrate_guard._backfill_alive(job.backend_pid, job.backend_start) THEN
-        RAISE EXCEPTION 'migrate_guard: backfill job % on % is already running in another session',
-                        job.id, job.table_name
-            USING ERRCODE = '55006',
-                  DETAIL = format('Backend %s runs it (as %s); its last batch committed at %s.',
-                                  job.backend_pid, job.run_by, job.updated_at),
-                  HINT = format('Wait for it to finish, or stop it with: SELECT migrate_guard.cancel_backfill(%s);', job.id);
-    END IF;
     IF FOUND AND p_restart THEN
         UPDATE migrate_guard.backfills b
            SET status = 'abandoned', finished_at = clock_timestamp(), updated_at = clock_timestamp()
@@ -99,9 +138,16 @@ BEGIN
                 USING ERRCODE = '55000',
                       HINT = 'Start it over: CALL migrate_guard.backfill(…, restart => true).';
         END IF;
+        IF job.table_filenode IS DISTINCT FROM node THEN
+            RAISE EXCEPTION 'migrate_guard: backfill job % on % walks the table''s pages, and the table was rewritten since it started',
+                            job.id, job.table_name
+                USING ERRCODE = '55000',
+                      DETAIL = 'VACUUM FULL, CLUSTER or a rewriting ALTER TABLE moved its rows: the job''s position means nothing any more.',
+                      HINT = 'Start it over with restart => true, with a where_clause that is false for rows already done.';
+        END IF;
         UPDATE migrate_guard.backfills b
            SET status = 'running', cancel_requested = false, last_error = NULL, batch_size = p_batch_size,
-               run_by = session_user, backend_pid = pg_backend_pid(), backend_start = me,
+               run_by = current_user, backend_pid = pg_backend_pid(), backend_start = me,
                updated_at = clock_timestamp(), finished_at = NULL
          WHERE b.id = job.id
         RETURNING * INTO job;
@@ -109,9 +155,9 @@ BEGIN
     END IF;
     INSERT INTO migrate_guard.backfills
         (table_oid, table_name, set_clause, where_clause, batch_size, strategy, key_columns, end_page,
-         rows_total, status, run_by, backend_pid, backend_start, started_at, updated_at)
+         table_filenode, rows_total, status, run_by, backend_pid, backend_start, started_at, updated_at)
     VALUES (p_table, p_table_name, p_set, p_where, p_batch_size, p_strategy, p_keys,
-            CASE WHEN p_strategy = 'pages' THEN p_pages END, p_rows, 'running', session_user,
+            CASE WHEN p_strategy = 'pages' THEN p_pages END, node, p_rows, 'running', current_user,
             pg_backend_pid(), me, clock_timestamp(), clock_timestamp())
     RETURNING * INTO job;
     RETURN job;
@@ -123,7 +169,7 @@ CREATE FUNCTION migrate_guard._backfill_job_batch(
     p_job bigint, p_position text[], p_rows_done bigint, p_rows_updated bigint, p_retries integer,
     p_xid bigint, p_done boolean)
 RETURNS boolean
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     cancel boolean;
@@ -150,7 +196,7 @@ $$;
 -- Ends this session's job as failed or cancelled (it stays resumable).
 CREATE FUNCTION migrate_guard._backfill_job_end(p_job bigint, p_status text, p_error text)
 RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF p_status NOT IN ('failed', 'cancelled') THEN
@@ -224,9 +270,16 @@ BEGIN
         RAISE EXCEPTION 'migrate_guard.backfill: pause must be a non-negative interval, not %', coalesce(pause::text, 'NULL')
             USING ERRCODE = '22023';
     END IF;
-    IF lock_timeout IS NULL OR lock_timeout <= interval '0' THEN
-        RAISE EXCEPTION 'migrate_guard.backfill: lock_timeout must be a positive interval, not %', coalesce(lock_timeout::text, 'NULL')
+    IF lock_timeout IS NULL OR lock_timeout < interval '1 millisecond' OR lock_timeout > interval '2147483647 milliseconds' THEN
+        RAISE EXCEPTION 'migrate_guard.backfill: lock_timeout must be between 1ms and 24 days, not %', coalesce(lock_timeout::text, 'NULL')
             USING ERRCODE = '22023', HINT = 'Each batch gives up waiting for a lock after lock_timeout and is retried.';
+    END IF;
+    -- A retry only helps with a fresh snapshot, which READ COMMITTED takes for every statement.
+    IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'migrate_guard.backfill runs its batches at READ COMMITTED, and this session''s transactions are %',
+                        upper(pg_catalog.current_setting('transaction_isolation'))
+            USING ERRCODE = '0A000',
+                  HINT = 'SET default_transaction_isolation = ''read committed'' in this session, then CALL it again.';
     END IF;
     IF max_retries IS NULL OR max_retries < 0 THEN
         RAISE EXCEPTION 'migrate_guard.backfill: max_retries must be zero or more, not %', coalesce(max_retries::text, 'NULL')
@@ -270,7 +323,7 @@ BEGIN
     END IF;
     IF p.strategy = 'pages' AND nullif(btrim(where_clause), '') IS NULL THEN
         RAISE NOTICE 'migrate_guard: % has no primary key and the backfill has no where_clause', p.table_name
-            USING DETAIL = 'Rows that other sessions update while the job runs can move to pages it has already walked, and be missed.',
+            USING DETAIL = 'Rows that other sessions update while the job runs can move to a page it has already walked (and be missed) or to one it has not reached yet (and be updated again).',
                   HINT = 'Give a where_clause that is false for rows already done (such as new_column IS NULL): the job then sweeps the table for such rows at the end.';
     END IF;
     IF job.batches > 0 THEN
@@ -296,6 +349,8 @@ BEGIN
             failed := false;
             BEGIN
                 PERFORM pg_catalog.set_config('lock_timeout', lock_ms, true);
+                -- Deferred constraints are checked in the batch, where a failure is handled.
+                SET CONSTRAINTS ALL IMMEDIATE;
                 IF p.strategy = 'primary key' THEN
                     hi := NULL;
                     n := NULL;
@@ -309,6 +364,10 @@ BEGIN
                     done := n < batch_size;
                     cancel := migrate_guard._backfill_job_batch(job.id, coalesce(hi, lo), n, updated, attempt, NULL, done);
                 ELSE
+                    IF pg_catalog.pg_relation_filenode(tbl) IS DISTINCT FROM job.table_filenode THEN
+                        RAISE EXCEPTION 'the table was rewritten (VACUUM FULL, CLUSTER or a rewriting ALTER TABLE) while the job walked its pages'
+                            USING ERRCODE = '55000';
+                    END IF;
                     hi_page := least(lo_page + p.pages_per_batch, pass_end);
                     EXECUTE p.update_sql
                         USING pg_catalog.format('(%s,0)', lo_page)::tid, pg_catalog.format('(%s,0)', hi_page)::tid, xids;
@@ -480,7 +539,8 @@ LANGUAGE sql STABLE
 AS $$
 SELECT b.id, b.table_name,
        CASE WHEN b.status = 'running' AND b.cancel_requested THEN 'cancelling'
-            WHEN b.status = 'running' AND NOT migrate_guard._backfill_alive(b.backend_pid, b.backend_start) THEN 'interrupted'
+            WHEN b.status = 'running' AND NOT migrate_guard._backfill_alive(b.backend_pid, b.backend_start, b.updated_at)
+                 THEN 'interrupted'
             ELSE b.status END,
        round((migrate_guard._backfill_fraction(b) * 100)::numeric, 1),
        b.batches, b.rows_updated, b.retries, b.set_clause, b.where_clause, b.run_by, b.backend_pid,
@@ -489,28 +549,28 @@ FROM migrate_guard.backfills b
 ORDER BY b.id
 $$;
 COMMENT ON FUNCTION migrate_guard.list_backfills() IS
-    'migrate_guard: backfill jobs with their status (interrupted: the session running it is gone) and progress';
+    'migrate_guard: your backfill jobs (all of them for superusers) with their status (interrupted: no session runs it) and progress';
 
 CREATE FUNCTION migrate_guard.cancel_backfill(job_id bigint)
 RETURNS text
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     job migrate_guard.backfills;
 BEGIN
+    -- Row level security shows only the caller's jobs.
     SELECT * INTO job FROM migrate_guard.backfills b WHERE b.id = cancel_backfill.job_id FOR UPDATE;
-    IF NOT FOUND THEN
+    IF NOT FOUND AND migrate_guard._backfill_job_exists(cancel_backfill.job_id) THEN
+        RAISE EXCEPTION 'migrate_guard: permission denied to cancel backfill job %', cancel_backfill.job_id
+            USING ERRCODE = '42501', DETAIL = 'It runs as a role you are not a member of.';
+    ELSIF NOT FOUND THEN
         RAISE EXCEPTION 'migrate_guard: there is no backfill job %', coalesce(cancel_backfill.job_id::text, 'NULL')
-            USING ERRCODE = '22023', HINT = 'SELECT * FROM migrate_guard.list_backfills() shows the jobs.';
-    END IF;
-    IF NOT pg_has_role(session_user, job.run_by, 'MEMBER') THEN
-        RAISE EXCEPTION 'migrate_guard: permission denied to cancel backfill job %', job.id
-            USING ERRCODE = '42501', DETAIL = format('The job runs as %s.', job.run_by);
+            USING ERRCODE = '22023', HINT = 'SELECT * FROM migrate_guard.list_backfills() shows your jobs.';
     END IF;
     IF job.status NOT IN ('running', 'failed') THEN
         RAISE EXCEPTION 'migrate_guard: backfill job % is %, not running', job.id, job.status USING ERRCODE = '55000';
     END IF;
-    IF job.status = 'running' AND migrate_guard._backfill_alive(job.backend_pid, job.backend_start) THEN
+    IF job.status = 'running' AND migrate_guard._backfill_alive(job.backend_pid, job.backend_start, job.updated_at) THEN
         UPDATE migrate_guard.backfills b SET cancel_requested = true, updated_at = clock_timestamp() WHERE b.id = job.id;
         RETURN format('backfill job %s stops after its current batch (backend %s)', job.id, job.backend_pid);
     END IF;

@@ -68,18 +68,44 @@ pub fn set_targets(set_clause: &str) -> Result<Vec<String>, Problem> {
     }
 }
 
-/// Checks that the where clause is one expression, with PostgreSQL's own parser.
+/// Checks that the where clause is one expression, with PostgreSQL's own parser: parsed as
+/// `(clause) AND sentinel`, the top of the tree must be an AND whose last operand is the
+/// sentinel. A clause that closes its parenthesis early (`a) OR (b`) does not give that shape,
+/// however its quotes and escapes are read.
 pub fn check_where(where_clause: &str) -> Result<(), Problem> {
+    const SENTINEL: &str = "mg_where_sentinel";
     check_shape("where_clause", where_clause)?;
-    let stmt = parse_one("where_clause", &format!("SELECT WHERE (\n{where_clause}\n)"))?;
-    // SAFETY: a statement node of the raw parse tree.
+    let stmt = parse_one("where_clause", &format!("SELECT WHERE (\n{where_clause}\n) AND {SENTINEL}"))?;
+    let one_expression = || -> Problem { "where_clause must be one boolean expression".into() };
+    // SAFETY: nodes of the raw parse tree, checked by tag before each cast.
     unsafe {
         if !pgrx::is_a(stmt, pg_sys::NodeTag::T_SelectStmt) {
-            return Err("where_clause must be one boolean expression".into());
+            return Err(one_expression());
         }
         let s = &*(stmt as *mut pg_sys::SelectStmt);
         if !s.groupClause.is_null() || !s.havingClause.is_null() || !s.sortClause.is_null() || !s.limitCount.is_null() {
-            return Err("where_clause must be one boolean expression".into());
+            return Err(one_expression());
+        }
+        let top = s.whereClause;
+        if top.is_null() || !pgrx::is_a(top, pg_sys::NodeTag::T_BoolExpr) {
+            return Err(one_expression());
+        }
+        let and = &*(top as *mut pg_sys::BoolExpr);
+        let args = PgList::<pg_sys::Node>::from_pg(and.args);
+        let last = args.get_ptr(args.len().saturating_sub(1));
+        let ends_with_sentinel = and.boolop == pg_sys::BoolExprType::AND_EXPR
+            && last.is_some_and(|n| {
+                pgrx::is_a(n, pg_sys::NodeTag::T_ColumnRef) && {
+                    let fields = PgList::<pg_sys::Node>::from_pg((*(n as *mut pg_sys::ColumnRef)).fields);
+                    fields.len() == 1
+                        && fields.get_ptr(0).is_some_and(|f| {
+                            pgrx::is_a(f, pg_sys::NodeTag::T_String)
+                                && crate::ddl::cstr((*(f as *mut pg_sys::String)).sval).as_deref() == Some(SENTINEL)
+                        })
+                }
+            });
+        if !ends_with_sentinel {
+            return Err(one_expression());
         }
     }
     Ok(())

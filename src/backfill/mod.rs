@@ -212,7 +212,7 @@ fn backfill_prepare(
         b.update_sql(),
         table.rows,
         table.pages,
-        plan::pages_per_batch(batch_size as i64, table.rows, table.pages),
+        plan::pages_per_batch(batch_size as i64, table.per_page),
         table.size,
     ))
 }
@@ -222,6 +222,7 @@ struct Table {
     partitioned: bool,
     key: Vec<KeyColumn>,
     rows: Option<i64>,
+    per_page: Option<f64>,
     pages: i64,
     size: i64,
 }
@@ -267,7 +268,10 @@ fn describe(tbl: pg_sys::Oid) -> Table {
         }
         let mut key = Vec::new();
         for r in client.select(
-            "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, NULL), t.typcategory = 'D'
+            "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), t.typcategory = 'D',
+                    (CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END)
+                        IN ('pg_catalog.float4'::pg_catalog.regtype, 'pg_catalog.float8'::pg_catalog.regtype,
+                            'pg_catalog.money'::pg_catalog.regtype)
              FROM pg_catalog.pg_index i
              CROSS JOIN LATERAL pg_catalog.unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
              JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
@@ -277,11 +281,25 @@ fn describe(tbl: pg_sys::Oid) -> Table {
             None,
             &[tbl.into()],
         )? {
-            key.push(KeyColumn {
+            let column = KeyColumn {
                 name: r.get::<String>(1)?.unwrap_or_default(),
                 type_sql: r.get::<String>(2)?.unwrap_or_default(),
                 datetime: r.get::<bool>(3)?.unwrap_or(false),
-            });
+            };
+            // Their text form depends on settings (extra_float_digits, lc_monetary): a position
+            // written in one session could be read back as another value in the next.
+            if r.get::<bool>(4)?.unwrap_or(false) {
+                fail(
+                    PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                    format!(
+                        "migrate_guard.backfill: primary key column {} of {name} is of type {}",
+                        quote_ident(&column.name),
+                        column.type_sql
+                    ),
+                    Some("A backfill walks the primary key and stores its position as text, which floating-point and money values do not survive exactly."),
+                );
+            }
+            key.push(column);
         }
         // Leaf partitions (or the table itself): row estimates, pages, bytes.
         let sizes = client
@@ -313,11 +331,30 @@ fn describe(tbl: pg_sys::Oid) -> Table {
         } else {
             None
         };
+        // A page walk sizes its batches by rows per page: from the statistics, or, when they
+        // say nothing (never analyzed and big, or analyzed while empty), from the first pages.
+        let per_page = match rows {
+            Some(r) if r > 0 && pages > 0 => Some(r as f64 / pages as f64),
+            _ if key.is_empty() && kind == "r" && pages > 0 => {
+                let sample = pages.min(32);
+                client
+                    .select(
+                        &format!("SELECT pg_catalog.count(*) FROM ONLY {name} WHERE ctid < '({sample},0)'::tid"),
+                        Some(1),
+                        &[],
+                    )?
+                    .first()
+                    .get::<i64>(1)?
+                    .map(|n| n as f64 / sample as f64)
+            }
+            _ => None,
+        };
         Ok::<_, pgrx::spi::Error>(Table {
             name,
             partitioned: kind == "p",
             key,
             rows,
+            per_page,
             pages,
             size,
         })

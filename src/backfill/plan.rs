@@ -135,12 +135,10 @@ impl Backfill<'_> {
     }
 }
 
-/// Pages per batch for a page walk: about `batch_size` rows at the table's density.
-pub fn pages_per_batch(batch_size: i64, rows: Option<i64>, pages: i64) -> i64 {
-    let per_page = match rows {
-        Some(r) if r > 0 && pages > 0 => r as f64 / pages as f64,
-        _ => 1.0,
-    };
+/// Pages per batch for a page walk: about `batch_size` rows at `rows_per_page` (when nothing is
+/// known, which only happens for a table without pages, one row per page).
+pub fn pages_per_batch(batch_size: i64, rows_per_page: Option<f64>) -> i64 {
+    let per_page = rows_per_page.filter(|r| *r > 0.0).unwrap_or(1.0);
     ((batch_size as f64 / per_page).ceil() as i64).max(1)
 }
 
@@ -226,9 +224,9 @@ mod tests {
 
     #[test]
     fn pages_per_batch_follows_density() {
-        assert_eq!(pages_per_batch(10_000, Some(1_000_000), 8_000), 80);
-        assert_eq!(pages_per_batch(10, Some(1_000_000), 8_000), 1);
-        assert_eq!(pages_per_batch(100, None, 0), 100);
-        assert_eq!(pages_per_batch(100, Some(0), 10), 100);
+        assert_eq!(pages_per_batch(10_000, Some(125.0)), 80);
+        assert_eq!(pages_per_batch(10, Some(125.0)), 1);
+        assert_eq!(pages_per_batch(100, None), 100);
+        assert_eq!(pages_per_batch(100, Some(0.0)), 100);
     }
 }
