@@ -75,7 +75,10 @@ pub fn set_targets(set_clause: &str) -> Result<Vec<String>, Problem> {
 pub fn check_where(where_clause: &str) -> Result<(), Problem> {
     const SENTINEL: &str = "mg_where_sentinel";
     check_shape("where_clause", where_clause)?;
-    let stmt = parse_one("where_clause", &format!("SELECT WHERE (\n{where_clause}\n) AND {SENTINEL}"))?;
+    let stmt = parse_one(
+        "where_clause",
+        &format!("SELECT WHERE (\n{where_clause}\n) AND {SENTINEL}"),
+    )?;
     let one_expression = || -> Problem { "where_clause must be one boolean expression".into() };
     // SAFETY: nodes of the raw parse tree, checked by tag before each cast.
     unsafe {
