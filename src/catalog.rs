@@ -18,7 +18,8 @@ const INVALID_SUBTRANSACTION_ID: pg_sys::SubTransactionId = 0;
 
 pub struct CatalogFacts {
     assume_populated: bool,
-    restore: bool,
+    /// Built on first use: most statements never ask.
+    session: std::cell::Cell<Option<Session>>,
     // A statement names one or two relations: small vectors beat hash maps here.
     cache: RefCell<Vec<(pg_sys::Oid, Option<Rel>)>>,
     names: RefCell<Vec<(RelRef, Option<pg_sys::Oid>)>>,
@@ -28,7 +29,7 @@ impl CatalogFacts {
     pub fn new(assume_populated: bool) -> Self {
         CatalogFacts {
             assume_populated,
-            restore: restoring_dump(),
+            session: std::cell::Cell::new(None),
             cache: RefCell::new(Vec::new()),
             names: RefCell::new(Vec::new()),
         }
@@ -49,10 +50,7 @@ impl CatalogFacts {
             return hit.clone();
         }
         // SAFETY: we are in a transaction inside a backend; `read_rel` only reads the relcache.
-        let rel = unsafe { read_rel(oid) }.map(|mut r| {
-            r.restore = self.restore;
-            r
-        });
+        let rel = unsafe { read_rel(oid) };
         self.cache.borrow_mut().push((oid, rel.clone()));
         rel
     }
@@ -120,14 +118,19 @@ impl Facts for CatalogFacts {
     }
 
     fn session(&self) -> Session {
-        Session {
+        if let Some(s) = self.session.get() {
+            return s;
+        }
+        let require_migration = crate::gucs::REQUIRE_MIGRATION.get();
+        let s = Session {
             // SAFETY: plain read of the backend's lock_timeout GUC variable (milliseconds).
             lock_timeout_ms: i64::from(unsafe { pg_sys::LockTimeout }),
             require_lock_timeout: crate::gucs::REQUIRE_LOCK_TIMEOUT.get(),
-            require_migration: crate::gucs::REQUIRE_MIGRATION.get(),
-            in_migration: crate::migrations::current_migration_id().is_some(),
-            restore: self.restore,
-        }
+            require_migration,
+            in_migration: require_migration && crate::migrations::current_migration_id().is_some(),
+        };
+        self.session.set(Some(s));
+        s
     }
 }
 
@@ -260,7 +263,6 @@ unsafe fn read_rel(oid: pg_sys::Oid) -> Option<Rel> {
             kind,
             new_in_xact,
             temp,
-            restore: false,
             populated: form.relispopulated,
             storage: None,
         })

@@ -49,9 +49,6 @@ pub struct Rel {
     /// Created in the current transaction (invisible to every other session until commit).
     pub new_in_xact: bool,
     pub temp: bool,
-    /// The session is restoring a dump (pg_restore, or a pg_dump script run by psql): every
-    /// table it touches is one it is rebuilding.
-    pub restore: bool,
     /// A materialized view that has been refreshed WITH DATA (always true for other kinds).
     pub populated: bool,
     /// What the relation holds: read on demand by [`Facts::with_storage`], since it takes the
@@ -94,9 +91,9 @@ impl Rel {
     }
 
     /// An existing relation is one other sessions can see and use: not created in this
-    /// transaction, not temporary, not being restored.
+    /// transaction, not temporary. (A session restoring a dump is not judged at all.)
     pub fn existing(&self) -> bool {
-        !self.new_in_xact && !self.temp && !self.restore
+        !self.new_in_xact && !self.temp
     }
 
     /// `table public.accounts (1000 rows, 72 kB)` — the object and what was measured.
@@ -131,7 +128,7 @@ pub struct Column {
 }
 
 /// Session state the rules consult.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Session {
     /// The session's `lock_timeout`, in milliseconds (0: wait forever).
     pub lock_timeout_ms: i64,
@@ -139,10 +136,9 @@ pub struct Session {
     pub require_lock_timeout: bool,
     /// `migrate_guard.require_migration`.
     pub require_migration: bool,
-    /// A migration registered with `begin_migration` is open in this session.
+    /// A migration registered with `begin_migration` is open in this session (only read, and
+    /// only known, when `require_migration` is on).
     pub in_migration: bool,
-    /// The session restores a dump (see `Rel::restore`).
-    pub restore: bool,
 }
 
 /// The source of facts. `relation` returns `None` for a name that does not resolve (PostgreSQL
@@ -184,7 +180,6 @@ impl FakeFacts {
             kind: RelKind::Table,
             new_in_xact: false,
             temp: false,
-            restore: false,
             populated: true,
             storage: Some(Storage {
                 size_bytes: 8192 * 10,
@@ -259,6 +254,6 @@ impl Facts for FakeFacts {
             .map(|(_, _, r)| *r)
     }
     fn session(&self) -> Session {
-        self.session.clone()
+        self.session
     }
 }

@@ -69,7 +69,10 @@ extern "C-unwind" fn ddl_command_start(fcinfo: pg_sys::FunctionCallInfo) -> *mut
     let Some(td) = (unsafe { event_trigger_data(fcinfo) }) else {
         error!("migrate_guard: ddl_command_start_guard() must be called by an event trigger");
     };
-    history::statement_started(td.parsetree);
+    let recording = history::recording();
+    if recording {
+        history::statement_started(td.parsetree);
+    }
     let Some(mode) = active_mode() else {
         return std::ptr::null_mut();
     };
@@ -82,15 +85,16 @@ extern "C-unwind" fn ddl_command_start(fcinfo: pg_sys::FunctionCallInfo) -> *mut
     // SAFETY: allowed anywhere inside a transaction.
     unsafe { pg_sys::AcceptInvalidationMessages() };
     // SAFETY: parsetree is the raw statement the trigger fired for.
-    let text = unsafe { ddl::text::current(td.parsetree) };
-    let exact_text = text.as_ref().filter(|t| t.exact).map(|t| t.text.clone());
-    let stmt = unsafe { ddl::convert(td.parsetree, &tag, exact_text) };
+    let mut stmt = unsafe { ddl::convert(td.parsetree, &tag) };
+    let facts = CatalogFacts::new(gucs::ASSUME_POPULATED.get());
     // Statements no rule is about; unless every DDL must belong to a migration.
-    if matches!(stmt.command, crate::model::Command::Other) && !gucs::REQUIRE_MIGRATION.get() {
+    if matches!(stmt.command, crate::model::Command::Other) && !facts.session().require_migration {
         return std::ptr::null_mut();
     }
+    // SAFETY: as above.
+    let text = unsafe { ddl::text::current(td.parsetree) };
     let client_text = text.as_ref().map(|t| t.text.as_str()).unwrap_or("");
-    let facts = CatalogFacts::new(gucs::ASSUME_POPULATED.get());
+    stmt.text = text.as_ref().filter(|t| t.exact).map(|t| t.text.clone());
     let verdict = judge(rules::evaluate(&stmt, &facts), mode, client_text);
     if verdict
         .allowed
@@ -104,12 +108,15 @@ extern "C-unwind" fn ddl_command_start(fcinfo: pg_sys::FunctionCallInfo) -> *mut
     if let Some(pending) = act(&verdict, client_text) {
         return pending;
     }
-    history::statement_judged(
-        td.parsetree,
-        &verdict,
-        crate::locks::main_table(&stmt, &facts).map(|r| r.display),
-        named_object(&stmt, &facts),
-    );
+    if recording {
+        let object = named_object(&stmt, &facts);
+        // The named object carries its table; otherwise the table the statement locks first.
+        let table = match &object {
+            Some(history::ObjectName::Known { .. }) => None,
+            _ => crate::locks::main_table(&stmt, &facts).map(|r| r.display),
+        };
+        history::statement_judged(td.parsetree, &verdict, table, object, text.map(|t| t.text));
+    }
     lock_timeout_safety_net(&stmt, &facts);
     std::ptr::null_mut()
 }
@@ -147,12 +154,9 @@ extern "C-unwind" fn table_rewrite(fcinfo: pg_sys::FunctionCallInfo) -> *mut Pen
     };
     // SAFETY: as in ddl_command_start.
     let text = unsafe { ddl::text::current(td.parsetree) };
-    let verdict = judge(
-        vec![finding],
-        mode,
-        text.as_ref().map(|t| t.text.as_str()).unwrap_or(""),
-    );
-    act(&verdict, text.as_ref().map(|t| t.text.as_str()).unwrap_or("")).unwrap_or(std::ptr::null_mut())
+    let client_text = text.as_ref().map(|t| t.text.as_str()).unwrap_or("");
+    let verdict = judge(vec![finding], mode, client_text);
+    act(&verdict, client_text).unwrap_or(std::ptr::null_mut())
 }
 
 /// The object a statement creates or alters, for its history row, from what the guard has
@@ -223,11 +227,12 @@ fn named_object(stmt: &crate::model::Statement, facts: &CatalogFacts) -> Option<
     }
 }
 
-/// The guard's mode, or `None` when it must stay out of the way: mode `off`, or DDL run by a
-/// `CREATE/ALTER EXTENSION` script (ours or any other extension's), which is never judged.
+/// The guard's mode, or `None` when it must stay out of the way: mode `off`, DDL run by a
+/// `CREATE/ALTER EXTENSION` script (ours or any other extension's), or a session restoring a
+/// dump (every table it touches is one it is rebuilding, which nobody else uses yet).
 fn active_mode() -> Option<Mode> {
     // SAFETY: plain read of a backend global.
-    if unsafe { pg_sys::creating_extension } {
+    if unsafe { pg_sys::creating_extension } || crate::catalog::restoring_dump() {
         return None;
     }
     Some(gucs::mode()).filter(|m| *m != Mode::Off)
@@ -267,8 +272,8 @@ fn log_block(finding: &rules::Finding, client_text: &str) {
     // SAFETY: reads of backend state.
     let (user, current, app, db) = unsafe {
         (
-            ddl::cstr(pg_sys::GetUserNameFromId(pg_sys::GetSessionUserId(), true)).unwrap_or_default(),
-            ddl::cstr(pg_sys::GetUserNameFromId(pg_sys::GetUserId(), true)).unwrap_or_default(),
+            history::role_name(pg_sys::GetSessionUserId()),
+            history::role_name(pg_sys::GetUserId()),
             ddl::cstr(pg_sys::application_name).unwrap_or_default(),
             ddl::cstr(pg_sys::get_database_name(pg_sys::MyDatabaseId)).unwrap_or_default(),
         )

@@ -30,6 +30,8 @@ struct Pending {
     /// The relation the statement creates or alters, when the model names it: its identity
     /// is then read from the catalog directly instead of through pg_event_trigger_ddl_commands().
     object: Option<ObjectName>,
+    /// The client's text of the statement, when `ddl_command_start` already read it.
+    text: Option<String>,
 }
 
 /// The object a statement creates or alters, as `ddl_command_end` records it.
@@ -125,6 +127,7 @@ pub fn statement_judged(
     verdict: &Verdict,
     table: Option<String>,
     object: Option<ObjectName>,
+    text: Option<String>,
 ) {
     with_pending(parsetree, |p| {
         p.fired = verdict
@@ -141,6 +144,7 @@ pub fn statement_judged(
         p.warned = !verdict.warned.is_empty();
         p.table = table;
         p.object = object;
+        p.text = text;
     });
 }
 
@@ -160,7 +164,7 @@ fn take_pending(parsetree: *mut pg_sys::Node) -> Pending {
 }
 
 /// Whether this statement should be recorded at all.
-fn recording() -> bool {
+pub fn recording() -> bool {
     // SAFETY: plain read of a backend global.
     !unsafe { pg_sys::creating_extension } && gucs::RECORD_HISTORY.get() && !crate::catalog::restoring_dump()
 }
@@ -212,7 +216,6 @@ extern "C-unwind" fn ddl_command_end(fcinfo: pg_sys::FunctionCallInfo) -> *mut r
             .and_then(named_object)
             .unwrap_or_else(|| principal_object(&tag))
     } else {
-        let types: Vec<&str> = pending.dropped.iter().map(|(t, _)| t.as_str()).collect();
         let names: Vec<&str> = pending.dropped.iter().map(|(_, n)| n.as_str()).collect();
         let table = pending.table.clone().or_else(|| {
             pending
@@ -221,7 +224,7 @@ extern "C-unwind" fn ddl_command_end(fcinfo: pg_sys::FunctionCallInfo) -> *mut r
                 .find(|(t, _)| t == "table")
                 .map(|(_, n)| n.clone())
         });
-        (Some(types[0].to_owned()), Some(names.join(", ")), table)
+        (Some(pending.dropped[0].0.clone()), Some(names.join(", ")), table)
     };
     // Installing or updating this extension is not a migration of the database (and keeps a
     // fresh installation's history empty, ready to receive a restored one).
@@ -231,7 +234,10 @@ extern "C-unwind" fn ddl_command_end(fcinfo: pg_sys::FunctionCallInfo) -> *mut r
         return std::ptr::null_mut();
     }
     // SAFETY: parsetree is the statement the trigger fired for.
-    let statement = unsafe { ddl::text::current(td.parsetree) }.map(|t| redact(&tag, &t.text));
+    let statement = pending
+        .text
+        .or_else(|| unsafe { ddl::text::current(td.parsetree) }.map(|t| t.text))
+        .map(|t| redact(&tag, &t));
     let verdict = if !pending.allowed.is_empty() {
         "allowed"
     } else if pending.warned {
@@ -265,7 +271,10 @@ extern "C-unwind" fn ddl_command_end(fcinfo: pg_sys::FunctionCallInfo) -> *mut r
 
 /// Role name, remembered per backend (roles are renamed rarely; a stale name in history is
 /// still the name the role had when this session started using it).
-unsafe fn role_name(oid: pg_sys::Oid) -> String {
+///
+/// # Safety
+/// Call inside a transaction (it reads the role catalog).
+pub unsafe fn role_name(oid: pg_sys::Oid) -> String {
     thread_local! {
         static NAMES: RefCell<Vec<(pg_sys::Oid, String)>> = const { RefCell::new(Vec::new()) };
     }
@@ -429,22 +438,24 @@ pub fn redact(tag: &str, text: &str) -> String {
         "ALTER SUBSCRIPTION",
         "IMPORT FOREIGN SCHEMA",
     ];
-    if !SECRET_TAGS.contains(&tag) && !mentions_secret_word(text) {
-        return text.to_owned();
+    if SECRET_TAGS.contains(&tag) {
+        sqltext::redact_literals(text)
+    } else if mentions_secret_word(text) {
+        redact_code(text)
+    } else {
+        text.to_owned()
     }
-    redact_code(text, SECRET_TAGS.contains(&tag))
 }
 
-/// `text` with its literals redacted when it is secret (or names PASSWORD, MAPPING,
-/// SUBSCRIPTION or SERVER as a word of code); the bodies of dollar-quoted literals (DO blocks,
+/// `text` with its literals redacted when it names PASSWORD, MAPPING, SUBSCRIPTION or SERVER as
+/// a word of code; the bodies of dollar-quoted literals (DO blocks,
 /// function bodies) are code too and are redacted the same way, recursively.
-fn redact_code(text: &str, secret: bool) -> String {
+fn redact_code(text: &str) -> String {
     let pieces = sqltext::lex(text);
-    let secret = secret
-        || pieces.iter().any(|p| {
-            matches!(p, sqltext::Piece::Word(x)
+    let secret = pieces.iter().any(|p| {
+        matches!(p, sqltext::Piece::Word(x)
                 if ["PASSWORD", "MAPPING", "SUBSCRIPTION", "SERVER"].iter().any(|k| x.eq_ignore_ascii_case(k)))
-        });
+    });
     let mut out = String::with_capacity(text.len());
     for p in &pieces {
         match p {
@@ -454,7 +465,7 @@ fn redact_code(text: &str, secret: bool) -> String {
                 if l.len() >= 2 * tag_len {
                     let (tag, body) = (&l[..tag_len], &l[tag_len..l.len() - tag_len]);
                     out.push_str(tag);
-                    out.push_str(&redact_code(body, false));
+                    out.push_str(&redact_code(body));
                     out.push_str(tag);
                 } else {
                     out.push_str("'<redacted>'");

@@ -11,6 +11,16 @@ pub enum LockTarget {
     TableOfIndex(RelRef),
 }
 
+impl LockTarget {
+    /// The relation the lock is taken on, when the name resolves.
+    pub fn resolve(&self, facts: &dyn Facts) -> Option<Rel> {
+        match self {
+            LockTarget::Rel(r) => facts.relation(r),
+            LockTarget::TableOfIndex(i) => facts.index_table(i),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct LockNeed {
     pub target: LockTarget,
@@ -123,10 +133,7 @@ fn alter_cmd_locks(cmd: &AlterCmd) -> (LockMode, Vec<LockNeed>) {
 
 /// The table the statement acts on first (for an index, its table), when it resolves.
 pub fn main_table(stmt: &Statement, facts: &dyn Facts) -> Option<Rel> {
-    lock_needs(stmt).into_iter().find_map(|n| match &n.target {
-        LockTarget::Rel(r) => facts.relation(r),
-        LockTarget::TableOfIndex(i) => facts.index_table(i),
-    })
+    lock_needs(stmt).into_iter().find_map(|n| n.target.resolve(facts))
 }
 
 /// The strongest lock above SHARE UPDATE EXCLUSIVE that `stmt` requests on an existing
@@ -138,11 +145,7 @@ pub fn strong_lock_on_existing(stmt: &Statement, facts: &dyn Facts) -> Option<(L
         if n.mode <= LockMode::ShareUpdateExclusive || best.as_ref().is_some_and(|(m, _)| *m >= n.mode) {
             continue;
         }
-        let rel = match &n.target {
-            LockTarget::Rel(r) => facts.relation(r),
-            LockTarget::TableOfIndex(i) => facts.index_table(i),
-        };
-        if let Some(rel) = rel.filter(Rel::existing) {
+        if let Some(rel) = n.target.resolve(facts).filter(Rel::existing) {
             best = Some((n.mode, rel));
         }
     }

@@ -124,6 +124,7 @@ pub(crate) use event_trigger_entry;
 #[cfg(test)]
 mod tests {
     #[test]
+    #[allow(clippy::identity_op)] // the sums spell out PostgreSQL's MAKE_SQLSTATE, zeros included
     fn sqlstate_encoding_matches_postgres() {
         // ERRCODE_FEATURE_NOT_SUPPORTED is 0A000 = 0 + (17 << 6) ... as PostgreSQL computes it.
         assert_eq!(super::make_sqlstate(b"0A000"), 0 + (17 << 6));

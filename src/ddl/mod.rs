@@ -11,16 +11,18 @@ use core::ffi::{CStr, c_char};
 use pgrx::{PgList, is_a, pg_sys};
 
 /// Convert one utility statement. Statements the guard has no rule for become `Command::Other`.
+/// The statement's text is left to the caller (`ddl::text`), which needs it only for commands
+/// a rule looks at.
 ///
 /// # Safety
 /// `node` must be null or point to a valid raw parse tree node.
-pub unsafe fn convert(node: *mut pg_sys::Node, tag: &str, text: Option<String>) -> Statement {
+pub unsafe fn convert(node: *mut pg_sys::Node, tag: &str) -> Statement {
     // SAFETY: the caller guarantees `node` is a valid parse tree; each cast below is guarded by
     // the node tag check that precedes it.
     let command = unsafe { convert_command(node) };
     Statement {
         tag: tag.to_owned(),
-        text,
+        text: None,
         command,
     }
 }

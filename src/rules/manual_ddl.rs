@@ -1,15 +1,16 @@
 //! `manual-ddl`: with `migrate_guard.require_migration` on, every DDL statement must run inside a
 //! migration registered with `migrate_guard.begin_migration()`; hand-typed DDL in production is
-//! blocked. Temporary objects and dump restores are not schema changes of the database.
+//! blocked. Temporary objects are not schema changes of the database (and a session restoring a
+//! dump is not judged at all).
 
 use super::{Finding, RuleId};
 use crate::facts::Facts;
-use crate::locks::{LockTarget, lock_needs};
+use crate::locks::lock_needs;
 use crate::model::{Command, Statement};
 
 pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     let session = facts.session();
-    if !session.require_migration || session.in_migration || session.restore || only_temporary(stmt, facts) {
+    if !session.require_migration || session.in_migration || only_temporary(stmt, facts) {
         return;
     }
     out.push(Finding {
@@ -34,14 +35,7 @@ fn only_temporary(stmt: &Statement, facts: &dyn Facts) -> bool {
         return *temp;
     }
     let needs = lock_needs(stmt);
-    !needs.is_empty()
-        && needs.iter().all(|n| {
-            match &n.target {
-                LockTarget::Rel(r) => facts.relation(r),
-                LockTarget::TableOfIndex(i) => facts.index_table(i),
-            }
-            .is_some_and(|r| r.temp)
-        })
+    !needs.is_empty() && needs.iter().all(|n| n.target.resolve(facts).is_some_and(|r| r.temp))
 }
 
 #[cfg(test)]
