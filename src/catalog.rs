@@ -351,7 +351,6 @@ unsafe fn read_column(oid: pg_sys::Oid, column: &str) -> Option<Column> {
                 check_proving_not_null(desc, a)
             };
             Column {
-                attnum: a.attnum,
                 name: column.to_owned(),
                 not_null: a.attnotnull,
                 not_null_proven_by: proven,

@@ -118,7 +118,6 @@ impl Rel {
 /// One column of a relation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Column {
-    pub attnum: i16,
     pub name: String,
     pub not_null: bool,
     /// Name of a validated CHECK constraint that proves the column has no NULLs.
@@ -173,7 +172,12 @@ impl FakeFacts {
     /// A populated, existing table `public.<name>`.
     pub fn table(name: &str) -> Rel {
         Rel {
-            oid: 1000 + name.len() as u32,
+            // Distinct per name (columns are looked up by oid).
+            oid: 1000
+                + name
+                    .bytes()
+                    .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
+                    % 1_000_000,
             schema: "public".into(),
             name: name.into(),
             display: format!("public.{name}"),

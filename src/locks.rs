@@ -159,7 +159,7 @@ mod tests {
     use crate::rules::testing::*;
 
     fn other(lock: LockMode) -> AlterCmd {
-        AlterCmd::Other { what: "x".into(), lock }
+        AlterCmd::Other { lock }
     }
 
     #[test]

@@ -78,7 +78,6 @@ pub enum Command {
     /// `COMMENT ON TABLE/VIEW/INDEX/…/COLUMN`: no lock worth guarding, but its object is
     /// recorded in history without a second catalog query.
     Comment {
-        kind: ObjectKind,
         target: RelRef,
         column: Option<String>,
     },
@@ -153,7 +152,6 @@ pub struct Drop {
     pub objects: Vec<RelRef>,
     pub concurrent: bool,
     pub cascade: bool,
-    pub missing_ok: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -161,7 +159,6 @@ pub struct AlterTable {
     /// `ALTER TABLE`, `ALTER INDEX`, `ALTER MATERIALIZED VIEW`, ... (all use one parse node).
     pub kind: ObjectKind,
     pub table: RelRef,
-    pub missing_ok: bool,
     pub cmds: Vec<AlterCmd>,
 }
 
@@ -252,8 +249,6 @@ pub enum AlterCmd {
     AddColumn(ColumnDef),
     DropColumn {
         column: String,
-        cascade: bool,
-        missing_ok: bool,
     },
     SetNotNull {
         column: String,
@@ -283,46 +278,16 @@ pub enum AlterCmd {
         concurrent: bool,
         finalize: bool,
     },
-    /// Anything else, with a short description such as `SET STATISTICS` and the lock it takes.
+    /// Anything else, with the lock it takes.
     Other {
-        what: String,
         lock: LockMode,
     },
-}
-
-impl AlterCmd {
-    /// How the subcommand reads in a message: `ADD COLUMN plan`, `SET NOT NULL on email`, ...
-    pub fn describe(&self) -> String {
-        use crate::sqltext::quote_ident as q;
-        match self {
-            AlterCmd::AddColumn(c) => format!("ADD COLUMN {} {}", q(&c.name), c.type_name.display),
-            AlterCmd::DropColumn { column, .. } => format!("DROP COLUMN {}", q(column)),
-            AlterCmd::SetNotNull { column } => format!("ALTER COLUMN {} SET NOT NULL", q(column)),
-            AlterCmd::AlterType { column, new_type, .. } => {
-                format!("ALTER COLUMN {} TYPE {}", q(column), new_type.display)
-            }
-            AlterCmd::AddConstraint(c) => match &c.name {
-                Some(n) => format!("ADD CONSTRAINT {}", q(n)),
-                None => "ADD CONSTRAINT".to_owned(),
-            },
-            AlterCmd::ValidateConstraint { name } => format!("VALIDATE CONSTRAINT {}", q(name)),
-            AlterCmd::SetLogged => "SET LOGGED".to_owned(),
-            AlterCmd::SetUnlogged => "SET UNLOGGED".to_owned(),
-            AlterCmd::SetAccessMethod { name } => format!("SET ACCESS METHOD {}", q(name)),
-            AlterCmd::SetTablespace { name } => format!("SET TABLESPACE {}", q(name)),
-            AlterCmd::AttachPartition { partition } => format!("ATTACH PARTITION {partition}"),
-            AlterCmd::DetachPartition { partition, .. } => format!("DETACH PARTITION {partition}"),
-            AlterCmd::Other { what, .. } => what.clone(),
-        }
-    }
 }
 
 #[derive(Debug, Clone)]
 pub struct Rename {
     /// What is renamed: a relation (`Table`, `View`, `MatView`, ...) or a `Column`.
     pub what: ObjectKind,
-    /// For a column rename, the kind of relation that owns it.
-    pub relation_kind: ObjectKind,
     pub target: RelRef,
     pub column: Option<String>,
     pub new_name: String,

@@ -98,14 +98,8 @@ pub fn check_where(where_clause: &str) -> Result<(), Problem> {
         let last = args.get_ptr(args.len().saturating_sub(1));
         let ends_with_sentinel = and.boolop == pg_sys::BoolExprType::AND_EXPR
             && last.is_some_and(|n| {
-                pgrx::is_a(n, pg_sys::NodeTag::T_ColumnRef) && {
-                    let fields = PgList::<pg_sys::Node>::from_pg((*(n as *mut pg_sys::ColumnRef)).fields);
-                    fields.len() == 1
-                        && fields.get_ptr(0).is_some_and(|f| {
-                            pgrx::is_a(f, pg_sys::NodeTag::T_String)
-                                && crate::ddl::cstr((*(f as *mut pg_sys::String)).sval).as_deref() == Some(SENTINEL)
-                        })
-                }
+                pgrx::is_a(n, pg_sys::NodeTag::T_ColumnRef)
+                    && crate::ddl::string_list((*(n as *mut pg_sys::ColumnRef)).fields) == [SENTINEL]
             });
         if !ends_with_sentinel {
             return Err(one_expression());

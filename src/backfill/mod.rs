@@ -10,6 +10,7 @@ pub mod clause;
 pub mod plan;
 pub mod progress;
 
+use crate::facts::RelKind;
 use crate::sqltext::quote_ident;
 use pgrx::pg_sys;
 use pgrx::pg_sys::panic::ErrorReport;
@@ -231,41 +232,25 @@ struct Table {
 /// catalog queries.
 fn describe(tbl: pg_sys::Oid) -> Table {
     Spi::connect(|client| {
-        let row = client
-            .select(
-                "SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname), c.relkind::text
-                 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-                 WHERE c.oid = $1",
-                Some(1),
-                &[tbl.into()],
-            )?
-            .first();
-        let Some(name) = row.get::<String>(1)? else {
+        // The same relcache read the guard uses: name as PostgreSQL quotes it, and kind.
+        let Some(rel) = crate::catalog::CatalogFacts::new(false).rel_by_oid(tbl) else {
             fail(
                 PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
-                format!(
-                    "migrate_guard.backfill: relation with OID {} does not exist",
-                    tbl.to_u32()
-                ),
+                format!("migrate_guard.backfill: relation with OID {} does not exist", tbl.to_u32()),
                 None,
             )
         };
-        let kind = row.get::<String>(2)?.unwrap_or_default();
-        if kind != "r" && kind != "p" {
-            let what = match kind.as_str() {
-                "v" => "a view",
-                "m" => "a materialized view",
-                "f" => "a foreign table",
-                "i" | "I" => "an index",
-                "S" => "a sequence",
-                _ => "not a table",
-            };
+        let partitioned = rel.kind == RelKind::PartitionedTable;
+        if !matches!(rel.kind, RelKind::Table | RelKind::PartitionedTable) {
+            let noun = rel.kind.noun();
+            let article = if noun.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
             fail(
                 PgSqlErrorCode::ERRCODE_WRONG_OBJECT_TYPE,
-                format!("migrate_guard.backfill: {name} is {what}"),
+                format!("migrate_guard.backfill: {} is {article} {noun}", rel.display),
                 Some("A backfill updates the rows of a table (or a partitioned table)."),
             );
         }
+        let name = rel.display;
         let mut key = Vec::new();
         for r in client.select(
             "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), t.typcategory = 'D',
@@ -335,7 +320,7 @@ fn describe(tbl: pg_sys::Oid) -> Table {
         // say nothing (never analyzed and big, or analyzed while empty), from the first pages.
         let per_page = match rows {
             Some(r) if r > 0 && pages > 0 => Some(r as f64 / pages as f64),
-            _ if key.is_empty() && kind == "r" && pages > 0 => {
+            _ if key.is_empty() && !partitioned && pages > 0 => {
                 let sample = pages.min(32);
                 client
                     .select(
@@ -351,7 +336,7 @@ fn describe(tbl: pg_sys::Oid) -> Table {
         };
         Ok::<_, pgrx::spi::Error>(Table {
             name,
-            partitioned: kind == "p",
+            partitioned,
             key,
             rows,
             per_page,

@@ -72,7 +72,6 @@ unsafe fn convert_command(node: *mut pg_sys::Node) -> Command {
                     objects,
                     concurrent: s.concurrent,
                     cascade: s.behavior == pg_sys::DropBehavior::DROP_CASCADE,
-                    missing_ok: s.missing_ok,
                 })
             }
             T::T_AlterTableStmt => {
@@ -87,7 +86,6 @@ unsafe fn convert_command(node: *mut pg_sys::Node) -> Command {
                 Command::AlterTable(AlterTable {
                     kind: object_kind(s.objtype),
                     table,
-                    missing_ok: s.missing_ok,
                     cmds,
                 })
             }
@@ -106,7 +104,6 @@ unsafe fn convert_command(node: *mut pg_sys::Node) -> Command {
                 }
                 Command::Rename(Rename {
                     what,
-                    relation_kind: object_kind(s.relationType),
                     target,
                     column: cstr(s.subname),
                     new_name,
@@ -183,7 +180,7 @@ unsafe fn convert_command(node: *mut pg_sys::Node) -> Command {
                 let mut names = string_list(s.object as *mut pg_sys::List);
                 let column = if kind == ObjectKind::Column { names.pop() } else { None };
                 match relref_from_parts(&names) {
-                    Some(target) => Command::Comment { kind, target, column },
+                    Some(target) => Command::Comment { target, column },
                     None => Command::Other,
                 }
             }
@@ -207,11 +204,7 @@ unsafe fn alter_cmd(cmd: &pg_sys::AlterTableCmd) -> AlterCmd {
             AT::AT_AddColumn | AT::AT_AddColumnToView if is_a(cmd.def, pg_sys::NodeTag::T_ColumnDef) => {
                 AlterCmd::AddColumn(column_def(&*(cmd.def as *const pg_sys::ColumnDef)))
             }
-            AT::AT_DropColumn => AlterCmd::DropColumn {
-                column: name(),
-                cascade: cmd.behavior == pg_sys::DropBehavior::DROP_CASCADE,
-                missing_ok: cmd.missing_ok,
-            },
+            AT::AT_DropColumn => AlterCmd::DropColumn { column: name() },
             AT::AT_SetNotNull => AlterCmd::SetNotNull { column: name() },
             AT::AT_AlterColumnType if is_a(cmd.def, pg_sys::NodeTag::T_ColumnDef) => {
                 let def = &*(cmd.def as *const pg_sys::ColumnDef);
@@ -250,10 +243,9 @@ unsafe fn alter_cmd(cmd: &pg_sys::AlterTableCmd) -> AlterCmd {
                     }
                 }
             }
-            other => {
-                let (what, lock) = subcommand_name(other, cmd);
-                AlterCmd::Other { what, lock }
-            }
+            other => AlterCmd::Other {
+                lock: subcommand_lock(other, cmd),
+            },
         }
     }
 }
@@ -460,38 +452,17 @@ fn object_kind(t: pg_sys::ObjectType::Type) -> ObjectKind {
     }
 }
 
-/// A readable name for an ALTER TABLE subcommand the model does not represent, and the lock it
-/// takes (PostgreSQL's `AlterTableGetLockLevel`).
-unsafe fn subcommand_name(t: pg_sys::AlterTableType::Type, cmd: &pg_sys::AlterTableCmd) -> (String, LockMode) {
-    use LockMode::{AccessExclusive as AEL, ShareRowExclusive as SRE, ShareUpdateExclusive as SUE};
+/// The lock an ALTER TABLE subcommand no rule looks at takes (`AlterTableGetLockLevel`).
+unsafe fn subcommand_lock(t: pg_sys::AlterTableType::Type, cmd: &pg_sys::AlterTableCmd) -> LockMode {
     use pg_sys::AlterTableType as AT;
-    let col = unsafe { cstr(cmd.name) }
-        .map(|c| crate::sqltext::quote_ident(&c))
-        .unwrap_or_default();
-    let column = |what: &str, lock| (format!("ALTER COLUMN {col} {what}"), lock);
-    let plain = |what: &str, lock| (what.to_owned(), lock);
     match t {
-        AT::AT_ColumnDefault => column("SET/DROP DEFAULT", AEL),
-        AT::AT_DropNotNull => column("DROP NOT NULL", AEL),
-        AT::AT_SetStatistics => column("SET STATISTICS", SUE),
-        AT::AT_SetStorage => column("SET STORAGE", AEL),
-        AT::AT_SetCompression => column("SET COMPRESSION", AEL),
-        AT::AT_DropExpression => column("DROP EXPRESSION", AEL),
-        AT::AT_AddIdentity | AT::AT_SetIdentity | AT::AT_DropIdentity => column("identity", AEL),
-        AT::AT_SetOptions | AT::AT_ResetOptions => column("SET/RESET options", SUE),
-        AT::AT_AlterColumnGenericOptions => column("OPTIONS", AEL),
-        AT::AT_DropConstraint => (format!("DROP CONSTRAINT {col}"), AEL),
-        AT::AT_AlterConstraint => plain("ALTER CONSTRAINT", AEL),
-        AT::AT_ChangeOwner => plain("OWNER TO", AEL),
-        AT::AT_ClusterOn => plain("CLUSTER ON", SUE),
-        AT::AT_DropCluster => plain("SET WITHOUT CLUSTER", SUE),
-        AT::AT_SetRelOptions | AT::AT_ResetRelOptions | AT::AT_ReplaceRelOptions => {
-            let lock = if unsafe { reloptions_need_only_sue(cmd.def) } {
-                SUE
-            } else {
-                AEL
-            };
-            plain("SET/RESET storage parameters", lock)
+        AT::AT_SetStatistics | AT::AT_SetOptions | AT::AT_ResetOptions | AT::AT_ClusterOn | AT::AT_DropCluster => {
+            LockMode::ShareUpdateExclusive
+        }
+        AT::AT_SetRelOptions | AT::AT_ResetRelOptions | AT::AT_ReplaceRelOptions
+            if unsafe { reloptions_need_only_sue(cmd.def) } =>
+        {
+            LockMode::ShareUpdateExclusive
         }
         AT::AT_EnableTrig
         | AT::AT_EnableAlwaysTrig
@@ -500,20 +471,8 @@ unsafe fn subcommand_name(t: pg_sys::AlterTableType::Type, cmd: &pg_sys::AlterTa
         | AT::AT_EnableTrigAll
         | AT::AT_DisableTrigAll
         | AT::AT_EnableTrigUser
-        | AT::AT_DisableTrigUser => plain("ENABLE/DISABLE TRIGGER", SRE),
-        AT::AT_EnableRule | AT::AT_EnableAlwaysRule | AT::AT_EnableReplicaRule | AT::AT_DisableRule => {
-            plain("ENABLE/DISABLE RULE", AEL)
-        }
-        AT::AT_AddInherit => plain("INHERIT", AEL),
-        AT::AT_DropInherit => plain("NO INHERIT", AEL),
-        AT::AT_AddOf => plain("OF", AEL),
-        AT::AT_DropOf => plain("NOT OF", AEL),
-        AT::AT_ReplicaIdentity => plain("REPLICA IDENTITY", AEL),
-        AT::AT_EnableRowSecurity | AT::AT_DisableRowSecurity | AT::AT_ForceRowSecurity | AT::AT_NoForceRowSecurity => {
-            plain("ROW LEVEL SECURITY", AEL)
-        }
-        AT::AT_GenericOptions => plain("OPTIONS", AEL),
-        _ => plain("subcommand", AEL),
+        | AT::AT_DisableTrigUser => LockMode::ShareRowExclusive,
+        _ => LockMode::AccessExclusive,
     }
 }
 
@@ -585,7 +544,7 @@ fn relref_from_parts(parts: &[String]) -> Option<RelRef> {
 }
 
 /// A `List` of `String` nodes → Rust strings (other node types are skipped).
-unsafe fn string_list(list: *mut pg_sys::List) -> Vec<String> {
+pub(crate) unsafe fn string_list(list: *mut pg_sys::List) -> Vec<String> {
     unsafe {
         PgList::<pg_sys::Node>::from_pg(list)
             .iter_ptr()

@@ -1,7 +1,7 @@
 //! `add-column-not-null`: `ADD COLUMN … NOT NULL` without a DEFAULT leaves existing rows NULL, so
 //! on a table with data the statement takes an ACCESS EXCLUSIVE lock and then fails.
 
-use super::{Finding, RuleId};
+use super::{Finding, RuleId, populated_target};
 use crate::facts::Facts;
 use crate::model::{AlterCmd, Command, Statement};
 use crate::sqltext::quote_ident;
@@ -13,14 +13,9 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
         if !col.not_null || col.fills_existing_rows() {
             continue;
         }
-        let Some(rel) = facts.relation(&at.table) else { return };
-        if !rel.existing() {
+        let Some(rel) = populated_target(&at.table, facts) else {
             return;
-        }
-        let rel = facts.with_storage(rel);
-        if !rel.has_data() {
-            return;
-        }
+        };
         let c = quote_ident(&col.name);
         let ty = &col.type_name.display;
         out.push(Finding {

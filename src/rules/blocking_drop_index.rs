@@ -68,7 +68,6 @@ mod tests {
                 objects: objects.iter().map(|o| rel(o)).collect(),
                 concurrent,
                 cascade: false,
-                missing_ok: false,
             }),
         )
     }

@@ -1,7 +1,7 @@
 //! `blocking-index`: `CREATE INDEX` without `CONCURRENTLY` holds a SHARE lock on the table for the
 //! whole build, so every write waits.
 
-use super::{Finding, RuleId};
+use super::{Finding, RuleId, populated_target};
 use crate::facts::{Facts, RelKind};
 use crate::model::{Command, Statement};
 use crate::sqltext::insert_after_words;
@@ -13,14 +13,9 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     if ci.concurrent {
         return;
     }
-    let Some(rel) = facts.relation(&ci.table) else { return };
-    if !rel.existing() {
+    let Some(rel) = populated_target(&ci.table, facts) else {
         return;
-    }
-    let rel = facts.with_storage(rel);
-    if !rel.has_data() {
-        return;
-    }
+    };
     let partitioned = rel.kind == RelKind::PartitionedTable;
     // ON ONLY a partitioned table creates an invalid parent index without reading any data.
     if partitioned && ci.only {

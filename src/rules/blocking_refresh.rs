@@ -1,7 +1,7 @@
 //! `blocking-refresh`: `REFRESH MATERIALIZED VIEW` without `CONCURRENTLY` holds ACCESS EXCLUSIVE
 //! on a populated materialized view while its query reruns: every reader waits.
 
-use super::{Finding, RuleId};
+use super::{Finding, RuleId, existing_target};
 use crate::facts::{Facts, RelKind};
 use crate::model::{Command, Statement};
 use crate::sqltext::insert_after_words;
@@ -13,10 +13,10 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     if r.concurrent {
         return;
     }
-    let Some(rel) = facts.relation(&r.target) else { return };
-    if !rel.existing() || rel.kind != RelKind::MatView || !rel.populated {
+    let Some(rel) = existing_target(&r.target, facts).filter(|rel| rel.kind == RelKind::MatView && rel.populated)
+    else {
         return;
-    }
+    };
     let rel = facts.with_storage(rel);
     let t = &rel.display;
     let concurrent = stmt

@@ -2,7 +2,7 @@
 //! table and rebuilds its indexes under ACCESS EXCLUSIVE. Whether it can is decided the way
 //! PostgreSQL decides it (`ATColumnChangeRequiresRewrite`), from the catalog.
 
-use super::{Finding, RuleId, populated_target};
+use super::{Finding, RuleId, backfill_call, populated_target};
 use crate::facts::Facts;
 use crate::model::{AlterCmd, Command, Statement, Using};
 use crate::sqltext::quote_ident;
@@ -55,10 +55,10 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
             ),
             safe_way: format!(
                 "Expand, migrate, contract: ALTER TABLE {t} ADD COLUMN {tmp} {new}; keep it in step with {c} (a \
-                 trigger or the application), backfill it in batches (CALL migrate_guard.backfill('{t}', '{tmp} = \
-                 {c}::{new}', '{tmp} IS NULL')), move readers to it, then drop {c}. Changes PostgreSQL makes without \
-                 a rewrite pass the guard: varchar(n) to varchar(m >= n) or text, numeric(p,s) to numeric(p' >= p,s), \
-                 dropping a length limit."
+                 trigger or the application), backfill it in batches ({}), move readers to it, then drop {c}. \
+                 Changes PostgreSQL makes without a rewrite pass the guard: varchar(n) to varchar(m >= n) or text, \
+                 numeric(p,s) to numeric(p' >= p,s), dropping a length limit.",
+                backfill_call(t, &format!("{tmp} = {c}::{new}"), &format!("{tmp} IS NULL"))
             ),
         });
     }

@@ -52,7 +52,6 @@ mod tests {
         let mut t = FakeFacts::table("t");
         t.set_empty();
         let col = Column {
-            attnum: 2,
             name: "legacy".into(),
             not_null: false,
             not_null_proven_by: None,
@@ -60,11 +59,7 @@ mod tests {
         };
         let f = FakeFacts::default().with("t", t.clone()).with_column(&t, col);
         let mut out = Vec::new();
-        let drop = |c: &str| AlterCmd::DropColumn {
-            column: c.into(),
-            cascade: false,
-            missing_ok: true,
-        };
+        let drop = |c: &str| AlterCmd::DropColumn { column: c.into() };
         check(&stmt("ALTER TABLE", "", alter("t", vec![drop("legacy")])), &f, &mut out);
         assert_eq!(out.len(), 1);
         check(&stmt("ALTER TABLE", "", alter("t", vec![drop("nope")])), &f, &mut out);

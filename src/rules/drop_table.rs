@@ -57,7 +57,6 @@ mod tests {
                 objects: names.iter().map(|n| rel(n)).collect(),
                 concurrent: false,
                 cascade: false,
-                missing_ok: true,
             }),
         )
     }

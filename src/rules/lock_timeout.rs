@@ -49,14 +49,7 @@ mod tests {
         let strong = stmt(
             "ALTER TABLE",
             "",
-            alter(
-                "t",
-                vec![AlterCmd::DropColumn {
-                    column: "a".into(),
-                    cascade: false,
-                    missing_ok: false,
-                }],
-            ),
+            alter("t", vec![AlterCmd::DropColumn { column: "a".into() }]),
         );
         let weak = stmt(
             "ALTER TABLE",

@@ -4,7 +4,8 @@
 //!
 //! How to add a rule:
 //! 1. add a variant to [`RuleId`] with its kebab-case id, summary and the `ALL` entry;
-//! 2. write `src/rules/<rule_id>.rs` with `check` and its unit tests, register it in `CHECKS`;
+//! 2. write `src/rules/<rule_id>.rs` with `check` and its unit tests, map the id to it in
+//!    `RuleId::check_fn`;
 //! 3. add golden tests under `pg_test/sql/` and a README table row.
 
 use crate::facts::{Facts, Rel};
@@ -183,36 +184,50 @@ pub struct Finding {
 
 type Check = fn(&Statement, &dyn Facts, &mut Vec<Finding>);
 
-/// In the order of `RuleId::ALL`.
-const CHECKS: &[Check] = &[
-    blocking_index::check,
-    blocking_drop_index::check,
-    add_column_not_null::check,
-    set_not_null::check,
-    rename_column::check,
-    rename_table::check,
-    add_column_rewrite::check,
-    column_type_rewrite::check,
-    validating_check::check,
-    validating_foreign_key::check,
-    blocking_unique_constraint::check,
-    exclusion_constraint::check,
-    drop_column::check,
-    drop_table::check,
-    table_rewrite::check,
-    blocking_refresh::check,
-    blocking_detach::check,
-    lock_timeout::check,
-    manual_ddl::check,
-];
+impl RuleId {
+    fn check_fn(self) -> Check {
+        match self {
+            RuleId::BlockingIndex => blocking_index::check,
+            RuleId::BlockingDropIndex => blocking_drop_index::check,
+            RuleId::AddColumnNotNull => add_column_not_null::check,
+            RuleId::SetNotNull => set_not_null::check,
+            RuleId::RenameColumn => rename_column::check,
+            RuleId::RenameTable => rename_table::check,
+            RuleId::AddColumnRewrite => add_column_rewrite::check,
+            RuleId::ColumnTypeRewrite => column_type_rewrite::check,
+            RuleId::ValidatingCheck => validating_check::check,
+            RuleId::ValidatingForeignKey => validating_foreign_key::check,
+            RuleId::BlockingUniqueConstraint => blocking_unique_constraint::check,
+            RuleId::ExclusionConstraint => exclusion_constraint::check,
+            RuleId::DropColumn => drop_column::check,
+            RuleId::DropTable => drop_table::check,
+            RuleId::TableRewrite => table_rewrite::check,
+            RuleId::BlockingRefresh => blocking_refresh::check,
+            RuleId::BlockingDetach => blocking_detach::check,
+            RuleId::LockTimeout => lock_timeout::check,
+            RuleId::ManualDdl => manual_ddl::check,
+        }
+    }
+}
 
-/// The target of an ALTER TABLE, when other sessions use it.
+/// `CALL migrate_guard.backfill('<table>', '<set>', '<filter>')`, each argument a proper literal.
+fn backfill_call(table: &str, set: &str, filter: &str) -> String {
+    use crate::sqltext::quote_literal;
+    format!(
+        "CALL migrate_guard.backfill({}, {}, {})",
+        quote_literal(table),
+        quote_literal(set),
+        quote_literal(filter)
+    )
+}
+
+/// The relation a statement acts on, when other sessions use it.
 fn existing_target(table: &RelRef, facts: &dyn Facts) -> Option<Rel> {
     facts.relation(table).filter(Rel::existing)
 }
 
-/// The target of an ALTER TABLE, when other sessions use it and it holds data: the condition of
-/// every rule about a lock held during a scan, a rewrite or an index build.
+/// The relation a statement acts on, when other sessions use it and it holds data: the condition
+/// of every rule about a lock held during a scan, a rewrite or an index build.
 fn populated_target(table: &RelRef, facts: &dyn Facts) -> Option<Rel> {
     existing_target(table, facts)
         .map(|r| facts.with_storage(r))
@@ -246,8 +261,8 @@ fn constraint_label(c: &Constraint) -> String {
 /// Every finding of every rule for one statement, in rule order.
 pub fn evaluate(stmt: &Statement, facts: &dyn Facts) -> Vec<Finding> {
     let mut out = Vec::new();
-    for check in CHECKS {
-        check(stmt, facts, &mut out);
+    for rule in RuleId::ALL {
+        rule.check_fn()(stmt, facts, &mut out);
     }
     out
 }
@@ -272,7 +287,6 @@ pub(crate) mod testing {
         Command::AlterTable(AlterTable {
             kind: ObjectKind::Table,
             table: rel(table),
-            missing_ok: false,
             cmds,
         })
     }
@@ -319,7 +333,10 @@ mod tests {
     }
 
     #[test]
-    fn every_rule_has_a_check() {
-        assert_eq!(CHECKS.len(), RuleId::ALL.len());
+    fn backfill_calls_quote_their_arguments() {
+        assert_eq!(
+            backfill_call("public.\"O'Brien\"", "c = nextval('s')", "c IS NULL"),
+            "CALL migrate_guard.backfill('public.\"O''Brien\"', 'c = nextval(''s'')', 'c IS NULL')"
+        );
     }
 }

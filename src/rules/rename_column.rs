@@ -1,7 +1,7 @@
 //! `rename-column`: renaming a column is quick for PostgreSQL, but every running client that
 //! still names the old column fails from the moment the rename commits.
 
-use super::{Finding, RuleId};
+use super::{Finding, RuleId, existing_target};
 use crate::facts::{Facts, RelKind};
 use crate::model::{Command, ObjectKind, Statement};
 use crate::sqltext::quote_ident;
@@ -12,10 +12,9 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
         return;
     }
     let Some(column) = &r.column else { return };
-    let Some(rel) = facts.relation(&r.target) else { return };
-    if !rel.existing() {
+    let Some(rel) = existing_target(&r.target, facts) else {
         return;
-    }
+    };
     let rel = facts.with_storage(rel);
     let (old, new) = (quote_ident(column), quote_ident(&r.new_name));
     let t = &rel.display;
@@ -69,7 +68,6 @@ mod tests {
             "",
             Command::Rename(Rename {
                 what: ObjectKind::Column,
-                relation_kind: ObjectKind::Table,
                 target: rel(table),
                 column: Some(col.into()),
                 new_name: new.into(),

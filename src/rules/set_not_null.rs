@@ -2,7 +2,7 @@
 //! lock, unless a validated CHECK constraint already proves the column has no NULLs (PostgreSQL
 //! 12+ then skips the scan) or the column is already NOT NULL.
 
-use super::{Finding, RuleId};
+use super::{Finding, RuleId, populated_target};
 use crate::facts::Facts;
 use crate::model::{AlterCmd, Command, Statement};
 use crate::sqltext::quote_ident;
@@ -11,14 +11,9 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     let Command::AlterTable(at) = &stmt.command else { return };
     for cmd in &at.cmds {
         let AlterCmd::SetNotNull { column } = cmd else { continue };
-        let Some(rel) = facts.relation(&at.table) else { return };
-        if !rel.existing() {
+        let Some(rel) = populated_target(&at.table, facts) else {
             return;
-        }
-        let rel = facts.with_storage(rel);
-        if !rel.has_data() {
-            return;
-        }
+        };
         if let Some(col) = facts.column(&rel, column)
             && (col.not_null || col.not_null_proven_by.is_some())
         {
@@ -74,7 +69,6 @@ mod tests {
 
     fn column(name: &str, not_null: bool, proven: Option<&str>) -> Column {
         Column {
-            attnum: 1,
             name: name.into(),
             not_null,
             not_null_proven_by: proven.map(Into::into),
