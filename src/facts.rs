@@ -34,6 +34,19 @@ impl RelKind {
             RelKind::Other => "relation",
         }
     }
+
+    /// The object type as `pg_event_trigger_ddl_commands()` spells it (history's `object_type`).
+    pub fn object_type(self) -> Option<&'static str> {
+        match self {
+            RelKind::Table | RelKind::PartitionedTable => Some("table"),
+            RelKind::Index | RelKind::PartitionedIndex => Some("index"),
+            RelKind::View => Some("view"),
+            RelKind::MatView => Some("materialized view"),
+            RelKind::ForeignTable => Some("foreign table"),
+            RelKind::Sequence => Some("sequence"),
+            RelKind::Other => None,
+        }
+    }
 }
 
 /// What the guard knows about one relation.

@@ -176,15 +176,11 @@ fn named_object(stmt: &crate::model::Statement, facts: &CatalogFacts) -> Option<
         }
         Command::AlterTable(at) => {
             let rel = facts.relation(&at.table)?;
-            let object_type = match rel.kind {
-                RelKind::Table | RelKind::PartitionedTable => "table",
-                RelKind::Index | RelKind::PartitionedIndex => return None,
-                RelKind::View => "view",
-                RelKind::MatView => "materialized view",
-                RelKind::ForeignTable => "foreign table",
-                RelKind::Sequence => "sequence",
-                RelKind::Other => return None,
-            };
+            // ALTER INDEX: the ddl_command_end lookup names the index and finds its table.
+            if matches!(rel.kind, RelKind::Index | RelKind::PartitionedIndex) {
+                return None;
+            }
+            let object_type = rel.kind.object_type()?;
             Some(history::ObjectName::Known {
                 object_type,
                 identity: rel.display.clone(),
@@ -204,13 +200,7 @@ fn named_object(stmt: &crate::model::Statement, facts: &CatalogFacts) -> Option<
                     },
                     format!("{}.{}", rel.display, crate::sqltext::quote_ident(c)),
                 ),
-                (None, RelKind::Index | RelKind::PartitionedIndex) => ("index", rel.display.clone()),
-                (None, RelKind::View) => ("view", rel.display.clone()),
-                (None, RelKind::MatView) => ("materialized view", rel.display.clone()),
-                (None, RelKind::Sequence) => ("sequence", rel.display.clone()),
-                (None, RelKind::ForeignTable) => ("foreign table", rel.display.clone()),
-                (None, RelKind::Table | RelKind::PartitionedTable) => ("table", rel.display.clone()),
-                (None, RelKind::Other) => return None,
+                (None, kind) => (kind.object_type()?, rel.display.clone()),
             };
             let table = if matches!(rel.kind, RelKind::Index | RelKind::PartitionedIndex) {
                 facts.index_table(target).map(|t| t.display).unwrap_or_default()

@@ -320,20 +320,13 @@ fn named_object(name: &ObjectName) -> Option<(Option<String>, Option<String>, Op
         }
         ObjectName::Created(r) => crate::catalog::resolve(r)?,
     };
-    // SAFETY: syscache lookups of a relation that exists.
-    unsafe {
-        let object_type = match pg_sys::get_rel_relkind(oid) as u8 {
-            pg_sys::RELKIND_RELATION | pg_sys::RELKIND_PARTITIONED_TABLE => "table",
-            pg_sys::RELKIND_VIEW => "view",
-            pg_sys::RELKIND_MATVIEW => "materialized view",
-            pg_sys::RELKIND_SEQUENCE => "sequence",
-            pg_sys::RELKIND_FOREIGN_TABLE => "foreign table",
-            _ => return None,
-        };
-        let schema = pg_sys::get_namespace_name(pg_sys::get_rel_namespace(oid));
-        let identity = ddl::cstr(pg_sys::quote_qualified_identifier(schema, pg_sys::get_rel_name(oid)));
-        Some((Some(object_type.to_owned()), identity.clone(), identity))
-    }
+    let rel = crate::catalog::CatalogFacts::new(false).rel_by_oid(oid)?;
+    let object_type = rel.kind.object_type().filter(|t| *t != "index")?;
+    Some((
+        Some(object_type.to_owned()),
+        Some(rel.display.clone()),
+        Some(rel.display),
+    ))
 }
 
 struct DdlCommand {
