@@ -527,11 +527,15 @@ BEGIN
             PERFORM pg_catalog.pg_sleep_for(pause);
         END IF;
     END LOOP;
-    RAISE NOTICE 'migrate_guard: backfill job % done: % rows updated in % batches (this run: %)%',
+    -- (How long it took is worth saying only for a run that took a while: the per-batch lines
+    -- already give the rate.)
+    RAISE NOTICE 'migrate_guard: backfill job % done: % rows updated in % batches%',
                  job.id, job.rows_updated, job.batches,
-                 migrate_guard._backfill_duration(extract(epoch FROM clock_timestamp() - run_start)::float8),
-                 CASE WHEN pass > 0 THEN pg_catalog.format('; sweeping for rows other sessions wrote meanwhile: %s pass(es), %s rows updated', pass, swept)
-                      ELSE '' END;
+                 CASE WHEN clock_timestamp() - run_start >= interval '10 seconds'
+                      THEN ' (this run: ' || migrate_guard._backfill_duration(extract(epoch FROM clock_timestamp() - run_start)::float8) || ')'
+                      ELSE '' END
+                 || CASE WHEN pass > 0 THEN pg_catalog.format('; sweeping for rows other sessions wrote meanwhile: %s pass(es), %s rows updated', pass, swept)
+                         ELSE '' END;
 END
 $proc$;
 COMMENT ON PROCEDURE migrate_guard.backfill(regclass, text, text, integer, interval, interval, integer, boolean) IS

@@ -61,12 +61,26 @@ mod tests {
         facts.relation(&RelRef::new(None, name)).expect("relation resolves")
     }
 
+    /// Every id `rules()` lists is distinct, kebab-case, described, and accepted by
+    /// `migrate_guard.allow` (whose check hook parses ids on its own path).
     #[pg_test]
-    fn rules_function_lists_every_rule() {
-        let n = Spi::get_one::<i64>("SELECT count(*) FROM migrate_guard.rules()")
-            .unwrap()
-            .unwrap();
-        assert_eq!(n as usize, crate::rules::RuleId::ALL.len());
+    fn rules_function_ids_are_usable_in_allow() {
+        let ids: Vec<(String, String)> = Spi::connect(|c| {
+            c.select("SELECT rule_id, catches FROM migrate_guard.rules()", None, &[])?
+                .map(|r| Ok((r.get::<String>(1)?.unwrap(), r.get::<String>(2)?.unwrap())))
+                .collect::<Result<_, pgrx::spi::Error>>()
+        })
+        .unwrap();
+        assert_eq!(ids.len(), crate::rules::RuleId::ALL.len());
+        let mut seen = std::collections::HashSet::new();
+        for (id, catches) in &ids {
+            assert!(seen.insert(id.clone()), "duplicate id {id}");
+            assert!(id.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{id}");
+            assert!(!catches.is_empty(), "{id} has no summary");
+            Spi::run(&format!("SET LOCAL migrate_guard.allow = '{id}'")).unwrap();
+        }
+        let all = ids.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>().join(", ");
+        Spi::run(&format!("SET LOCAL migrate_guard.allow = '{all}'")).unwrap();
     }
 
     #[pg_test]
@@ -81,6 +95,13 @@ mod tests {
         assert_eq!(t.kind, RelKind::Table);
         let tmp = rel(&facts, "t_tmp");
         assert!(tmp.temp && !tmp.existing());
+        // An empty table holds no data, unless assume_populated says to treat it as if it did.
+        Spi::run("CREATE TABLE t_empty (id int)").unwrap();
+        let empty = facts.with_storage(rel(&facts, "t_empty"));
+        assert!(!empty.has_data() && empty.storage.as_ref().unwrap().size_bytes == 0);
+        let assumed = CatalogFacts::new(true);
+        let empty = assumed.with_storage(rel(&assumed, "t_empty"));
+        assert!(empty.has_data() && empty.storage.as_ref().unwrap().data_assumed);
         assert!(facts.relation(&RelRef::new(None, "no_such_table")).is_none());
         // A catalog table is existing.
         let pg_class = facts.with_storage(facts.relation(&RelRef::new(Some("pg_catalog"), "pg_class")).unwrap());

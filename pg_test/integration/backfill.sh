@@ -29,30 +29,48 @@ wait_for_batches() { # table minimum-batches
     return 1
 }
 
-# --- killed mid-job, then resumed ---------------------------------------------------------------
-for table in keyed heap; do
-    call="CALL migrate_guard.backfill('$table', 'email_lower = lower(email), n = n + 1', batch_size => 5000, pause => '20ms')"
+# How many rows the backfill updated how many times: "1:200000" is every row exactly once.
+counts() { val $db "SELECT string_agg(n || ':' || c, ' ' ORDER BY n) FROM (SELECT n, count(*) c FROM $1 GROUP BY n) s"; }
+wait_for_server() {
+    for _ in $(seq 1 300); do psql -X -d $db -Atc "SELECT 1" >/dev/null 2>&1 && return 0; sleep 0.2; done
+    return 1
+}
+
+# --- stopped mid-job (session killed, query cancelled, server crashed), then resumed -----------------
+for case in keyed:terminate heap:terminate keyed:cancel heap:crash; do
+    table=${case%%:*} how=${case#*:}
+    # (Earlier jobs on the table go, so that every job_field below is about this one.)
+    q -d $db -c "UPDATE $table SET n = 0, email_lower = NULL" \
+             -c "DELETE FROM migrate_guard.backfills WHERE table_name = 'public.$table'"
+    call="CALL migrate_guard.backfill('$table', 'email_lower = lower(email), n = n + 1', 'email_lower IS NULL', batch_size => 5000, pause => '20ms')"
     psql -X -d $db -c "$call" >"$work/$table-first.log" 2>&1 &
     runner=$!
     pids+=("$runner")
-    check "$table: the job is under way" wait_for_batches $table 6
+    check "$table ($how): the job is under way" wait_for_batches $table 6
     pid=$(job_field $table backend_pid)
-    check "$table: pg_terminate_backend stops the session running it" eq \
-        "$(val $db "SELECT pg_terminate_backend($pid, 5000)")" t
+    case $how in
+        terminate) check "$table ($how): pg_terminate_backend stops the session" eq \
+                       "$(val $db "SELECT pg_terminate_backend($pid, 5000)")" t ;;
+        cancel) check "$table ($how): pg_cancel_backend stops the CALL" eq "$(val $db "SELECT pg_cancel_backend($pid)")" t ;;
+        crash) # SIGKILL of a backend: the postmaster resets every session and replays the WAL.
+               as_postgres kill -9 "$pid"
+               check "$table ($how): the server is back after crash recovery" wait_for_server ;;
+    esac
     wait "$runner" 2>/dev/null || true
-    check "$table: the job shows as interrupted" eq "$(job_field $table status)" interrupted
+    status=$(job_field $table status)
+    check "$table ($how): the job is left resumable ($status)" test "$status" = interrupted -o "$status" = failed
     # The committed batches and the job row agree: no row skipped, none updated twice so far.
-    check "$table: rows updated so far match the job's count exactly" eq \
+    check "$table ($how): rows updated so far match the job's count exactly" eq \
         "$(val $db "SELECT count(*) FILTER (WHERE n = 1) || ' ' || count(*) FILTER (WHERE n > 1) FROM $table")" \
         "$(job_field $table rows_updated) 0"
     done_before=$(job_field $table batches)
     out=$(psql -X -v ON_ERROR_STOP=1 -d $db -c "$call" 2>&1) && rc=0 || rc=$?
-    check "$table: the same call resumes the job" contains "$out" "resuming backfill job"
-    check "$table: ... after its last committed batch" contains "$out" "after batch $done_before "
-    check "$table: and finishes it" eq "$rc/$(job_field $table status)" 0/done
-    check "$table: every row updated exactly once" eq \
-        "$(val $db "SELECT string_agg(n || ':' || c, ' ') FROM (SELECT n, count(*) c FROM $table GROUP BY n) s")" "1:200000"
-    check "$table: and correctly" eq "$(val $db "SELECT count(*) FROM $table WHERE email_lower IS DISTINCT FROM lower(email)")" 0
+    check "$table ($how): the same call resumes the job after its last committed batch" \
+        contains "$out" "after batch $done_before "
+    check "$table ($how): and finishes it" eq "$rc/$(job_field $table status)" 0/done
+    check "$table ($how): every row updated exactly once" eq "$(counts $table)" "1:200000"
+    check "$table ($how): and correctly" eq \
+        "$(val $db "SELECT count(*) FROM $table WHERE email_lower IS DISTINCT FROM lower(email)")" 0
 done
 
 # --- a writer updating random rows all through a job --------------------------------------------
@@ -70,14 +88,14 @@ wait "$writer" || true
 writes=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$work/writer.log")
 check "with a concurrent writer: the backfill completes" eq "$rc" 0
 check "with a concurrent writer: every row updated exactly once" eq \
-    "$(val $db "SELECT string_agg(n || ':' || c, ' ') FROM (SELECT n, count(*) c FROM keyed GROUP BY n) s")" "1:200000"
+    "$(counts keyed)" "1:200000"
 check "with a concurrent writer: all of the writer's updates are there ($writes)" eq \
     "$(val $db "SELECT sum(touched) FROM keyed")" "$writes"
 check "with a concurrent writer: the writer got through (more than 100 updates)" test "${writes:-0}" -gt 100
 
 # --- row locks: batches time out and are retried --------------------------------------------------
 q -d $db -c "UPDATE keyed SET n = 0, email_lower = NULL"
-psql -X -d $db -c "BEGIN" -c "UPDATE keyed SET touched = touched WHERE id = 150000" -c "SELECT pg_sleep(2)" -c "COMMIT" >/dev/null 2>&1 &
+psql -X -d $db -c "BEGIN" -c "UPDATE keyed SET touched = touched WHERE id = 15000" -c "SELECT pg_sleep(2)" -c "COMMIT" >/dev/null 2>&1 &
 holder=$!
 pids+=("$holder")
 sleep 0.3
@@ -86,12 +104,12 @@ wait "$holder" || true
 check "lock timeouts: the blocked batch is retried" contains "$out" "rolled back (55P03: canceling statement due to lock timeout); retry 1 of 50"
 check "lock timeouts: the job completes once the lock is gone" eq "$rc/$(job_field keyed status)" 0/done
 check "lock timeouts: every row updated exactly once" eq \
-    "$(val $db "SELECT string_agg(n || ':' || c, ' ') FROM (SELECT n, count(*) c FROM keyed GROUP BY n) s")" "1:200000"
+    "$(counts keyed)" "1:200000"
 check "lock timeouts: the retries are counted" test "$(job_field keyed retries)" -ge 1
 
 # Too many retries: the job fails (resumable), with the lock timeout's SQLSTATE.
 q -d $db -c "UPDATE keyed SET n = 0, email_lower = NULL"
-psql -X -d $db -c "BEGIN" -c "UPDATE keyed SET touched = touched WHERE id = 150000" -c "SELECT pg_sleep(3)" -c "COMMIT" >/dev/null 2>&1 &
+psql -X -d $db -c "BEGIN" -c "UPDATE keyed SET touched = touched WHERE id = 15000" -c "SELECT pg_sleep(3)" -c "COMMIT" >/dev/null 2>&1 &
 holder=$!
 pids+=("$holder")
 sleep 0.3
@@ -103,7 +121,26 @@ wait "$holder" || true
 out=$(psql -X -v ON_ERROR_STOP=1 -d $db -c "CALL migrate_guard.backfill('keyed', 'email_lower = lower(email), n = n + 1', batch_size => 20000, lock_timeout => '100ms', max_retries => 2)" 2>&1) && rc=0 || rc=$?
 check "too many retries: the same call resumes and finishes" eq "$rc/$(job_field keyed status)" 0/done
 check "too many retries: every row updated exactly once" eq \
-    "$(val $db "SELECT string_agg(n || ':' || c, ' ') FROM (SELECT n, count(*) c FROM keyed GROUP BY n) s")" "1:200000"
+    "$(counts keyed)" "1:200000"
+
+# --- deadlocks: the batch that loses is rolled back and retried ------------------------------------
+# The holder locks row 15000, the first batch locks row 10000 and waits for 15000, then the holder
+# asks for 10000: a deadlock, which the batch (waiting longest) detects and loses.
+q -d $db -c "UPDATE keyed SET n = 0, email_lower = NULL"
+touched_before=$(val $db "SELECT sum(touched) FROM keyed WHERE id IN (10000, 15000)")
+psql -X -d $db -c "BEGIN" -c "UPDATE keyed SET touched = touched + 1 WHERE id = 15000" -c "SELECT pg_sleep(0.5)" \
+    -c "UPDATE keyed SET touched = touched + 1 WHERE id = 10000" -c "COMMIT" >"$work/deadlock-holder.log" 2>&1 &
+holder=$!
+pids+=("$holder")
+sleep 0.2
+out=$(psql -X -v ON_ERROR_STOP=1 -d $db -c "CALL migrate_guard.backfill('keyed', 'email_lower = lower(email), n = n + 1', batch_size => 20000, lock_timeout => '1min')" 2>&1) && rc=0 || rc=$?
+wait "$holder" || true
+check "deadlock: the batch is rolled back and retried" contains "$out" "rolled back (40P01: deadlock detected); retry 1 of 10"
+check "deadlock: the other transaction commits both its updates" eq \
+    "$(val $db "SELECT sum(touched) FROM keyed WHERE id IN (10000, 15000)") $(grep -c ERROR "$work/deadlock-holder.log" || true)" \
+    "$((touched_before + 2)) 0"
+check "deadlock: the job completes" eq "$rc/$(job_field keyed status)" 0/done
+check "deadlock: every row updated exactly once" eq "$(counts keyed)" "1:200000"
 
 # --- throttling: the pause between batches ---------------------------------------------------------
 q -d $db -c "CREATE TABLE paced (id int PRIMARY KEY, n int NOT NULL DEFAULT 0)" -c "INSERT INTO paced SELECT generate_series(1, 4000)"

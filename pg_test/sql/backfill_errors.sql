@@ -117,30 +117,40 @@ DELETE FROM migrate_guard.backfills;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 RESET ROLE;
 
--- Jobs are private to their role: another role neither sees nor cancels them.
+-- Jobs are private to their role: another role, even one that may update the same table,
+-- neither sees, cancels, changes nor takes over a job that is not its own.
 RESET ROLE;
+CREATE TABLE shared (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);
+INSERT INTO shared SELECT generate_series(1, 10);
 CREATE ROLE mg_bfe_writer;
-GRANT USAGE ON SCHEMA bfe TO mg_bfe_writer;
-GRANT SELECT, UPDATE ON items TO mg_bfe_writer;
+CREATE ROLE mg_bfe_other;
+GRANT USAGE ON SCHEMA bfe TO mg_bfe_writer, mg_bfe_other;
+GRANT SELECT, UPDATE ON shared TO mg_bfe_writer, mg_bfe_other;
 SET ROLE mg_bfe_writer;
-CREATE TEMP TABLE mine (id int PRIMARY KEY, n int DEFAULT 0);
-INSERT INTO mine SELECT generate_series(1, 10);
 SET client_min_messages = warning;
-CALL migrate_guard.backfill('mine', 'n = n + 1');
+CALL migrate_guard.backfill('shared', 'n = n + 1');
 RESET client_min_messages;
 SELECT count(*) AS my_jobs FROM migrate_guard.list_backfills();
 SELECT max(id) AS writer_job FROM migrate_guard.backfills \gset
-SET ROLE mg_bfe_reader;
+RESET ROLE;
+-- (As if it had failed half way: a job the same CALL would resume.)
+UPDATE migrate_guard.backfills SET status = 'failed' WHERE id = :writer_job;
+SET ROLE mg_bfe_other;
 SELECT count(*) AS visible_jobs FROM migrate_guard.list_backfills();
 SELECT migrate_guard.cancel_backfill(:writer_job);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 UPDATE migrate_guard.backfills SET status = 'abandoned' WHERE id = :writer_job;
-SELECT migrate_guard._backfill_job_open('bfe.items'::regclass, 'x', 'x', NULL, 1, 'pages', '{}', 0, 0, false) IS NULL AS forged;
+SELECT migrate_guard._backfill_job_batch(:writer_job, '{10}', 0, 0, 0, NULL, true);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- The same CALL starts a job of its own instead of resuming the writer's.
+SET client_min_messages = warning;
+CALL migrate_guard.backfill('shared', 'n = n + 1');
+RESET client_min_messages;
 RESET ROLE;
-SELECT status FROM migrate_guard.backfills WHERE id = :writer_job;
-DELETE FROM migrate_guard.backfills WHERE id = :writer_job;
-DROP TABLE mine;
+SELECT run_by, status, batches FROM migrate_guard.backfills WHERE table_name = 'bfe.shared' ORDER BY id;
+SELECT n, count(*) FROM shared GROUP BY n;
+DELETE FROM migrate_guard.backfills WHERE table_name = 'bfe.shared';
+/* migrate_guard:allow drop-table */ DROP TABLE shared;
 
 -- Nothing changed.
 SELECT fingerprint() = :'before' AS nothing_changed;
@@ -152,7 +162,8 @@ SELECT migrate_guard.cancel_backfill(424242);
 SELECT * FROM migrate_guard.backfill_plan('items', 'name_upper = upper(name)', batch_size => 0);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 DROP FUNCTION run_backfill();
-REVOKE ALL ON SCHEMA bfe FROM mg_bfe_reader, mg_bfe_writer;
-REVOKE ALL ON items FROM mg_bfe_reader, mg_bfe_writer;
+REVOKE ALL ON SCHEMA bfe FROM mg_bfe_reader, mg_bfe_writer, mg_bfe_other;
+REVOKE ALL ON items FROM mg_bfe_reader;
 DROP ROLE mg_bfe_reader;
 DROP ROLE mg_bfe_writer;
+DROP ROLE mg_bfe_other;

@@ -53,6 +53,7 @@ RESET migrate_guard.mode;
 ALTER TABLE orders ADD CONSTRAINT orders_code_key UNIQUE (code);
 ALTER TABLE orders ADD PRIMARY KEY (id);
 ALTER TABLE orders ADD COLUMN ref text UNIQUE;
+ALTER TABLE orders ADD COLUMN new_id bigserial PRIMARY KEY;
 -- Safe way: build the index concurrently, then attach it.
 CREATE UNIQUE INDEX CONCURRENTLY orders_code_key ON orders (code);
 ALTER TABLE orders ADD CONSTRAINT orders_code_key UNIQUE USING INDEX orders_code_key;

@@ -63,9 +63,34 @@ CREATE INDEX accounts_app_idx ON accounts (email, plan);
 COMMIT;
 RESET ROLE;
 
--- DBAs set the mode per database or role.
+-- DBAs set the mode per database or role: it takes effect in the role's next session.
 ALTER ROLE mg_app SET migrate_guard.mode = warn;
 SELECT rolname, setconfig FROM pg_db_role_setting JOIN pg_roles ON pg_roles.oid = setrole WHERE rolname = 'mg_app';
+\c - mg_app
+SET migrate_guard.lock_timeout = 0;
+SHOW migrate_guard.mode;
+CREATE INDEX accounts_role_warn_idx ON gs.accounts (plan, id);
+DROP INDEX gs.accounts_role_warn_idx;
+\c - postgres
+SET migrate_guard.lock_timeout = 0;
+SET search_path = gs, public;
 ALTER ROLE mg_app RESET migrate_guard.mode;
+-- ... and per database (this one, for the next session).
+SELECT current_database() AS db \gset
+ALTER DATABASE :"db" SET migrate_guard.mode = warn;
+\c - postgres
+SET migrate_guard.lock_timeout = 0;
+SET search_path = gs, public;
+SHOW migrate_guard.mode;
+CREATE INDEX accounts_db_warn_idx ON accounts (plan, email);
+ALTER DATABASE :"db" RESET migrate_guard.mode;
+\c - postgres
+SET migrate_guard.lock_timeout = 0;
+SET search_path = gs, public;
+-- Back to the default, enforce. (Before the library is loaded, at a session's first DDL
+-- statement or migrate_guard function call, the setting is not known to SHOW.)
+SELECT current_setting('migrate_guard.mode', true) AS before_loading;
+CREATE INDEX accounts_db_enforce_idx ON accounts (plan, email);
+SHOW migrate_guard.mode;
 DROP OWNED BY mg_app CASCADE;
 DROP ROLE mg_app;

@@ -35,6 +35,13 @@ SET LOCAL migrate_guard.allow = 'table-rewrite';
 ALTER TABLE events SET UNLOGGED;
 ALTER TABLE events SET LOGGED;
 COMMIT;
+-- (SET LOGGED of the now unlogged table, blocked like SET UNLOGGED.)
+BEGIN;
+SET LOCAL migrate_guard.allow = 'table-rewrite';
+ALTER TABLE events SET UNLOGGED;
+COMMIT;
+ALTER TABLE events SET LOGGED;
+/* migrate_guard:allow table-rewrite */ ALTER TABLE events SET LOGGED;
 /* migrate_guard:allow table-rewrite */ ALTER TABLE events SET ACCESS METHOD heap;
 
 -- Warn mode: start-time rule and backstop both warn.

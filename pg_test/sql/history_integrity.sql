@@ -19,12 +19,20 @@ VALUES (now(), '1', 'x', 'x', 1, 'x', 'ok');
 UPDATE migrate_guard.history SET statement = 'forged';
 DELETE FROM migrate_guard.history;
 TRUNCATE migrate_guard.history;
+-- (A forged "applied" migration would make a later deploy skip the real one.)
+INSERT INTO migrate_guard.migrations (name, status, started_at, applied_by, backend_pid, backend_start)
+VALUES ('hi_0002_forged', 'applied', now(), 'x', 1, now());
 UPDATE migrate_guard.migrations SET checksum = 'forged';
 DELETE FROM migrate_guard.migrations;
+TRUNCATE migrate_guard.migrations;
 ALTER TABLE migrate_guard.history DISABLE TRIGGER ALL;
 SELECT migrate_guard.prune_history(interval '1 day');
+-- Nor turn recording off, nor pose as an open migration.
+SET migrate_guard.record_history = off;
+SET migrate_guard.current_migration = '1';
 RESET ROLE;
 SELECT count(*) AS forged_rows FROM migrate_guard.history WHERE statement = 'forged';
+SELECT count(*) AS forged_migrations FROM migrate_guard.migrations WHERE name = 'hi_0002_forged' OR checksum = 'forged';
 -- The SECURITY DEFINER functions pin their search_path.
 SELECT proname, prosecdef, proconfig FROM pg_proc
 WHERE pronamespace = 'migrate_guard'::regnamespace AND prosecdef ORDER BY proname;
@@ -36,9 +44,12 @@ CREATE SERVER hi_server FOREIGN DATA WRAPPER hi_fdw OPTIONS (host 'db.internal',
 ALTER SERVER hi_server OPTIONS (SET password 'hunter3');
 CREATE USER MAPPING FOR mg_hi_app SERVER hi_server OPTIONS (user 'app', password 'swordfish');
 ALTER USER MAPPING FOR mg_hi_app SERVER hi_server OPTIONS (SET password 'tuna');
+-- (Their WARNINGs depend on the server's wal_level; they are not what this test is about.)
+SET client_min_messages = error;
 CREATE PUBLICATION hi_pub;
 CREATE SUBSCRIPTION hi_sub CONNECTION 'host=elsewhere user=repl password=s3cret dbname=x'
   PUBLICATION hi_pub WITH (connect = false, slot_name = NONE);
+RESET client_min_messages;
 ALTER SUBSCRIPTION hi_sub CONNECTION 'host=elsewhere password=n3w';
 DROP SUBSCRIPTION hi_sub;
 DROP USER MAPPING FOR mg_hi_app SERVER hi_server;

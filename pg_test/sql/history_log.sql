@@ -15,7 +15,7 @@ CREATE USER MAPPING FOR postgres SERVER hl_server OPTIONS (password 'hunter2');
 RESET migrate_guard.require_migration;
 -- The lines, as JSON: rule, statement (secrets redacted), user, application, database.
 SELECT j->>'rule' AS rule, j->>'statement' AS statement, j->>'user' AS "user", j->>'current_user' AS current_user,
-       j->>'application' = current_setting('application_name') AS same_application, j->>'database' = current_database() AS same_database
+       j->>'database' = current_database() AS same_database
 FROM regexp_split_to_table(pg_read_file('server.log'), E'\n') AS line,
      LATERAL (SELECT substring(line FROM 'migrate_guard: blocked (\{.*\})$')::jsonb AS j) parsed
 WHERE j->>'application' = current_setting('application_name');

@@ -110,3 +110,17 @@ SET ROLE mg_hm_app;
 SET migrate_guard.require_migration = off;
 RESET ROLE;
 DROP ROLE mg_hm_app;
+
+-- An override inside a migration: the overrides view says which rule, how, who, when, which
+-- statement and which migration.
+CREATE TABLE audited (id int PRIMARY KEY, v text);
+INSERT INTO audited SELECT g, 'x' FROM generate_series(1, 500) g;
+SELECT migrate_guard.begin_migration('0009_index_audited', 'sha256:999');
+BEGIN;
+SET LOCAL migrate_guard.allow = 'blocking-index';
+CREATE INDEX audited_v_idx ON audited (v);
+COMMIT;
+SELECT migrate_guard.end_migration() AS statements;
+SELECT rule, via, session_user_name, current_user_name, table_name, statement, migration,
+       executed_at BETWEEN now() - interval '1 minute' AND clock_timestamp() AS executed_recently
+FROM migrate_guard.overrides WHERE migration = '0009_index_audited';
