@@ -539,14 +539,13 @@ unsafe fn insert_rows(relid: pg_sys::Oid, rows: &[Row]) {
         let desc = (*rel).rd_att;
         let natts = (*desc).natts as usize;
         let attrs = (*desc).attrs.as_slice(natts);
-        let names: Vec<String> = attrs
+        // Columns are matched by name once per flush, not per row.
+        let cols: Vec<Option<HistoryColumn>> = attrs
             .iter()
             .map(|a| {
-                if a.attisdropped {
-                    String::new()
-                } else {
-                    CStr::from_ptr(a.attname.data.as_ptr()).to_string_lossy().into_owned()
-                }
+                (!a.attisdropped)
+                    .then(|| HistoryColumn::named(CStr::from_ptr(a.attname.data.as_ptr())))
+                    .flatten()
             })
             .collect();
         let id_seq = identity_sequence(relid);
@@ -561,27 +560,28 @@ unsafe fn insert_rows(relid: pg_sys::Oid, rows: &[Row]) {
         let mut values = vec![pg_sys::Datum::from(0); natts];
         let mut nulls = vec![true; natts];
         for r in rows {
-            for (i, name) in names.iter().enumerate() {
-                let v: Option<pg_sys::Datum> = match name.as_str() {
-                    "id" => Some(pg_sys::Datum::from(next_id(id_seq))),
-                    "executed_at" => Some(pg_sys::Datum::from(r.at_us)),
-                    "transaction_id" => Some(pg_sys::Datum::from(r.xid)),
-                    "session_user_name" => r.session_user.as_str().into_datum(),
-                    "current_user_name" => r.current_user.as_str().into_datum(),
-                    "application_name" => r.application_name.as_deref().into_datum(),
-                    "client_addr" => client_addr,
-                    "backend_pid" => Some(pg_sys::Datum::from(pid)),
-                    "command_tag" => r.command_tag.as_str().into_datum(),
-                    "object_type" => r.object_type.as_deref().into_datum(),
-                    "object_identity" => r.object_identity.as_deref().into_datum(),
-                    "table_name" => r.table.as_deref().into_datum(),
-                    "statement" => r.statement.as_deref().into_datum(),
-                    "verdict" => r.verdict.into_datum(),
-                    "rules_fired" => r.fired.clone().into_datum(),
-                    "rules_allowed" => r.allowed.iter().map(|(rule, _)| *rule).collect::<Vec<_>>().into_datum(),
-                    "allowed_via" => r.allowed.iter().map(|(_, via)| *via).collect::<Vec<_>>().into_datum(),
-                    "migration_id" => r.migration.into_datum(),
-                    _ => None,
+            for (i, col) in cols.iter().enumerate() {
+                use HistoryColumn as C;
+                let v: Option<pg_sys::Datum> = match col {
+                    Some(C::Id) => Some(pg_sys::Datum::from(next_id(id_seq))),
+                    Some(C::ExecutedAt) => Some(pg_sys::Datum::from(r.at_us)),
+                    Some(C::TransactionId) => Some(pg_sys::Datum::from(r.xid)),
+                    Some(C::SessionUser) => r.session_user.as_str().into_datum(),
+                    Some(C::CurrentUser) => r.current_user.as_str().into_datum(),
+                    Some(C::ApplicationName) => r.application_name.as_deref().into_datum(),
+                    Some(C::ClientAddr) => client_addr,
+                    Some(C::BackendPid) => Some(pg_sys::Datum::from(pid)),
+                    Some(C::CommandTag) => r.command_tag.as_str().into_datum(),
+                    Some(C::ObjectType) => r.object_type.as_deref().into_datum(),
+                    Some(C::ObjectIdentity) => r.object_identity.as_deref().into_datum(),
+                    Some(C::TableName) => r.table.as_deref().into_datum(),
+                    Some(C::Statement) => r.statement.as_deref().into_datum(),
+                    Some(C::Verdict) => r.verdict.into_datum(),
+                    Some(C::RulesFired) => r.fired.as_slice().into_datum(),
+                    Some(C::RulesAllowed) => r.allowed.iter().map(|(rule, _)| *rule).collect::<Vec<_>>().into_datum(),
+                    Some(C::AllowedVia) => r.allowed.iter().map(|(_, via)| *via).collect::<Vec<_>>().into_datum(),
+                    Some(C::MigrationId) => r.migration.into_datum(),
+                    None => None,
                 };
                 nulls[i] = v.is_none();
                 values[i] = v.unwrap_or(pg_sys::Datum::from(0));
@@ -604,6 +604,56 @@ unsafe fn insert_rows(relid: pg_sys::Oid, rows: &[Row]) {
         pg_sys::ExecCloseIndices(rri);
         pg_sys::FreeExecutorState(estate);
         pg_sys::table_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
+    }
+}
+
+/// The columns of `migrate_guard.history` the extension fills.
+#[derive(Clone, Copy)]
+enum HistoryColumn {
+    Id,
+    ExecutedAt,
+    TransactionId,
+    SessionUser,
+    CurrentUser,
+    ApplicationName,
+    ClientAddr,
+    BackendPid,
+    CommandTag,
+    ObjectType,
+    ObjectIdentity,
+    TableName,
+    Statement,
+    Verdict,
+    RulesFired,
+    RulesAllowed,
+    AllowedVia,
+    MigrationId,
+}
+
+impl HistoryColumn {
+    fn named(name: &CStr) -> Option<Self> {
+        use HistoryColumn as C;
+        Some(match name.to_bytes() {
+            b"id" => C::Id,
+            b"executed_at" => C::ExecutedAt,
+            b"transaction_id" => C::TransactionId,
+            b"session_user_name" => C::SessionUser,
+            b"current_user_name" => C::CurrentUser,
+            b"application_name" => C::ApplicationName,
+            b"client_addr" => C::ClientAddr,
+            b"backend_pid" => C::BackendPid,
+            b"command_tag" => C::CommandTag,
+            b"object_type" => C::ObjectType,
+            b"object_identity" => C::ObjectIdentity,
+            b"table_name" => C::TableName,
+            b"statement" => C::Statement,
+            b"verdict" => C::Verdict,
+            b"rules_fired" => C::RulesFired,
+            b"rules_allowed" => C::RulesAllowed,
+            b"allowed_via" => C::AllowedVia,
+            b"migration_id" => C::MigrationId,
+            _ => return None,
+        })
     }
 }
 
