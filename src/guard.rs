@@ -70,12 +70,10 @@ extern "C-unwind" fn ddl_command_start(fcinfo: pg_sys::FunctionCallInfo) -> *mut
         error!("migrate_guard: ddl_command_start_guard() must be called by an event trigger");
     };
     let recording = history::recording();
-    if recording {
-        history::statement_started(td.parsetree);
-    }
-    let Some(mode) = active_mode() else {
+    let mode = active_mode();
+    if !recording && mode.is_none() {
         return std::ptr::null_mut();
-    };
+    }
     // SAFETY: the tag comes from the event trigger manager and names a static string.
     let tag = unsafe { CStr::from_ptr(pg_sys::GetCommandTagName(td.tag)) }.to_string_lossy();
     // Take in pending cache invalidations (notably this session's own, from the transaction that
@@ -87,6 +85,18 @@ extern "C-unwind" fn ddl_command_start(fcinfo: pg_sys::FunctionCallInfo) -> *mut
     // SAFETY: parsetree is the raw statement the trigger fired for.
     let mut stmt = unsafe { ddl::convert(td.parsetree, &tag) };
     let facts = CatalogFacts::new(gucs::ASSUME_POPULATED.get());
+    // Temporary objects are private to the session: no rule applies, and they are not part of
+    // the schema's history (an application that creates a scratch table in every transaction
+    // would otherwise fill it). A statement that is not started here is not recorded.
+    if crate::locks::only_temporary(&stmt, &facts) {
+        return std::ptr::null_mut();
+    }
+    if recording {
+        history::statement_started(td.parsetree);
+    }
+    let Some(mode) = mode else {
+        return std::ptr::null_mut();
+    };
     // Statements no rule is about; unless every DDL must belong to a migration.
     if matches!(stmt.command, crate::model::Command::Other) && !facts.session().require_migration {
         return std::ptr::null_mut();

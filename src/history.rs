@@ -13,7 +13,6 @@ use core::ffi::{CStr, c_void};
 use pgrx::IntoDatum;
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use pgrx::spi::OwnedPreparedStatement;
 use std::cell::{Cell, RefCell};
 
 /// What `ddl_command_start` and `sql_drop` learned about a statement still running.
@@ -26,7 +25,7 @@ struct Pending {
     /// Schema-qualified table the statement acts on, when the guard resolved it.
     table: Option<String>,
     /// `(object_type, object_identity)` of what a DROP removed.
-    dropped: Vec<(String, String)>,
+    dropped: Vec<Dropped>,
     /// The relation the statement creates or alters, when the model names it: its identity
     /// is then read from the catalog directly instead of through pg_event_trigger_ddl_commands().
     object: Option<ObjectName>,
@@ -68,14 +67,9 @@ struct Row {
 thread_local! {
     static STATEMENTS: RefCell<Vec<Pending>> = const { RefCell::new(Vec::new()) };
     static ROWS: RefCell<Vec<Row>> = const { RefCell::new(Vec::new()) };
-    static PLANS: RefCell<Option<Plans>> = const { RefCell::new(None) };
     /// Rows written per migration by this session: counted at pre-commit, kept on commit.
     static WRITTEN: RefCell<Vec<(i64, i64)>> = const { RefCell::new(Vec::new()) };
     static WRITING: RefCell<Vec<(i64, i64)>> = const { RefCell::new(Vec::new()) };
-}
-
-struct Plans {
-    dropped: OwnedPreparedStatement,
 }
 
 pgrx::extension_sql!(
@@ -156,11 +150,16 @@ fn with_pending(parsetree: *mut pg_sys::Node, f: impl FnOnce(&mut Pending)) {
     });
 }
 
-fn take_pending(parsetree: *mut pg_sys::Node) -> Pending {
-    STATEMENTS.with_borrow_mut(|s| match s.iter().rposition(|p| p.parsetree == parsetree as usize) {
-        Some(i) => s.remove(i),
-        None => Pending::default(),
+fn take_pending(parsetree: *mut pg_sys::Node) -> Option<Pending> {
+    STATEMENTS.with_borrow_mut(|s| {
+        s.iter()
+            .rposition(|p| p.parsetree == parsetree as usize)
+            .map(|i| s.remove(i))
     })
+}
+
+fn has_pending(parsetree: *mut pg_sys::Node) -> bool {
+    STATEMENTS.with_borrow(|s| s.iter().any(|p| p.parsetree == parsetree as usize))
 }
 
 /// Whether this statement should be recorded at all.
@@ -175,20 +174,12 @@ extern "C-unwind" fn sql_drop(fcinfo: pg_sys::FunctionCallInfo) -> *mut report::
     let Some(td) = (unsafe { crate::guard::event_trigger_data(fcinfo) }) else {
         error!("migrate_guard: sql_drop_history() must be called by an event trigger");
     };
-    if !recording() {
+    // Only statements ddl_command_start decided to record (not temporary objects).
+    if !recording() || !has_pending(td.parsetree) {
         return std::ptr::null_mut();
     }
-    let dropped: Vec<(String, String)> = with_plans(|client, plans| {
-        client
-            .select(&plans.dropped, None, &[])?
-            .map(|r| {
-                Ok((
-                    r.get::<String>(1)?.unwrap_or_default(),
-                    r.get::<String>(2)?.unwrap_or_default(),
-                ))
-            })
-            .collect::<Result<Vec<_>, pgrx::spi::Error>>()
-    });
+    // SAFETY: inside a sql_drop event trigger, where the function is valid.
+    let dropped = unsafe { dropped_objects() };
     // The server lists dropped objects newest first; keep the order they were dropped in, which
     // for the objects a statement names is the order it names them.
     with_pending(td.parsetree, |p| p.dropped.extend(dropped.into_iter().rev()));
@@ -201,7 +192,10 @@ extern "C-unwind" fn ddl_command_end(fcinfo: pg_sys::FunctionCallInfo) -> *mut r
     let Some(td) = (unsafe { crate::guard::event_trigger_data(fcinfo) }) else {
         error!("migrate_guard: ddl_command_end_history() must be called by an event trigger");
     };
-    let pending = take_pending(td.parsetree);
+    // No record: ddl_command_start left the statement out (temporary objects), or history is off.
+    let Some(pending) = take_pending(td.parsetree) else {
+        return std::ptr::null_mut();
+    };
     if !recording() {
         return std::ptr::null_mut();
     }
@@ -209,22 +203,19 @@ extern "C-unwind" fn ddl_command_end(fcinfo: pg_sys::FunctionCallInfo) -> *mut r
     let tag = unsafe { CStr::from_ptr(pg_sys::GetCommandTagName(td.tag)) }
         .to_string_lossy()
         .into_owned();
-    let (object_type, object_identity, table) = if pending.dropped.is_empty() {
+    let described = if pending.dropped.is_empty() {
         pending
             .object
             .as_ref()
             .and_then(named_object)
             .unwrap_or_else(|| principal_object(&tag))
     } else {
-        let names: Vec<&str> = pending.dropped.iter().map(|(_, n)| n.as_str()).collect();
-        let table = pending.table.clone().or_else(|| {
-            pending
-                .dropped
-                .iter()
-                .find(|(t, _)| t == "table")
-                .map(|(_, n)| n.clone())
-        });
-        (Some(pending.dropped[0].0.clone()), Some(names.join(", ")), table)
+        dropped_described(&pending.dropped, pending.table.clone())
+    };
+    // Temporary objects the start event could not tell apart (a view that became temporary
+    // because it reads a temporary table, a function in pg_temp) are not recorded either.
+    let Object::Described(object_type, object_identity, table) = described else {
+        return std::ptr::null_mut();
     };
     // Installing or updating this extension is not a migration of the database (and keeps a
     // fresh installation's history empty, ready to receive a restored one).
@@ -288,31 +279,52 @@ pub unsafe fn role_name(oid: pg_sys::Oid) -> String {
 
 /// `(object_type, object_identity, table)` of the statement's main object, from
 /// `pg_event_trigger_ddl_commands()`: the command whose tag is the statement's, else the first.
-fn principal_object(tag: &str) -> (Option<String>, Option<String>, Option<String>) {
+fn principal_object(tag: &str) -> Object {
     // SAFETY: we are inside a ddl_command_end event trigger, where the function is valid.
     let commands = unsafe { ddl_commands() };
+    if !commands.is_empty() && commands.iter().all(|c| c.temporary) {
+        return Object::Temporary;
+    }
     let Some(c) = commands
         .iter()
         .find(|c| c.tag.as_deref() == Some(tag))
         .or(commands.first())
     else {
-        return (None, None, None);
+        return Object::Described(None, None, None);
     };
     let table = (c.classid == pg_sys::RelationRelationId)
         .then(|| unsafe { table_of(c.objid) })
         .flatten();
-    (c.object_type.clone(), c.identity.clone(), table)
+    Object::Described(c.object_type.clone(), c.identity.clone(), table)
 }
 
-/// `(object_type, object_identity, table)` of the object the model named.
-fn named_object(name: &ObjectName) -> Option<(Option<String>, Option<String>, Option<String>)> {
+/// What a DROP removed, without the temporary objects among them.
+fn dropped_described(dropped: &[Dropped], table: Option<String>) -> Object {
+    let kept: Vec<&Dropped> = dropped.iter().filter(|(_, _, temporary)| !temporary).collect();
+    let Some(first) = kept.first() else {
+        return Object::Temporary;
+    };
+    let names: Vec<&str> = kept.iter().map(|(_, n, _)| n.as_str()).collect();
+    let table = table.or_else(|| kept.iter().find(|(t, _, _)| t == "table").map(|(_, n, _)| n.clone()));
+    Object::Described(Some(first.0.clone()), Some(names.join(", ")), table)
+}
+
+/// `(object_type, object_identity, table)` of the object a statement created, altered or
+/// dropped, or the fact that it was temporary.
+enum Object {
+    Described(Option<String>, Option<String>, Option<String>),
+    Temporary,
+}
+
+/// The object the model named.
+fn named_object(name: &ObjectName) -> Option<Object> {
     let oid = match name {
         ObjectName::Known {
             object_type,
             identity,
             table,
         } => {
-            return Some((
+            return Some(Object::Described(
                 Some((*object_type).to_owned()),
                 Some(identity.clone()),
                 Some(table.clone()),
@@ -321,8 +333,11 @@ fn named_object(name: &ObjectName) -> Option<(Option<String>, Option<String>, Op
         ObjectName::Created(r) => crate::catalog::resolve(r)?,
     };
     let rel = crate::catalog::CatalogFacts::new(false).rel_by_oid(oid)?;
+    if rel.temp {
+        return Some(Object::Temporary);
+    }
     let object_type = rel.kind.object_type().filter(|t| *t != "index")?;
-    Some((
+    Some(Object::Described(
         Some(object_type.to_owned()),
         Some(rel.display.clone()),
         Some(rel.display),
@@ -335,22 +350,96 @@ struct DdlCommand {
     tag: Option<String>,
     object_type: Option<String>,
     identity: Option<String>,
+    /// The object lives in a temporary schema (reported as `pg_temp`; no other schema may start with `pg_`).
+    temporary: bool,
 }
 
-/// `SELECT … FROM pg_event_trigger_ddl_commands() WHERE NOT in_extension`, called directly through
-/// the function manager: this runs for every DDL statement, and going through SPI (parse, plan,
-/// executor) would cost several times more than the function itself.
+/// `SELECT … FROM pg_event_trigger_ddl_commands() WHERE NOT in_extension`.
 unsafe fn ddl_commands() -> Vec<DdlCommand> {
+    let mut out = Vec::new();
     unsafe {
-        // The function's FmgrInfo, looked up once per backend.
-        thread_local! {
-            static FLINFO: Cell<Option<pg_sys::FmgrInfo>> = const { Cell::new(None) };
-        }
-        let mut flinfo = FLINFO.get().unwrap_or_else(|| {
-            let oid = pg_sys::fmgr_internal_function(c"pg_event_trigger_ddl_commands".as_ptr());
+        call_srf(c"pg_event_trigger_ddl_commands", |col| {
+            if col.boolean(8) {
+                return;
+            }
+            out.push(DdlCommand {
+                classid: col.oid(1),
+                objid: col.oid(2),
+                tag: col.text(4),
+                object_type: col.text(5),
+                identity: col.text(7),
+                temporary: col.text(6).is_some_and(|s| s == "pg_temp" || s.starts_with("pg_temp_")),
+            });
+        })
+    };
+    out
+}
+
+/// One object a DROP removed: `(object_type, object_identity, is_temporary)`.
+type Dropped = (String, String, bool);
+
+/// `SELECT object_type, object_identity, is_temporary FROM pg_event_trigger_dropped_objects()
+/// WHERE original`: the objects the statement named, not those that went with them.
+unsafe fn dropped_objects() -> Vec<Dropped> {
+    let mut out = Vec::new();
+    unsafe {
+        call_srf(c"pg_event_trigger_dropped_objects", |col| {
+            if col.boolean(4) {
+                out.push((
+                    col.text(7).unwrap_or_default(),
+                    col.text(10).unwrap_or_default(),
+                    col.boolean(6),
+                ));
+            }
+        })
+    };
+    out
+}
+
+/// The columns of one row of a set-returning function's result.
+struct SrfRow(*mut pg_sys::TupleTableSlot);
+
+impl SrfRow {
+    fn datum(&self, n: i32) -> Option<pg_sys::Datum> {
+        let mut isnull = false;
+        // SAFETY: the slot holds a row of the function's result; n is one of its columns.
+        let d = unsafe { pg_sys::slot_getattr(self.0, n, &mut isnull) };
+        (!isnull).then_some(d)
+    }
+    fn text(&self, n: i32) -> Option<String> {
+        // SAFETY: column n is of type text.
+        self.datum(n)
+            .and_then(|d| unsafe { <String as pgrx::FromDatum>::from_datum(d, false) })
+    }
+    fn boolean(&self, n: i32) -> bool {
+        self.datum(n).is_some_and(|d| d.value() != 0)
+    }
+    fn oid(&self, n: i32) -> pg_sys::Oid {
+        // SAFETY: column n is of type oid.
+        self.datum(n)
+            .and_then(|d| unsafe { pg_sys::Oid::from_datum(d, false) })
+            .unwrap_or(pg_sys::InvalidOid)
+    }
+}
+
+/// Call a built-in set-returning function of no arguments (one of the event trigger ones)
+/// directly through the function manager and hand each row to `each`. These run for every DDL
+/// statement, and going through SPI (parse, plan, executor) would cost several times more than
+/// the function itself.
+unsafe fn call_srf(name: &'static CStr, mut each: impl FnMut(&SrfRow)) {
+    thread_local! {
+        /// FmgrInfo of each function, looked up once per backend.
+        static FLINFOS: RefCell<Vec<(&'static CStr, pg_sys::FmgrInfo)>> = const { RefCell::new(Vec::new()) };
+    }
+    unsafe {
+        let mut flinfo = FLINFOS.with_borrow_mut(|cache| {
+            if let Some((_, f)) = cache.iter().find(|(n, _)| *n == name) {
+                return *f;
+            }
+            let oid = pg_sys::fmgr_internal_function(name.as_ptr());
             let mut f: pg_sys::FmgrInfo = std::mem::zeroed();
             pg_sys::fmgr_info_cxt(oid, &mut f, pg_sys::TopMemoryContext);
-            FLINFO.set(Some(f));
+            cache.push((name, f));
             f
         });
         let econtext = pg_sys::CreateStandaloneExprContext();
@@ -367,38 +456,16 @@ unsafe fn ddl_commands() -> Vec<DdlCommand> {
         (*fcinfo).nargs = 0;
         let addr = flinfo.fn_addr.expect("builtin function address");
         pg_sys::ffi::pg_guard_ffi_boundary(|| addr(fcinfo));
-        let mut out = Vec::new();
         if !rsinfo.setResult.is_null() && !rsinfo.setDesc.is_null() {
             let slot = pg_sys::MakeSingleTupleTableSlot(rsinfo.setDesc, &pg_sys::TTSOpsMinimalTuple);
             while pg_sys::tuplestore_gettupleslot(rsinfo.setResult, true, false, slot) {
-                let get = |n: i32| {
-                    let mut isnull = false;
-                    let d = pg_sys::slot_getattr(slot, n, &mut isnull);
-                    (d, isnull)
-                };
-                let text = |n: i32| {
-                    let (d, isnull) = get(n);
-                    <String as pgrx::FromDatum>::from_datum(d, isnull)
-                };
-                let (in_ext, in_ext_null) = get(8);
-                if !in_ext_null && bool::from_datum(in_ext, false).unwrap_or(false) {
-                    continue;
-                }
-                let (classid, _) = get(1);
-                let (objid, _) = get(2);
-                out.push(DdlCommand {
-                    classid: pg_sys::Oid::from_datum(classid, false).unwrap_or(pg_sys::InvalidOid),
-                    objid: pg_sys::Oid::from_datum(objid, false).unwrap_or(pg_sys::InvalidOid),
-                    tag: text(4),
-                    object_type: text(5),
-                    identity: text(7),
-                });
+                each(&SrfRow(slot));
             }
             pg_sys::ExecDropSingleTupleTableSlot(slot);
             pg_sys::tuplestore_end(rsinfo.setResult);
         }
+        pg_sys::pfree(fcinfo.cast());
         pg_sys::FreeExprContext(econtext, true);
-        out
     }
 }
 
@@ -484,27 +551,6 @@ fn mentions_secret_word(text: &str) -> bool {
     })
 }
 
-/// Run `f` with an SPI connection and this backend's prepared statements.
-fn with_plans<T>(f: impl FnOnce(&pgrx::spi::SpiClient<'_>, &Plans) -> Result<T, pgrx::spi::Error>) -> T {
-    Spi::connect(|client| {
-        PLANS.with_borrow_mut(|plans| -> Result<T, pgrx::spi::Error> {
-            if plans.is_none() {
-                *plans = Some(Plans {
-                    dropped: client
-                        .prepare(
-                            "SELECT object_type, object_identity FROM pg_catalog.pg_event_trigger_dropped_objects() \
-                             WHERE original",
-                            &[],
-                        )?
-                        .keep(),
-                });
-            }
-            f(client, plans.as_ref().expect("just prepared"))
-        })
-    })
-    .unwrap_or_else(|e| error!("migrate_guard: history: {e}"))
-}
-
 /// Write the buffered rows (called just before commit, and by `end_migration`).
 ///
 /// Rows go straight into the heap and its indexes, the way PostgreSQL writes its own catalogs:
@@ -548,7 +594,8 @@ unsafe fn insert_rows(relid: pg_sys::Oid, rows: &[Row]) {
                     .flatten()
             })
             .collect();
-        let id_seq = identity_sequence(relid);
+        // One reservation for the whole flush, not one nextval() per row (see crate::ids).
+        let mut next_id = crate::ids::reserve(identity_sequence(relid), rows.len() as i64);
         let client_addr = pgrx::direct_function_call_as_datum(pg_sys::inet_client_addr, &[]);
         let pid = pg_sys::MyProcPid;
 
@@ -563,7 +610,10 @@ unsafe fn insert_rows(relid: pg_sys::Oid, rows: &[Row]) {
             for (i, col) in cols.iter().enumerate() {
                 use HistoryColumn as C;
                 let v: Option<pg_sys::Datum> = match col {
-                    Some(C::Id) => Some(pg_sys::Datum::from(next_id(id_seq))),
+                    Some(C::Id) => {
+                        next_id += 1;
+                        Some(pg_sys::Datum::from(next_id - 1))
+                    }
                     Some(C::ExecutedAt) => Some(pg_sys::Datum::from(r.at_us)),
                     Some(C::TransactionId) => Some(pg_sys::Datum::from(r.xid)),
                     Some(C::SessionUser) => r.session_user.as_str().into_datum(),
@@ -666,20 +716,9 @@ unsafe fn identity_sequence(relid: pg_sys::Oid) -> pg_sys::Oid {
     if table == relid {
         return seq;
     }
-    let seq = unsafe { pg_sys::getIdentitySequence(relid, 1, false) };
+    let seq = unsafe { crate::ids::identity_sequence(relid) };
     SEQ.set((relid, seq));
     seq
-}
-
-/// `nextval()` of the identity sequence, without a privilege check (the caller need not own
-/// the sequence: only the extension writes history).
-unsafe fn next_id(seq: pg_sys::Oid) -> i64 {
-    unsafe extern "C-unwind" {
-        fn nextval_internal(relid: pg_sys::Oid, check_permissions: bool) -> i64;
-    }
-    // SAFETY: an exported PostgreSQL function; any error it raises is turned into a Rust panic
-    // and back into the same ERROR by pg_guard_ffi_boundary.
-    unsafe { pg_sys::ffi::pg_guard_ffi_boundary(|| nextval_internal(seq, false)) }
 }
 
 /// Statements of `migration_id` written by this session's committed transactions, plus those

@@ -13,6 +13,7 @@ pub mod facts;
 pub mod guard;
 pub mod gucs;
 pub mod history;
+pub mod ids;
 pub mod locks;
 pub mod migrations;
 pub mod model;

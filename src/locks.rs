@@ -131,6 +131,35 @@ fn alter_cmd_locks(cmd: &AlterCmd) -> (LockMode, Vec<LockNeed>) {
     }
 }
 
+/// Every relation the statement creates, alters or drops (not the tables it merely references).
+fn targets(stmt: &Statement) -> Vec<LockTarget> {
+    let rel = |r: &RelRef| LockTarget::Rel(r.clone());
+    match &stmt.command {
+        Command::CreateIndex(ci) => vec![rel(&ci.table)],
+        Command::Drop(d) if d.kind == ObjectKind::Index => {
+            d.objects.iter().map(|i| LockTarget::TableOfIndex(i.clone())).collect()
+        }
+        Command::Drop(d) => d.objects.iter().map(rel).collect(),
+        Command::AlterTable(at) => vec![rel(&at.table)],
+        Command::Rename(r) => vec![rel(&r.target)],
+        Command::RefreshMatView(r) => vec![rel(&r.target)],
+        Command::Comment { target, .. } => vec![rel(target)],
+        Command::CreateTrigger { table } => vec![rel(table)],
+        Command::CreateRelation { .. } | Command::Other => vec![],
+    }
+}
+
+/// The statement creates a temporary object, or every relation it alters or drops is
+/// temporary: private to this session, not a change of the database's schema. (PostgreSQL lets
+/// a temporary table reference only temporary tables, so such a statement locks nothing shared.)
+pub fn only_temporary(stmt: &Statement, facts: &dyn Facts) -> bool {
+    if let Command::CreateRelation { temp, .. } = &stmt.command {
+        return *temp;
+    }
+    let targets = targets(stmt);
+    !targets.is_empty() && targets.iter().all(|t| t.resolve(facts).is_some_and(|r| r.temp))
+}
+
 /// The table the statement acts on first (for an index, its table), when it resolves.
 pub fn main_table(stmt: &Statement, facts: &dyn Facts) -> Option<Rel> {
     lock_needs(stmt).into_iter().find_map(|n| n.target.resolve(facts))
@@ -220,5 +249,73 @@ mod tests {
         let strong = stmt("ALTER TABLE", "", alter("t", vec![other(LockMode::AccessExclusive)]));
         let (mode, r) = strong_lock_on_existing(&strong, &f).unwrap();
         assert_eq!((mode, r.display.as_str()), (LockMode::AccessExclusive, "public.t"));
+    }
+
+    #[test]
+    fn only_temporary_needs_every_target_temporary() {
+        let mut tmp = FakeFacts::table("tmp");
+        tmp.temp = true;
+        let mut tmp_seq = FakeFacts::table("tmp_seq");
+        tmp_seq.temp = true;
+        tmp_seq.kind = crate::facts::RelKind::Sequence;
+        let f = FakeFacts::default()
+            .with("t", FakeFacts::table("t"))
+            .with("tmp", tmp)
+            .with("tmp_seq", tmp_seq)
+            .with_index("tmp_idx", "tmp")
+            .with_index("t_idx", "t");
+        let drop = |kind, names: &[&str]| {
+            stmt(
+                "DROP",
+                "",
+                Command::Drop(Drop {
+                    kind,
+                    objects: names.iter().map(|n| rel(n)).collect(),
+                    concurrent: false,
+                    cascade: false,
+                }),
+            )
+        };
+        let index_on = |t: &str| {
+            stmt(
+                "CREATE INDEX",
+                "",
+                Command::CreateIndex(CreateIndex {
+                    name: None,
+                    table: rel(t),
+                    only: false,
+                    concurrent: false,
+                    unique: false,
+                }),
+            )
+        };
+        assert!(only_temporary(&drop(ObjectKind::Table, &["tmp"]), &f));
+        assert!(
+            !only_temporary(&drop(ObjectKind::Table, &["tmp", "t"]), &f),
+            "one permanent table"
+        );
+        assert!(
+            !only_temporary(&drop(ObjectKind::Table, &["missing"]), &f),
+            "unknown: not temporary"
+        );
+        assert!(only_temporary(&drop(ObjectKind::Sequence, &["tmp_seq"]), &f));
+        assert!(only_temporary(&drop(ObjectKind::Index, &["tmp_idx"]), &f));
+        assert!(!only_temporary(&drop(ObjectKind::Index, &["t_idx"]), &f));
+        assert!(only_temporary(&index_on("tmp"), &f));
+        assert!(!only_temporary(&index_on("t"), &f));
+        let create = |temp| {
+            stmt(
+                "CREATE TABLE",
+                "",
+                Command::CreateRelation {
+                    name: Some(rel("x")),
+                    references: vec![],
+                    temp,
+                },
+            )
+        };
+        assert!(only_temporary(&create(true), &f));
+        assert!(!only_temporary(&create(false), &f));
+        assert!(!only_temporary(&stmt("CREATE FUNCTION", "", Command::Other), &f));
     }
 }

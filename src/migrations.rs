@@ -8,7 +8,7 @@ use pgrx::prelude::*;
 pgrx::extension_sql_file!(
     "../sql/objects/migrations.sql",
     name = "migration_functions",
-    requires = ["history_objects", migration_statement_count]
+    requires = ["history_objects", migration_statement_count, _next_id]
 );
 
 /// Id of the migration open in this session, if any.
@@ -24,4 +24,10 @@ pub fn current_migration_id() -> Option<i64> {
 #[pg_extern(schema = "migrate_guard", volatile, parallel_unsafe)]
 fn migration_statement_count(migration_id: i64) -> i64 {
     crate::history::statements_of_migration(migration_id)
+}
+
+/// `migrate_guard._next_id(tbl)`: see [`crate::ids::next_row_id`].
+#[pg_extern(schema = "migrate_guard", volatile, parallel_unsafe, strict)]
+fn _next_id(tbl: pg_sys::Oid) -> i64 {
+    crate::ids::next_row_id(tbl)
 }

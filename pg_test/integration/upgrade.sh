@@ -72,9 +72,10 @@ for old in $released; do
            -c "ALTER TABLE accounts ADD COLUMN plan text" -c "SELECT migrate_guard.end_migration()"
     fi
     before=$(val "$db" "SELECT count(*) || '/' || sum(id) FROM accounts")
-    history_before=-
+    history_before=- last_id=0
     if [ "$(val "$db" "SELECT to_regclass('migrate_guard.history') IS NOT NULL")" = t ]; then
         history_before=$(val "$db" "SELECT count(*) FROM migrate_guard.history")
+        last_id=$(val "$db" "SELECT coalesce(max(id), 0) FROM migrate_guard.history")
     fi
     out=$(q -d "$db" -c "CREATE INDEX ON accounts (email)" 2>&1 || true)
     check "$old: the guard blocks before the update" contains "$out" "migrate_guard: blocking-index"
@@ -90,6 +91,8 @@ for old in $released; do
     check "$old: the guard still blocks after the update" contains "$out" "migrate_guard: blocking-index"
     q -d "$db" -c "COMMENT ON TABLE accounts IS 'after the update'"
     check "$old: DDL is recorded after the update" eq "$(val "$db" "SELECT object_identity FROM migrate_guard.history ORDER BY id DESC LIMIT 1")" "public.accounts"
+    check "$old: history ids go on from where they were" eq \
+        "$(val "$db" "SELECT id FROM migrate_guard.history WHERE object_identity = 'public.accounts' AND command_tag = 'COMMENT'")" "$((last_id + 1))"
     q -d "$db" -c "SET client_min_messages = warning" \
        -c "CALL migrate_guard.backfill('accounts', 'email = upper(email)', batch_size => 300)"
     check "$old: a backfill runs after the update" eq \

@@ -68,7 +68,7 @@ GRANT SELECT, INSERT ON migrate_guard.backfill_xids TO PUBLIC;
 -- roles' sessions is visible; it returns nothing but this boolean.
 CREATE FUNCTION migrate_guard._backfill_alive(pid integer, started timestamptz, last_update timestamptz)
 RETURNS boolean
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 SELECT $1 <> pg_backend_pid()
    AND EXISTS (SELECT 1 FROM pg_stat_activity a
@@ -80,7 +80,7 @@ $$;
 -- (two sessions must not run one job). SECURITY DEFINER; it tells only who and since when.
 CREATE FUNCTION migrate_guard._backfill_running_elsewhere(p_table oid, p_set text, p_where text)
 RETURNS TABLE (job_id bigint, backend_pid integer, run_by name, updated_at timestamptz)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE sql STABLE PARALLEL RESTRICTED SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$
 SELECT b.id, b.backend_pid, b.run_by, b.updated_at FROM migrate_guard.backfills b
  WHERE b.table_oid = p_table AND b.set_clause = p_set AND b.where_clause IS NOT DISTINCT FROM p_where
@@ -91,7 +91,7 @@ $$;
 -- Whether a job exists at all, of any role (to tell "no such job" from "not yours").
 CREATE FUNCTION migrate_guard._backfill_job_exists(p_job bigint)
 RETURNS boolean
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
 AS $$ SELECT EXISTS (SELECT 1 FROM migrate_guard.backfills b WHERE b.id = p_job) $$;
 
 -- Starts a job, or takes over the unfinished job with the same table and clauses (resume).
@@ -153,10 +153,12 @@ BEGIN
         RETURNING * INTO job;
         RETURN job;
     END IF;
+    -- The id comes from _next_id(): the identity default's nextval() would change the caller's lastval().
     INSERT INTO migrate_guard.backfills
-        (table_oid, table_name, set_clause, where_clause, batch_size, strategy, key_columns, end_page,
+        (id, table_oid, table_name, set_clause, where_clause, batch_size, strategy, key_columns, end_page,
          table_filenode, rows_total, status, run_by, backend_pid, backend_start, started_at, updated_at)
-    VALUES (p_table, p_table_name, p_set, p_where, p_batch_size, p_strategy, p_keys,
+    OVERRIDING SYSTEM VALUE
+    VALUES (migrate_guard._next_id('migrate_guard.backfills'::regclass), p_table, p_table_name, p_set, p_where, p_batch_size, p_strategy, p_keys,
             CASE WHEN p_strategy = 'pages' THEN p_pages END, node, p_rows, 'running', current_user,
             pg_backend_pid(), me, clock_timestamp(), clock_timestamp())
     RETURNING * INTO job;
@@ -212,7 +214,7 @@ $$;
 -- Fraction of a job done, from its position (page walk) or its row estimate (key walk).
 CREATE FUNCTION migrate_guard._backfill_fraction(job migrate_guard.backfills)
 RETURNS double precision
-LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp
+LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
 AS $$
 SELECT CASE
     WHEN job.status = 'done' THEN 1.0
@@ -539,7 +541,7 @@ RETURNS TABLE (job_id bigint, table_name text, status text, done_percent numeric
                rows_updated bigint, retries bigint, set_clause text, where_clause text, run_by name,
                backend_pid integer, started_at timestamptz, updated_at timestamptz, finished_at timestamptz,
                last_error text)
-LANGUAGE sql STABLE
+LANGUAGE sql STABLE PARALLEL RESTRICTED
 AS $$
 SELECT b.id, b.table_name,
        CASE WHEN b.status = 'running' AND b.cancel_requested THEN 'cancelling'

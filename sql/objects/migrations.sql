@@ -60,8 +60,11 @@ BEGIN
         RETURN false;
     END IF;
 
-    INSERT INTO migrate_guard.migrations (name, checksum, status, started_at, applied_by, backend_pid, backend_start)
-    SELECT begin_migration.name, begin_migration.checksum, 'running', clock_timestamp(), session_user,
+    -- The id comes from _next_id() rather than the identity default, whose nextval() would
+    -- change the caller's lastval().
+    INSERT INTO migrate_guard.migrations (id, name, checksum, status, started_at, applied_by, backend_pid, backend_start)
+    OVERRIDING SYSTEM VALUE
+    SELECT migrate_guard._next_id('migrate_guard.migrations'::regclass), begin_migration.name, begin_migration.checksum, 'running', clock_timestamp(), session_user,
            pg_backend_pid(), a.backend_start
       FROM pg_stat_activity a WHERE a.pid = pg_backend_pid()
     RETURNING id INTO new_id;

@@ -5,8 +5,8 @@
 
 use super::{Finding, RuleId};
 use crate::facts::Facts;
-use crate::locks::lock_needs;
-use crate::model::{Command, Statement};
+use crate::locks::only_temporary;
+use crate::model::Statement;
 
 pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     let session = facts.session();
@@ -27,15 +27,6 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
                    statements>; SELECT migrate_guard.end_migration();"
             .to_owned(),
     });
-}
-
-/// Creates a temporary object, or touches only temporary tables.
-fn only_temporary(stmt: &Statement, facts: &dyn Facts) -> bool {
-    if let Command::CreateRelation { temp, .. } = &stmt.command {
-        return *temp;
-    }
-    let needs = lock_needs(stmt);
-    !needs.is_empty() && needs.iter().all(|n| n.target.resolve(facts).is_some_and(|r| r.temp))
 }
 
 #[cfg(test)]
