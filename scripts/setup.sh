@@ -6,6 +6,8 @@ source "$(dirname "$0")/lib.sh"
 packages=(
     postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-client-$PG_MAJOR
     libclang-dev clang build-essential pkg-config libssl-dev sudo ca-certificates
+    # PostgreSQL's regression suite is built from Debian's source package (scripts/pgsource.sh).
+    dpkg-dev bzip2 xz-utils
 )
 # The test suite also drives real migration tools, which need Python (venv) and Node (npm).
 # They are looked for as commands first: a machine may have them from outside Debian.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: unit tests, `cargo pgrx test`, then golden tests against a fresh
-# local cluster. Exits non-zero on any failure.
+# The whole test suite: unit tests, `cargo pgrx test`, then golden tests, integration tests and
+# PostgreSQL's own regression suite against a fresh local cluster. Exits non-zero on any failure.
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 
@@ -24,4 +24,5 @@ bash pg_test/integration/upgrade.sh
 bash pg_test/integration/backfill.sh
 bash pg_test/integration/tools.sh
 bash pg_test/integration/verdicts.sh
+bash pg_test/pg_regress_suite.sh
 log "all tests passed"

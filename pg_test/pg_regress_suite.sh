@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# PostgreSQL's own regression suite (its parallel schedule, about 200 files of every kind of
+# statement) run three times against the test cluster: in a database without migrate_guard, in
+# a guarded one in warn mode, and in a guarded one in enforce mode.
+#
+# Asserts:
+#   * no backend crashed (and, on an assert-enabled build, no assertion failed) in any run;
+#   * every result file of the warn run equals the unguarded run's once the guard's own
+#     WARNING/NOTICE messages (with their DETAIL/HINT/CONTEXT lines) are taken out, except the
+#     files listed in pg_test/pg_regress_suite.allowed, each with its reason.
+# pg_regress's own verdict against PostgreSQL's expected files is reported, not asserted: the
+# cluster's settings (locale, max_prepared_transactions, ...) decide some of them.
+#
+# Usage: pg_test/pg_regress_suite.sh [plain|warn|enforce ...]   (default: all three)
+# Expects the test cluster to be up. The source and its build are cached (scripts/pgsource.sh).
+source "$(dirname "$0")/../scripts/lib.sh"
+cd "$REPO_ROOT"
+
+runs=("$@")
+[ ${#runs[@]} -gt 0 ] || runs=(plain warn enforce)
+src=$(bash scripts/pgsource.sh regress "$PG_MAJOR")
+regress=$src/src/test/regress
+out=$MG_HOME/regress-suite
+as_root install -d -o postgres -g postgres -m 0755 "$out"
+export PGHOST=$MG_SOCKET_DIR PGPORT=$TEST_PORT PGUSER=postgres
+psql_admin() { psql -X -q -v ON_ERROR_STOP=1 -d postgres "$@"; }
+server_log=$TEST_PGDATA/server.log
+status=0
+
+# A database as pg_regress would create it (with --use-existing it creates none), guarded or not.
+fresh_regression_db() {
+    psql_admin -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS regression WITH (FORCE)"
+    # Roles and tablespaces a previous run left behind (the suite drops most of its own).
+    psql_admin -At -c "SELECT format('DROP ROLE %I', rolname) FROM pg_roles WHERE rolname ~ '^regress_'" \
+        | psql_admin >/dev/null 2>&1 || true
+    psql_admin -At -c "SELECT format('DROP TABLESPACE %I', spcname) FROM pg_tablespace WHERE spcname ~ '^regress_'" \
+        | psql_admin >/dev/null 2>&1 || true
+    psql_admin -c "CREATE DATABASE regression TEMPLATE = template0" \
+        -c "ALTER DATABASE regression SET lc_messages TO 'C'" -c "ALTER DATABASE regression SET lc_monetary TO 'C'" \
+        -c "ALTER DATABASE regression SET lc_numeric TO 'C'" -c "ALTER DATABASE regression SET lc_time TO 'C'" \
+        -c "ALTER DATABASE regression SET bytea_output TO 'hex'" \
+        -c "ALTER DATABASE regression SET timezone_abbreviations TO 'Default'"
+    if [ "$1" != plain ]; then
+        psql -X -q -v ON_ERROR_STOP=1 -d regression -c "CREATE EXTENSION migrate_guard" \
+            -c "ALTER DATABASE regression SET migrate_guard.mode = $1"
+    fi
+}
+
+# Lines of the server log written since byte offset $1 that say a backend crashed or an
+# assertion failed.
+crashes_since() {
+    as_postgres tail -c +"$(($1 + 1))" "$server_log" \
+        | grep -E 'was terminated by signal|terminating any other active server processes|^TRAP:|TRAP: failed Assert|PANIC:' || true
+}
+
+declare -A summary
+for run in "${runs[@]}"; do
+    fresh_regression_db "$run"
+    as_root rm -rf "$out/$run"
+    as_root install -d -o postgres -g postgres -m 0755 "$out/$run"
+    offset=$(as_postgres stat -c %s "$server_log")
+    log "PostgreSQL $PG_MAJOR regression suite, $run database (parallel schedule)"
+    t0=$(date +%s)
+    as_postgres env -u PGDATABASE "$regress/pg_regress" --use-existing --host="$MG_SOCKET_DIR" --port="$TEST_PORT" \
+        --user=postgres --dbname=regression --inputdir="$regress" --outputdir="$out/$run" --dlpath="$regress" \
+        --bindir="$PG_BIN" --schedule="$regress/parallel_schedule" --max-concurrent-tests=20 \
+        >"$out/$run.log" 2>&1 || true
+    files=$(ls "$out/$run/results" 2>/dev/null | grep -c '\.out$' || true)
+    failed=$(grep -cE '^(not ok|test .* \.\.\. FAILED|     [a-z_0-9]+ +\.\.\. FAILED| +[a-z_0-9.]+ +\.\.\. FAILED)' "$out/$run.log" || true)
+    summary[$run]="$files result files, $failed differ from PostgreSQL's expected output, $(($(date +%s) - t0)) s"
+    log "  ${summary[$run]}"
+    crashed=$(crashes_since "$offset")
+    if [ -n "$crashed" ]; then
+        printf '  FAIL  %s run: the server log reports a crash or failed assertion:\n%s\n' "$run" "$(head -20 <<<"$crashed")"
+        status=1
+    else
+        printf '  ok    %s run: no backend crashed, no assertion failed\n' "$run"
+    fi
+    if [ "$files" -lt 100 ]; then
+        printf '  FAIL  %s run: only %s result files (pg_regress log: %s)\n' "$run" "$files" "$out/$run.log"
+        tail -20 "$out/$run.log"
+        status=1
+    fi
+done
+
+if [ -d "$out/plain/results" ] && [ -d "$out/warn/results" ]; then
+    if python3 pg_test/regress_compare.py "$out/plain/results" "$out/warn/results" pg_test/pg_regress_suite.allowed; then
+        printf '  ok    warn run: every result equals the unguarded run apart from the guard'"'"'s messages\n'
+    else
+        printf '  FAIL  warn run: results differ from the unguarded run (above)\n'
+        status=1
+    fi
+fi
+psql_admin -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS regression WITH (FORCE)"
+[ $status = 0 ] && log "PostgreSQL regression suite: all checks passed" || log "PostgreSQL regression suite: FAILED"
+exit $status
