@@ -91,18 +91,20 @@ extern "C-unwind" fn ddl_command_start(fcinfo: pg_sys::FunctionCallInfo) -> *mut
     if crate::locks::only_temporary(&stmt, &facts) {
         return std::ptr::null_mut();
     }
-    if recording {
-        history::statement_started(td.parsetree);
-    }
+    // SAFETY: as above.
+    let text = unsafe { ddl::text::current(td.parsetree) };
     let Some(mode) = mode else {
+        // History only: its row is described here, from what is already resolved.
+        remember(td.parsetree, &stmt, &facts, &policy::Verdict::default(), text);
         return std::ptr::null_mut();
     };
     // Statements no rule is about; unless every DDL must belong to a migration.
     if matches!(stmt.command, crate::model::Command::Other) && !facts.session().require_migration {
+        if recording {
+            remember(td.parsetree, &stmt, &facts, &policy::Verdict::default(), text);
+        }
         return std::ptr::null_mut();
     }
-    // SAFETY: as above.
-    let text = unsafe { ddl::text::current(td.parsetree) };
     let client_text = text.as_ref().map(|t| t.text.as_str()).unwrap_or("");
     stmt.text = text.as_ref().filter(|t| t.exact).map(|t| t.text.clone());
     let verdict = judge(rules::evaluate(&stmt, &facts), mode, client_text);
@@ -119,13 +121,7 @@ extern "C-unwind" fn ddl_command_start(fcinfo: pg_sys::FunctionCallInfo) -> *mut
         return pending;
     }
     if recording {
-        let object = named_object(&stmt, &facts);
-        // The named object carries its table; otherwise the table the statement locks first.
-        let table = match &object {
-            Some(history::ObjectName::Known { .. }) => None,
-            _ => crate::locks::main_table(&stmt, &facts).map(|r| r.display),
-        };
-        history::statement_judged(td.parsetree, &verdict, table, object, text.map(|t| t.text));
+        remember(td.parsetree, &stmt, &facts, &verdict, text);
     }
     lock_timeout_safety_net(&stmt, &facts);
     std::ptr::null_mut()
@@ -169,11 +165,52 @@ extern "C-unwind" fn table_rewrite(fcinfo: pg_sys::FunctionCallInfo) -> *mut Pen
     act(&verdict, client_text).unwrap_or(std::ptr::null_mut())
 }
 
+/// Leave history what the start of the statement knows: its verdict, its object and table
+/// (from names already resolved, so that recording costs no second catalog lookup), its text.
+fn remember(
+    parsetree: *mut pg_sys::Node,
+    stmt: &crate::model::Statement,
+    facts: &CatalogFacts,
+    verdict: &policy::Verdict,
+    text: Option<ddl::text::StatementText>,
+) {
+    let object = named_object(stmt, facts);
+    // The named object carries its table; otherwise the table the statement locks first.
+    let table = match &object {
+        Some(history::ObjectName::Known { .. }) => None,
+        _ => crate::locks::main_table(stmt, facts).map(|r| r.display),
+    };
+    history::statement_judged(
+        parsetree,
+        &stmt.tag,
+        verdict,
+        table,
+        object,
+        text.map(|t| t.text),
+        commits_on_its_own(stmt),
+    );
+}
+
+/// `CREATE INDEX CONCURRENTLY`, `DROP INDEX CONCURRENTLY`, `DETACH PARTITION … CONCURRENTLY`:
+/// the statement commits transactions of its own before it ends.
+fn commits_on_its_own(stmt: &crate::model::Statement) -> bool {
+    use crate::model::{AlterCmd, Command};
+    match &stmt.command {
+        Command::CreateIndex(ci) => ci.concurrent,
+        Command::Drop(d) => d.concurrent,
+        Command::AlterTable(at) => at
+            .cmds
+            .iter()
+            .any(|c| matches!(c, AlterCmd::DetachPartition { concurrent: true, .. })),
+        _ => false,
+    }
+}
+
 /// The object a statement creates or alters, for its history row, from what the guard has
 /// already resolved (so that recording costs no second catalog lookup).
 fn named_object(stmt: &crate::model::Statement, facts: &CatalogFacts) -> Option<history::ObjectName> {
     use crate::facts::RelKind;
-    use crate::model::Command;
+    use crate::model::{Command, ObjectKind};
     match &stmt.command {
         Command::CreateIndex(ci) => {
             let table = facts.relation(&ci.table)?;
@@ -198,6 +235,28 @@ fn named_object(stmt: &crate::model::Statement, facts: &CatalogFacts) -> Option<
             })
         }
         Command::CreateRelation { name, .. } => name.clone().map(history::ObjectName::Created),
+        Command::Drop(d)
+            if matches!(
+                d.kind,
+                ObjectKind::Table
+                    | ObjectKind::Index
+                    | ObjectKind::View
+                    | ObjectKind::MatView
+                    | ObjectKind::ForeignTable
+                    | ObjectKind::Sequence
+            ) =>
+        {
+            // What PostgreSQL will drop by name (a missing IF EXISTS name is skipped, as it
+            // skips it); temporary objects are not schema changes.
+            let dropped = d
+                .objects
+                .iter()
+                .filter_map(|o| facts.relation(o))
+                .filter(|r| !r.temp)
+                .filter_map(|r| Some((r.kind.object_type()?, r.display)))
+                .collect();
+            Some(history::ObjectName::Dropped(dropped))
+        }
         Command::Comment { target, column, .. } => {
             let rel = facts.relation(target)?;
             let (object_type, identity) = match (column, rel.kind) {
@@ -212,8 +271,12 @@ fn named_object(stmt: &crate::model::Statement, facts: &CatalogFacts) -> Option<
                 ),
                 (None, kind) => (kind.object_type()?, rel.display.clone()),
             };
+            // The table of an index by name only: PostgreSQL does not open it for a comment
+            // on the index, and building its relation cache entry just for history would cost
+            // more than the whole statement.
             let table = if matches!(rel.kind, RelKind::Index | RelKind::PartitionedIndex) {
-                facts.index_table(target).map(|t| t.display).unwrap_or_default()
+                // SAFETY: syscache reads of an index that exists.
+                unsafe { history::table_of(pg_sys::Oid::from(rel.oid)) }.unwrap_or_default()
             } else {
                 rel.display
             };
@@ -326,6 +389,15 @@ fn lock_timeout_safety_net(stmt: &crate::model::Statement, facts: &CatalogFacts)
             false,
         );
     }
+    // Said once per session (and again when the value changes): a migration of a hundred
+    // statements gets one explanation, not a hundred. Every later statement is protected all
+    // the same.
+    thread_local! {
+        static ANNOUNCED: Cell<i32> = const { Cell::new(0) };
+    }
+    if ANNOUNCED.replace(ms) == ms {
+        return;
+    }
     let message = format!("migrate_guard: lock_timeout set to {value} for the rest of this transaction");
     let detail = format!(
         "{} needs {} lock on {} {}: if it is not granted within {value}, the statement fails instead of making {} \
@@ -337,12 +409,10 @@ fn lock_timeout_safety_net(stmt: &crate::model::Statement, facts: &CatalogFacts)
         mode.blocks()
     );
     let hint = "Retry the migration later if it times out. Set lock_timeout yourself to choose the value, or \
-                migrate_guard.lock_timeout = 0 to turn this off.";
+                migrate_guard.lock_timeout = 0 to turn this off. Later statements of this session that need such a \
+                lock get the same lock_timeout without this notice.";
     // Sent at once (PostgreSQL flushes notices): it matters most while the statement waits.
-    pgrx::pg_sys::panic::ErrorReport::new(PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION, message, "migrate_guard")
-        .set_detail(detail)
-        .set_hint(hint)
-        .report(PgLogLevel::NOTICE);
+    report::notice(&message, &detail, hint);
 }
 
 /// Rules allowed by `migrate_guard:allow` comments in the statement text the client sent.

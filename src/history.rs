@@ -1,10 +1,14 @@
 //! Migration history: one row in `migrate_guard.history` per DDL statement that committed.
 //!
-//! `ddl_command_start` leaves a record of each statement's verdict here; `sql_drop` adds the
-//! objects a DROP removed; `ddl_command_end` turns it into a row, kept in backend memory and
-//! written in one INSERT just before the transaction commits. A statement rolled back (with its
-//! transaction or a savepoint) therefore never becomes a row, and a migration of thousands of
-//! statements costs one INSERT per transaction instead of one per statement.
+//! A statement whose object `ddl_command_start` already knows (the table an ALTER TABLE alters,
+//! the index a CREATE INDEX creates, the tables a DROP TABLE drops) becomes a row there and
+//! then; the others (a relation still to be created, objects the model does not name, statements
+//! such as CREATE INDEX CONCURRENTLY that commit on their own) leave a record that `sql_drop` and
+//! `ddl_command_end` complete. Rows are kept in backend memory, tagged with the subtransaction
+//! that ran the statement, and written in one batch just before the transaction commits. A
+//! statement that fails aborts at least its own subtransaction, which drops its row: a
+//! statement rolled back (with its transaction or a savepoint) therefore never becomes a row,
+//! and a migration of thousands of statements costs one batch per transaction.
 
 use crate::policy::Verdict;
 use crate::report::event_trigger_entry;
@@ -33,7 +37,7 @@ struct Pending {
     text: Option<String>,
 }
 
-/// The object a statement creates or alters, as `ddl_command_end` records it.
+/// The object a statement creates, alters or drops, as far as `ddl_command_start` knows it.
 pub enum ObjectName {
     /// Already known at `ddl_command_start`: `(object_type, identity, table)`.
     Known {
@@ -41,6 +45,9 @@ pub enum ObjectName {
         identity: String,
         table: String,
     },
+    /// The relations a DROP names, resolved at `ddl_command_start` (temporary ones left out):
+    /// `(object_type, identity)`.
+    Dropped(Vec<(&'static str, String)>),
     /// A relation the statement creates: found by name once it exists.
     Created(crate::model::RelRef),
 }
@@ -49,7 +56,6 @@ pub enum ObjectName {
 struct Row {
     subxact: pg_sys::SubTransactionId,
     at_us: i64,
-    xid: u64,
     session_user: String,
     current_user: String,
     application_name: Option<String>,
@@ -100,46 +106,122 @@ event_trigger_entry!(
 );
 event_trigger_entry!(migrate_guard_sql_drop, pg_finfo_migrate_guard_sql_drop, sql_drop);
 
-/// Called at `ddl_command_start`, before anything can return early.
-pub fn statement_started(parsetree: *mut pg_sys::Node) {
-    STATEMENTS.with_borrow_mut(|s| {
-        // Statements that failed leave their record behind until the transaction ends; keep the
-        // stack bounded inside a very long transaction.
-        if s.len() >= 1024 {
-            s.drain(..512);
-        }
-        s.push(Pending {
-            parsetree: parsetree as usize,
-            ..Pending::default()
-        });
-    });
-}
-
-/// Called at `ddl_command_start` once the statement is judged (and not blocked).
+/// Called at `ddl_command_start` once the statement is judged (and not blocked). `concurrent`:
+/// the statement commits on its own between its start and its end, so its row must wait for
+/// its end.
 pub fn statement_judged(
     parsetree: *mut pg_sys::Node,
+    tag: &str,
     verdict: &Verdict,
     table: Option<String>,
     object: Option<ObjectName>,
     text: Option<String>,
+    concurrent: bool,
 ) {
-    with_pending(parsetree, |p| {
-        p.fired = verdict
-            .warned
-            .iter()
-            .map(|f| f.rule.id())
-            .chain(verdict.allowed.iter().map(|(f, _)| f.rule.id()))
-            .collect();
-        p.allowed = verdict
-            .allowed
-            .iter()
-            .map(|(f, via)| (f.rule.id(), via.as_str()))
-            .collect();
-        p.warned = !verdict.warned.is_empty();
-        p.table = table;
-        p.object = object;
-        p.text = text;
-    });
+    let fired: Vec<&'static str> = verdict
+        .warned
+        .iter()
+        .map(|f| f.rule.id())
+        .chain(verdict.allowed.iter().map(|(f, _)| f.rule.id()))
+        .collect();
+    let allowed: Vec<(&'static str, &'static str)> = verdict
+        .allowed
+        .iter()
+        .map(|(f, via)| (f.rule.id(), via.as_str()))
+        .collect();
+    let warned = !verdict.warned.is_empty();
+    let described = match object {
+        Some(ObjectName::Known {
+            object_type,
+            identity,
+            table,
+        }) if !concurrent => Some((Some(object_type.to_owned()), Some(identity), Some(table))),
+        Some(ObjectName::Dropped(dropped)) if !concurrent => Some(match dropped.first() {
+            Some((object_type, _)) => {
+                let names: Vec<&str> = dropped.iter().map(|(_, n)| n.as_str()).collect();
+                let dropped_table = dropped.iter().find(|(t, _)| *t == "table").map(|(_, n)| n.clone());
+                (
+                    Some((*object_type).to_owned()),
+                    Some(names.join(", ")),
+                    table.clone().or(dropped_table),
+                )
+            }
+            None => (None, None, table.clone()),
+        }),
+        object => {
+            STATEMENTS.with_borrow_mut(|s| {
+                // Statements that failed leave their record behind until the transaction ends;
+                // keep the stack bounded inside a very long transaction.
+                if s.len() >= 1024 {
+                    s.drain(..512);
+                }
+                s.push(Pending {
+                    parsetree: parsetree as usize,
+                    fired,
+                    allowed,
+                    warned,
+                    table,
+                    dropped: Vec::new(),
+                    object,
+                    text,
+                });
+            });
+            return;
+        }
+    };
+    let (object_type, object_identity, table) = described.expect("described above");
+    let statement = text.map(|t| redact(tag, &t));
+    push_row(
+        tag.to_owned(),
+        object_type,
+        object_identity,
+        table,
+        statement,
+        fired,
+        allowed,
+        warned,
+    );
+}
+
+/// A row for a statement that ran (or is running) in the current subtransaction.
+#[allow(clippy::too_many_arguments)]
+fn push_row(
+    command_tag: String,
+    object_type: Option<String>,
+    object_identity: Option<String>,
+    table: Option<String>,
+    statement: Option<String>,
+    fired: Vec<&'static str>,
+    allowed: Vec<(&'static str, &'static str)>,
+    warned: bool,
+) {
+    let verdict = if !allowed.is_empty() {
+        "allowed"
+    } else if warned {
+        "warned"
+    } else {
+        "ok"
+    };
+    // SAFETY: reads of backend state.
+    let row = unsafe {
+        Row {
+            subxact: pg_sys::GetCurrentSubTransactionId(),
+            at_us: pg_sys::GetCurrentTimestamp(),
+            session_user: role_name(pg_sys::GetSessionUserId()),
+            current_user: role_name(pg_sys::GetUserId()),
+            application_name: ddl::cstr(pg_sys::application_name).filter(|a| !a.is_empty()),
+            command_tag,
+            object_type,
+            object_identity,
+            table,
+            statement,
+            verdict,
+            fired,
+            allowed,
+            migration: crate::migrations::current_migration_id(),
+        }
+    };
+    ROWS.with_borrow_mut(|rows| rows.push(row));
 }
 
 fn with_pending(parsetree: *mut pg_sys::Node, f: impl FnOnce(&mut Pending)) {
@@ -229,34 +311,16 @@ extern "C-unwind" fn ddl_command_end(fcinfo: pg_sys::FunctionCallInfo) -> *mut r
         .text
         .or_else(|| unsafe { ddl::text::current(td.parsetree) }.map(|t| t.text))
         .map(|t| redact(&tag, &t));
-    let verdict = if !pending.allowed.is_empty() {
-        "allowed"
-    } else if pending.warned {
-        "warned"
-    } else {
-        "ok"
-    };
-    // SAFETY: reads of backend state.
-    let row = unsafe {
-        Row {
-            subxact: pg_sys::GetCurrentSubTransactionId(),
-            at_us: pg_sys::GetCurrentTimestamp(),
-            xid: pg_sys::GetTopFullTransactionIdIfAny().value,
-            session_user: role_name(pg_sys::GetSessionUserId()),
-            current_user: role_name(pg_sys::GetUserId()),
-            application_name: ddl::cstr(pg_sys::application_name).filter(|a| !a.is_empty()),
-            command_tag: tag,
-            object_type,
-            object_identity,
-            table: table.or(pending.table),
-            statement,
-            verdict,
-            fired: pending.fired,
-            allowed: pending.allowed,
-            migration: crate::migrations::current_migration_id(),
-        }
-    };
-    ROWS.with_borrow_mut(|rows| rows.push(row));
+    push_row(
+        tag,
+        object_type,
+        object_identity,
+        table.or(pending.table),
+        statement,
+        pending.fired,
+        pending.allowed,
+        pending.warned,
+    );
     std::ptr::null_mut()
 }
 
@@ -331,6 +395,8 @@ fn named_object(name: &ObjectName) -> Option<Object> {
             ));
         }
         ObjectName::Created(r) => crate::catalog::resolve(r)?,
+        // Recorded at the start of the statement.
+        ObjectName::Dropped(_) => return None,
     };
     let rel = crate::catalog::CatalogFacts::new(false).rel_by_oid(oid)?;
     if rel.temp {
@@ -470,7 +536,7 @@ unsafe fn call_srf(name: &'static CStr, mut each: impl FnMut(&SrfRow)) {
 }
 
 /// The table a relation is or belongs to (an index's table), schema-qualified and quoted.
-unsafe fn table_of(relid: pg_sys::Oid) -> Option<String> {
+pub(crate) unsafe fn table_of(relid: pg_sys::Oid) -> Option<String> {
     unsafe {
         let table = pg_sys::IndexGetRelation(relid, true);
         let rel = if table == pg_sys::InvalidOid { relid } else { table };
@@ -562,7 +628,7 @@ pub fn flush() {
     if rows.is_empty() {
         return;
     }
-    let Some(relid) = crate::catalog::resolve(&crate::model::RelRef::new(Some("migrate_guard"), "history")) else {
+    let Some(relid) = history_table() else {
         error!("migrate_guard: table migrate_guard.history is missing; reinstall the extension");
     };
     // SAFETY: the table is opened and locked for the duration; every datum below matches its
@@ -577,6 +643,30 @@ pub fn flush() {
             }
         }
     });
+}
+
+/// `migrate_guard.history`, looked up through the schema's oid, which the backend remembers
+/// (found again when the extension was dropped and created anew).
+fn history_table() -> Option<pg_sys::Oid> {
+    thread_local! {
+        static SCHEMA: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
+    }
+    // SAFETY: syscache lookups inside a transaction.
+    unsafe {
+        for attempt in 0..2 {
+            if attempt == 1 || SCHEMA.get() == pg_sys::InvalidOid {
+                SCHEMA.set(pg_sys::get_namespace_oid(c"migrate_guard".as_ptr(), true));
+            }
+            let schema = SCHEMA.get();
+            if schema != pg_sys::InvalidOid {
+                let relid = pg_sys::get_relname_relid(c"history".as_ptr(), schema);
+                if relid != pg_sys::InvalidOid {
+                    return Some(relid);
+                }
+            }
+        }
+        None
+    }
 }
 
 unsafe fn insert_rows(relid: pg_sys::Oid, rows: &[Row]) {
@@ -594,10 +684,16 @@ unsafe fn insert_rows(relid: pg_sys::Oid, rows: &[Row]) {
                     .flatten()
             })
             .collect();
-        // One reservation for the whole flush, not one nextval() per row (see crate::ids).
-        let mut next_id = crate::ids::reserve(identity_sequence(relid), rows.len() as i64);
+        // Ids for the whole flush at once, from this backend's block (see crate::ids).
+        let mut next_id = crate::ids::take(identity_sequence(relid), rows.len() as i64);
         let client_addr = pgrx::direct_function_call_as_datum(pg_sys::inet_client_addr, &[]);
+        // Most rows fire no rule: their three arrays share one empty text[].
+        let empty: Option<pg_sys::Datum> = Vec::<&str>::new().into_datum();
+        let array = |items: &[&str]| if items.is_empty() { empty } else { items.into_datum() };
         let pid = pg_sys::MyProcPid;
+        // Every row of the flush belongs to the transaction committing now (the insert below
+        // would assign its id anyway).
+        let xid = pg_sys::GetTopFullTransactionId().value;
 
         let estate = pg_sys::CreateExecutorState();
         let rri = PgBox::<pg_sys::ResultRelInfo>::alloc_node(pg_sys::NodeTag::T_ResultRelInfo).into_pg();
@@ -615,7 +711,7 @@ unsafe fn insert_rows(relid: pg_sys::Oid, rows: &[Row]) {
                         Some(pg_sys::Datum::from(next_id - 1))
                     }
                     Some(C::ExecutedAt) => Some(pg_sys::Datum::from(r.at_us)),
-                    Some(C::TransactionId) => Some(pg_sys::Datum::from(r.xid)),
+                    Some(C::TransactionId) => Some(pg_sys::Datum::from(xid)),
                     Some(C::SessionUser) => r.session_user.as_str().into_datum(),
                     Some(C::CurrentUser) => r.current_user.as_str().into_datum(),
                     Some(C::ApplicationName) => r.application_name.as_deref().into_datum(),
@@ -627,9 +723,9 @@ unsafe fn insert_rows(relid: pg_sys::Oid, rows: &[Row]) {
                     Some(C::TableName) => r.table.as_deref().into_datum(),
                     Some(C::Statement) => r.statement.as_deref().into_datum(),
                     Some(C::Verdict) => r.verdict.into_datum(),
-                    Some(C::RulesFired) => r.fired.as_slice().into_datum(),
-                    Some(C::RulesAllowed) => r.allowed.iter().map(|(rule, _)| *rule).collect::<Vec<_>>().into_datum(),
-                    Some(C::AllowedVia) => r.allowed.iter().map(|(_, via)| *via).collect::<Vec<_>>().into_datum(),
+                    Some(C::RulesFired) => array(&r.fired),
+                    Some(C::RulesAllowed) => array(&r.allowed.iter().map(|(rule, _)| *rule).collect::<Vec<_>>()),
+                    Some(C::AllowedVia) => array(&r.allowed.iter().map(|(_, via)| *via).collect::<Vec<_>>()),
                     Some(C::MigrationId) => r.migration.into_datum(),
                     None => None,
                 };

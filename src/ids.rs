@@ -10,6 +10,34 @@
 use pgrx::prelude::*;
 use pgrx::{IntoDatum, pg_sys};
 
+/// How many ids a backend takes from a sequence at a time, like a sequence's CACHE: one
+/// reservation then serves this many rows, in this and later transactions of the session. Ids a
+/// session took but did not use are skipped, as with any cached sequence.
+pub const BLOCK: i64 = 32;
+
+thread_local! {
+    /// `(sequence, next id, last id)` of this backend's current block.
+    static CACHED: std::cell::Cell<(pg_sys::Oid, i64, i64)> = const { std::cell::Cell::new((pg_sys::InvalidOid, 0, -1)) };
+}
+
+/// `n` consecutive ids from `seq` for this backend: from its cached block when it holds enough,
+/// else from a new reservation of at least [`BLOCK`]. Returns the first.
+///
+/// # Safety
+/// As [`reserve`].
+pub unsafe fn take(seq: pg_sys::Oid, n: i64) -> i64 {
+    let (cached_seq, next, last) = CACHED.get();
+    if cached_seq == seq && last - next + 1 >= n {
+        CACHED.set((seq, next + n, last));
+        return next;
+    }
+    let count = n.max(BLOCK);
+    // SAFETY: passed on from the caller.
+    let first = unsafe { reserve(seq, count) };
+    CACHED.set((seq, first + n, first + count - 1));
+    first
+}
+
 /// Reserve `n` consecutive ids from the identity sequence `seq` and return the first.
 ///
 /// The sequence must count up by one from 1 (the tables' identity columns do). The lock is held

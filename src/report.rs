@@ -93,6 +93,31 @@ pub unsafe fn throw(p: *mut Pending) {
     }
 }
 
+/// Send a NOTICE with a DETAIL and a HINT straight through `errstart`/`errfinish` (a NOTICE
+/// returns), without the allocations and formatting of a general-purpose error report: the
+/// lock_timeout safety net sends one for many DDL statements.
+pub fn notice(message: &str, detail: &str, hint: &str) {
+    let (message, detail, hint) = (c_string(message), c_string(detail), c_string(hint));
+    // SAFETY: plain calls of PostgreSQL's reporting functions with NUL-terminated strings that
+    // outlive them; an ERROR raised inside (out of memory) is turned into a Rust panic by the
+    // boundary guard, and back into that ERROR at the entry point.
+    unsafe {
+        pg_sys::ffi::pg_guard_ffi_boundary(|| {
+            if errstart(pgrx::PgLogLevel::NOTICE as c_int, std::ptr::null()) {
+                errcode(make_sqlstate(b"00000"));
+                errmsg_internal(c"%s".as_ptr(), message.as_ptr());
+                errdetail_internal(c"%s".as_ptr(), detail.as_ptr());
+                errhint(c"%s".as_ptr(), hint.as_ptr());
+                errfinish(c"migrate_guard".as_ptr(), 0, c"migrate_guard".as_ptr());
+            }
+        })
+    }
+}
+
+fn c_string(s: &str) -> CString {
+    CString::new(s.replace('\0', " ")).unwrap_or_default()
+}
+
 /// Declares a C-callable event-trigger entry point `$sym` (with its `PG_FUNCTION_INFO_V1`
 /// record) around a `#[pg_guard]`ed Rust function that returns a report to raise or null. Only
 /// the raise, which needs migrate_guard's own SQLSTATE, happens in the entry point's frame,

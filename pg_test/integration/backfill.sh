@@ -10,6 +10,10 @@ pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"' EXIT
 db=mg_backfill
 fresh_db $db guarded
+# The crash case counts on committed batches surviving crash recovery: the cluster runs with
+# synchronous_commit off, and a commit the WAL writer had not yet written would be lost with the
+# backend's shared memory. In this database a commit is written before it returns.
+q -d postgres -c "ALTER DATABASE $db SET synchronous_commit = on"
 q -d $db <<'SQL'
 SET migrate_guard.lock_timeout = 0;
 CREATE TABLE keyed (id bigint PRIMARY KEY, email text, email_lower text, n int NOT NULL DEFAULT 0, touched int NOT NULL DEFAULT 0);
@@ -35,6 +39,21 @@ wait_for_server() {
     for _ in $(seq 1 300); do psql -X -d $db -Atc "SELECT 1" >/dev/null 2>&1 && return 0; sleep 0.2; done
     return 1
 }
+# until "description" SQL: poll (every 20 ms, up to a minute) until the query returns t. Tests
+# wait for states, not for guessed durations.
+until_true() {
+    local what=$1 sql=$2
+    for _ in $(seq 1 3000); do
+        [ "$(psql -X -At -d $db -c "$sql" 2>/dev/null)" = t ] && return 0
+        sleep 0.02
+    done
+    printf '        timed out waiting until %s\n' "$what"
+    return 1
+}
+# A session (application_name mg_holder) that locks rows and holds them until it is cancelled.
+holder_running() { until_true "the holder holds its row lock" \
+    "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE application_name = 'mg_holder' AND wait_event = 'PgSleep')"; }
+release_holder() { val $db "SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity WHERE application_name = 'mg_holder'" >/dev/null; }
 
 # --- stopped mid-job (session killed, query cancelled, server crashed), then resumed -----------------
 for case in keyed:terminate heap:terminate keyed:cancel heap:crash; do
@@ -94,14 +113,27 @@ check "with a concurrent writer: all of the writer's updates are there ($writes)
 check "with a concurrent writer: the writer got through (more than 100 updates)" test "${writes:-0}" -gt 100
 
 # --- row locks: batches time out and are retried --------------------------------------------------
+# The holder keeps row 15000 locked until the job has retried, then lets go.
 q -d $db -c "UPDATE keyed SET n = 0, email_lower = NULL"
-psql -X -d $db -c "BEGIN" -c "UPDATE keyed SET touched = touched WHERE id = 15000" -c "SELECT pg_sleep(2)" -c "COMMIT" >/dev/null 2>&1 &
+PGAPPNAME=mg_holder psql -X -d $db -c "BEGIN" -c "UPDATE keyed SET touched = touched WHERE id = 15000" \
+    -c "SELECT pg_sleep(300)" -c "COMMIT" >/dev/null 2>&1 &
 holder=$!
 pids+=("$holder")
-sleep 0.3
-out=$(psql -X -v ON_ERROR_STOP=1 -d $db -c "CALL migrate_guard.backfill('keyed', 'email_lower = lower(email), n = n + 1', batch_size => 20000, lock_timeout => '100ms', max_retries => 50)" 2>&1) && rc=0 || rc=$?
+holder_running
+psql -X -v ON_ERROR_STOP=1 -d $db -c "CALL migrate_guard.backfill('keyed', 'email_lower = lower(email), n = n + 1', batch_size => 20000, lock_timeout => '100ms', max_retries => 50)" >"$work/retry.log" 2>&1 &
+runner=$!
+pids+=("$runner")
+# (The job row counts retries when the batch commits; the NOTICE comes at once.)
+retried() {
+    for _ in $(seq 1 3000); do grep -q "retry 1 of 50" "$work/retry.log" && return 0; sleep 0.02; done
+    return 1
+}
+check "lock timeouts: the job retries the blocked batch" retried
+release_holder
+wait "$runner" && rc=0 || rc=$?
 wait "$holder" || true
-check "lock timeouts: the blocked batch is retried" contains "$out" "rolled back (55P03: canceling statement due to lock timeout); retry 1 of 50"
+out=$(cat "$work/retry.log")
+check "lock timeouts: the retry is reported" contains "$out" "rolled back (55P03: canceling statement due to lock timeout); retry 1 of 50"
 check "lock timeouts: the job completes once the lock is gone" eq "$rc/$(job_field keyed status)" 0/done
 check "lock timeouts: every row updated exactly once" eq \
     "$(counts keyed)" "1:200000"
@@ -109,14 +141,16 @@ check "lock timeouts: the retries are counted" test "$(job_field keyed retries)"
 
 # Too many retries: the job fails (resumable), with the lock timeout's SQLSTATE.
 q -d $db -c "UPDATE keyed SET n = 0, email_lower = NULL"
-psql -X -d $db -c "BEGIN" -c "UPDATE keyed SET touched = touched WHERE id = 15000" -c "SELECT pg_sleep(3)" -c "COMMIT" >/dev/null 2>&1 &
+PGAPPNAME=mg_holder psql -X -d $db -c "BEGIN" -c "UPDATE keyed SET touched = touched WHERE id = 15000" \
+    -c "SELECT pg_sleep(300)" -c "COMMIT" >/dev/null 2>&1 &
 holder=$!
 pids+=("$holder")
-sleep 0.3
+holder_running
 out=$(psql -X -v ON_ERROR_STOP=1 -v VERBOSITY=verbose -d $db -c "CALL migrate_guard.backfill('keyed', 'email_lower = lower(email), n = n + 1', batch_size => 20000, lock_timeout => '100ms', max_retries => 2)" 2>&1) && rc=0 || rc=$?
 check "too many retries: the call fails with SQLSTATE 55P03" contains "$out" "ERROR:  55P03: migrate_guard: backfill job"
 check "too many retries: the job is failed, with the reason" eq "$(job_field keyed "status || ' / ' || last_error")" \
     "failed / 55P03: canceling statement due to lock timeout"
+release_holder
 wait "$holder" || true
 out=$(psql -X -v ON_ERROR_STOP=1 -d $db -c "CALL migrate_guard.backfill('keyed', 'email_lower = lower(email), n = n + 1', batch_size => 20000, lock_timeout => '100ms', max_retries => 2)" 2>&1) && rc=0 || rc=$?
 check "too many retries: the same call resumes and finishes" eq "$rc/$(job_field keyed status)" 0/done
@@ -124,15 +158,24 @@ check "too many retries: every row updated exactly once" eq \
     "$(counts keyed)" "1:200000"
 
 # --- deadlocks: the batch that loses is rolled back and retried ------------------------------------
-# The holder locks row 15000, the first batch locks row 10000 and waits for 15000, then the holder
-# asks for 10000: a deadlock, which the batch (waiting longest) detects and loses.
+# The holder locks row 15000; the first batch locks row 10000 and waits for 15000; once the
+# holder sees the batch waiting, it asks for 10000: a deadlock, which the batch (waiting longest,
+# so its deadlock check runs first) detects and loses.
 q -d $db -c "UPDATE keyed SET n = 0, email_lower = NULL"
 touched_before=$(val $db "SELECT sum(touched) FROM keyed WHERE id IN (10000, 15000)")
-psql -X -d $db -c "BEGIN" -c "UPDATE keyed SET touched = touched + 1 WHERE id = 15000" -c "SELECT pg_sleep(0.5)" \
+PGAPPNAME=mg_holder psql -X -d $db -c "BEGIN" -c "UPDATE keyed SET touched = touched + 1 WHERE id = 15000" \
+    -c "DO \$\$ BEGIN
+          PERFORM pg_sleep(0.01);  -- (shows the holder as ready: wait_event PgSleep)
+          -- (pg_locks, not pg_stat_activity: that one is a snapshot per transaction)
+          WHILE NOT EXISTS (SELECT 1 FROM pg_locks WHERE NOT granted)
+                AND clock_timestamp() < statement_timestamp() + interval '1 min' LOOP
+              PERFORM pg_sleep(0.01);
+          END LOOP;
+        END \$\$" \
     -c "UPDATE keyed SET touched = touched + 1 WHERE id = 10000" -c "COMMIT" >"$work/deadlock-holder.log" 2>&1 &
 holder=$!
 pids+=("$holder")
-sleep 0.2
+holder_running
 out=$(psql -X -v ON_ERROR_STOP=1 -d $db -c "CALL migrate_guard.backfill('keyed', 'email_lower = lower(email), n = n + 1', batch_size => 20000, lock_timeout => '1min')" 2>&1) && rc=0 || rc=$?
 wait "$holder" || true
 check "deadlock: the batch is rolled back and retried" contains "$out" "rolled back (40P01: deadlock detected); retry 1 of 10"

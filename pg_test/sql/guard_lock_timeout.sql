@@ -13,15 +13,35 @@ ALTER TABLE accounts ADD COLUMN plan text;
 SHOW lock_timeout;
 COMMIT;
 SHOW lock_timeout;
--- Other strong locks: CREATE TRIGGER (SHARE ROW EXCLUSIVE), a foreign key to an existing table.
+-- It says so once per session: later statements get the same protection without the notice.
+BEGIN;
+ALTER TABLE accounts ADD COLUMN plan_since date;
+SHOW lock_timeout;
+COMMIT;
+-- Other strong locks: CREATE TRIGGER (SHARE ROW EXCLUSIVE; a new session, to see its notice),
+-- a foreign key to an existing table.
+\c
+SET search_path = lt, public;
 CREATE FUNCTION lt.touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+BEGIN;
 CREATE TRIGGER accounts_touch BEFORE UPDATE ON accounts FOR EACH ROW EXECUTE FUNCTION lt.touch();
+SHOW lock_timeout;
+COMMIT;
+BEGIN;
 CREATE TABLE invoices (id int, account_id bigint REFERENCES accounts (id));
+SHOW lock_timeout;
+COMMIT;
 -- Even a NOT VALID constraint needs ACCESS EXCLUSIVE, if only for a moment.
+BEGIN;
 ALTER TABLE accounts ADD CONSTRAINT email_present CHECK (email IS NOT NULL) NOT VALID;
+SHOW lock_timeout;
+COMMIT;
 -- Weak locks (SHARE UPDATE EXCLUSIVE) and new tables get nothing.
+BEGIN;
 ALTER TABLE accounts VALIDATE CONSTRAINT email_present;
 ALTER TABLE accounts ALTER COLUMN email SET STATISTICS 500;
+SHOW lock_timeout;
+COMMIT;
 BEGIN;
 CREATE TABLE fresh (id int);
 ALTER TABLE fresh ADD COLUMN v text;
@@ -29,7 +49,10 @@ SHOW lock_timeout;
 COMMIT;
 -- A lock_timeout the session chose is left alone.
 SET lock_timeout = '250ms';
+BEGIN;
 ALTER TABLE accounts ADD COLUMN tier text;
+SHOW lock_timeout;
+COMMIT;
 RESET lock_timeout;
 -- The value is configurable; 0 turns the safety net off.
 SET migrate_guard.lock_timeout = '1500ms';
