@@ -1,7 +1,7 @@
 # migrate_guard: the two commands a user needs, plus a few helpers.
 #   make run    set up, build, install, start the local cluster and show the guard at work
 #   make test   set up, build, install and run the whole test suite
-.PHONY: run stop test bench bench-backfill install setup psql verdicts
+.PHONY: run stop test bench bench-backfill bench-temp bench-callgrind install setup psql verdicts
 
 run:
 	@bash scripts/setup.sh
@@ -19,6 +19,20 @@ bench:
 	@bash scripts/setup.sh
 	@bash scripts/install.sh --release
 	@bash bench/ddl_overhead.sh
+
+# Temporary tables per transaction, plain against guarded (pgbench): throughput ratio, history rows.
+bench-temp:
+	@bash scripts/setup.sh
+	@bash scripts/install.sh --release
+	@bash bench/temp_tables.sh
+
+# The DDL migration under valgrind --tool=callgrind: instruction counts, which do not vary.
+bench-callgrind:
+	@bash scripts/setup.sh
+	@bash scripts/install.sh --release
+	@bash bench/ddl_callgrind.sh 200 single
+	@bash bench/ddl_callgrind.sh 200 autocommit
+	@bash bench/ddl_callgrind.sh 300 temp
 
 bench-backfill:
 	@bash scripts/setup.sh

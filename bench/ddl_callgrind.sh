@@ -6,6 +6,8 @@
 # times are not; the per-function profile of the guarded backend is left for callgrind_annotate.
 #
 # Usage: bench/ddl_callgrind.sh [tables, default 20 (x 10 statements)] [single|autocommit]
+#        bench/ddl_callgrind.sh TRANSACTIONS temp    bench/temp_tables.sh's transaction instead
+#        (a temporary table created, filled, read and dropped at commit), run by pgbench
 # Needs the extension installed (make install) and valgrind.
 source "$(dirname "$0")/../scripts/lib.sh"
 tables=${1:-20}
@@ -54,20 +56,42 @@ count() { # side
     for kv in ${MG_CALLGRIND_SETTINGS:-}; do
         [ "$1" = guarded ] && p -d postgres -c "ALTER DATABASE $db SET ${kv%%=*} = '${kv#*=}'" >/dev/null
     done
-    local flag=()
-    [ "$mode" = single ] && flag=(-1)
-    pid=$( { echo "SELECT pg_backend_pid();"; as_postgres cat "$migration"; } | p -At -d "$db" "${flag[@]}" -f - 2>/dev/null | head -1)
-    for _ in $(seq 1 600); do as_postgres test -s "$dir/cg.$pid" && break; sleep 0.5; done
-    sleep 1
+    if [ "$mode" = temp ]; then
+        p -d "$db" -c "CREATE TABLE orders (id bigint PRIMARY KEY, amount numeric NOT NULL)" \
+            -c "INSERT INTO orders SELECT g, g % 1000 FROM generate_series(1, 100000) g" -c "VACUUM ANALYZE orders" >/dev/null
+        local before
+        before=$(as_postgres ls "$dir" | grep -c '^cg\.' || true)
+        pgbench -n -c 1 -t "$tables" -h "$dir" -p $port -U postgres -f "$temp_script" "$db" >/dev/null 2>&1
+        for _ in $(seq 1 600); do [ "$(as_postgres ls "$dir" | grep -c '^cg\.')" -gt "$before" ] && break; sleep 0.5; done
+        sleep 1
+        pid=$(as_postgres ls -t "$dir" | grep '^cg\.' | head -1 | sed 's/^cg\.//')
+    else
+        local flag=()
+        [ "$mode" = single ] && flag=(-1)
+        pid=$( { echo "SELECT pg_backend_pid();"; as_postgres cat "$migration"; } | p -At -d "$db" "${flag[@]}" -f - 2>/dev/null | head -1)
+        for _ in $(seq 1 600); do as_postgres test -s "$dir/cg.$pid" && break; sleep 0.5; done
+        sleep 1
+    fi
     as_postgres awk '/^summary:|^totals:/ {print $2; exit}' "$dir/cg.$pid"
     echo "$dir/cg.$pid" >"$dir/$1.file"
 }
+temp_script=$dir/scratch.sql
+as_postgres tee "$temp_script" >/dev/null <<'SQL'
+\set lo random(1, 99000)
+BEGIN;
+CREATE TEMP TABLE scratch (id bigint, amount numeric, note text) ON COMMIT DROP;
+INSERT INTO scratch SELECT id, amount, 'order ' || id FROM orders WHERE id BETWEEN :lo AND :lo + 200;
+SELECT count(*), sum(amount) FROM scratch WHERE amount > 500;
+COMMIT;
+SQL
 plain=$(count plain)
 guarded=$(count guarded)
-echo "DDL under callgrind: $statements statements ($mode), instructions of the backend that ran them"
+unit=statement
+[ "$mode" = temp ] && { statements=$tables; unit=transaction; }
+echo "Under callgrind: $statements ${unit}s ($mode), instructions of the backend that ran them"
 printf '  plain    %14s\n  guarded  %14s\n' "$plain" "$guarded"
-awk -v p="$plain" -v g="$guarded" -v n="$statements" 'BEGIN {
-    printf "  ratio guarded/plain: %.3f; the guard costs %.0f instructions per statement\n", g / p, (g - p) / n }'
+awk -v p="$plain" -v g="$guarded" -v n="$statements" -v u="$unit" 'BEGIN {
+    printf "  ratio guarded/plain: %.4f; the guard costs %.0f instructions per %s\n", g / p, (g - p) / n, u }'
 out=${MG_CALLGRIND_OUT:-/tmp/mg-callgrind}
 as_postgres cat "$(cat "$dir/guarded.file")" >"$out-guarded.out"
 as_postgres cat "$(cat "$dir/plain.file")" >"$out-plain.out"
