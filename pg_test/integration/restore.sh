@@ -92,10 +92,11 @@ triggers="SELECT string_agg(evtname || ':' || evtevent, ' ' ORDER BY evtname) FR
 check "the dump installed the guard (its event triggers as in a fresh install)" eq "$(val mg_restore_bare "$triggers")" "$(val mg_restore_control "$triggers")"
 check "and the restore completed" eq "$(shape mg_restore_bare)" "$expected"
 check "and the migration history came with it" eq "$(history mg_restore_bare)" "$expected_history"
-# New DDL after the restore continues the history after the restored rows.
+# New DDL after the restore continues the history after the restored rows (sessions take ids in
+# blocks, so the next id is past every restored one, not necessarily right after the last).
 q -d mg_restore_plain -c "CREATE TABLE after_restore (id int)"
-check "DDL after a restore gets the next history id" eq \
-    "$(val mg_restore_plain "SELECT command_tag || ' ' || (id = (SELECT max(id) FROM migrate_guard.history WHERE object_identity <> 'public.after_restore') + 1)::text FROM migrate_guard.history WHERE object_identity = 'public.after_restore'")" "CREATE TABLE true"
+check "DDL after a restore gets an id after every restored one" eq \
+    "$(val mg_restore_plain "SELECT command_tag || ' ' || (id > (SELECT max(id) FROM migrate_guard.history WHERE object_identity <> 'public.after_restore'))::text FROM migrate_guard.history WHERE object_identity = 'public.after_restore'")" "CREATE TABLE true"
 
 for db in mg_source mg_restore_control mg_restore_plain mg_restore_custom mg_restore_parallel mg_restore_bare; do
     q -d postgres -c "DROP DATABASE \"$db\" WITH (FORCE)"
