@@ -1,6 +1,10 @@
 # migrate_guard: the two commands a user needs, plus a few helpers.
 #   make run    set up, build, install, start the local cluster and show the guard at work
-#   make test   set up, build, install and run the whole test suite
+#   make test   set up, build, install and run the whole test suite, on every tested version
+# PG=13|15|18 picks the PostgreSQL version (make run PG=13, make test PG=18); without it, make run
+# uses PostgreSQL 15 (Debian 12's own) and make test runs 15, 18 and 13 in turn.
+PG ?=
+export PG
 .PHONY: run stop test bench bench-backfill bench-temp bench-callgrind install setup psql verdicts
 
 run:
@@ -47,7 +51,7 @@ install:
 	@bash scripts/install.sh --release
 
 psql:
-	@psql -h /var/lib/postgresql/migrate_guard -p 5415 -U postgres demo
+	@bash scripts/cluster.sh psql demo
 
 # Regenerate the README's verdict table by running its statements (needs the test cluster up,
 # as after make test; the test command fails when the table and the behaviour disagree).

@@ -13,7 +13,7 @@
 # <= 1.5 x the single UPDATE and below the loop; writer p99 <= 100 ms during the backfill.
 #
 # Usage: bench/backfill.sh [rows, default 1000000] [batch size, default 10000]
-# Needs the extension installed (make install). Runs on its own cluster (port 5417), on disk.
+# Needs the extension installed (make install). Runs on its own cluster (port 56NN for PostgreSQL NN; PG=NN picks the version), on disk.
 source "$(dirname "$0")/../scripts/lib.sh"
 rows=${1:-1000000}
 batch=${2:-10000}

@@ -13,7 +13,7 @@ source "$(dirname "$0")/../scripts/lib.sh"
 tables=${1:-20}
 mode=${2:-autocommit}
 command -v valgrind >/dev/null || die "valgrind is not installed (apt-get install valgrind)"
-port=5418
+port=57$PG_MAJOR
 dir=$(as_postgres mktemp -d /tmp/mg-callgrind.XXXXXX)
 cleanup() {
     as_postgres "$PG_BIN/pg_ctl" -D "$dir/data" -m fast stop >/dev/null 2>&1 || true

@@ -6,7 +6,7 @@
 #
 # Usage: bench/ddl_overhead.sh [--memory] [runs per side, default 11]
 #        MG_BENCH_SETTINGS='migrate_guard.mode=off' bench/ddl_overhead.sh   (take the cost apart)
-# Needs the extension installed (make install). Runs on its own cluster (port 5417), created
+# Needs the extension installed (make install). Runs on its own cluster (port 56NN for PostgreSQL NN; PG=NN picks the version), created
 # fresh with PostgreSQL's default settings, on disk like a real server; --memory puts it in
 # /dev/shm instead, where DDL itself costs least and the guard's share is largest.
 if [ "${1:-}" = --memory ]; then export MG_BENCH_MEMORY=1; shift; fi

@@ -5,7 +5,7 @@
 # rows the temporary tables left. Targets: guarded/plain throughput >= 0.97; 0 history rows.
 #
 # Usage: bench/temp_tables.sh [runs per side, default 5] [seconds per run, default 10] [clients, default 2]
-# Needs the extension installed (make install). Runs on its own cluster (port 5417), on disk.
+# Needs the extension installed (make install). Runs on its own cluster (port 56NN for PostgreSQL NN; PG=NN picks the version), on disk.
 source "$(dirname "$0")/../scripts/lib.sh"
 runs=${1:-5}
 seconds=${2:-10}

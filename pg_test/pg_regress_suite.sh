@@ -20,8 +20,8 @@ runs=("$@")
 [ ${#runs[@]} -gt 0 ] || runs=(plain warn enforce)
 src=$(bash scripts/pgsource.sh regress "$PG_MAJOR")
 regress=$src/src/test/regress
-out=$MG_HOME/regress-suite
-as_root install -d -o postgres -g postgres -m 0755 "$out"
+out=$MG_HOME/pg$PG_MAJOR/regress-suite
+as_root install -d -o postgres -g postgres -m 0755 "$MG_HOME/pg$PG_MAJOR" "$out"
 export PGHOST=$MG_SOCKET_DIR PGPORT=$TEST_PORT PGUSER=postgres
 psql_admin() { psql -X -q -v ON_ERROR_STOP=1 -d postgres "$@"; }
 server_log=$TEST_PGDATA/server.log

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Start, stop or recreate a local PostgreSQL 15 cluster owned by the postgres OS user.
-# Usage: cluster.sh start|stop|status|fresh demo|test
+# Start, stop or recreate a local cluster of the chosen PostgreSQL version (PG, see lib.sh),
+# owned by the postgres OS user.
+# Usage: cluster.sh start|stop|status|fresh|psql demo|test|bench
 source "$(dirname "$0")/lib.sh"
 
 action=${1:?usage: cluster.sh start|stop|status|fresh demo|test|bench}
@@ -23,7 +24,7 @@ stop() {
 
 init() {
     as_root install -d -o postgres -g postgres -m 0755 "$MG_HOME"
-    as_root install -d -o postgres -g postgres -m 0700 "$(dirname "$PGDATA")" 2>/dev/null || true
+    as_root install -d -o postgres -g postgres -m 0755 "$(dirname "$PGDATA")" 2>/dev/null || true
     log "initdb $PGDATA"
     as_postgres "$PG_BIN/initdb" -D "$PGDATA" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
     {
@@ -65,5 +66,6 @@ case $action in
         as_root rm -rf "$PGDATA"
         start
         ;;
+    psql) exec psql -X -h "$MG_SOCKET_DIR" -p "$PORT" -U postgres "$([ "$which" = demo ] && echo demo || echo postgres)" ;;
     *) die "unknown action $action" ;;
 esac

@@ -5,30 +5,49 @@
 set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PG_MAJOR=15
-PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
-PG_CONFIG=$PG_BIN/pg_config
 PGRX_VERSION=0.18.0
 
+# PostgreSQL versions. The system's own (Debian 12's binary packages) is 15; the others are built
+# from Debian's source packages (scripts/pgsource.sh) into MG_CACHE, 18 with assertions.
+SYSTEM_MAJOR=15
+CASSERT_MAJOR=18
+# Built and tested by `make test` without PG=..., cheapest first. 14 and 16 are in no Debian
+# suite; 17's source files were not reachable (see README, supported versions).
+TESTED_MAJORS=${MG_TESTED_MAJORS:-"15 18 13"}
+MG_CACHE=${MG_CACHE:-/var/cache/migrate_guard}
+# The version a script works on: PG=13 (make test PG=13), else the system's.
+PG_MAJOR=${PG:-$SYSTEM_MAJOR}
+case $PG_MAJOR in
+    13 | 14 | 15 | 16 | 17 | 18) ;;
+    *) echo "error: PG=$PG_MAJOR: supported PostgreSQL versions are 13 to 18" >&2; exit 2 ;;
+esac
+if [ "$PG_MAJOR" = "$SYSTEM_MAJOR" ]; then
+    PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+else
+    PG_BIN=$MG_CACHE/pg$PG_MAJOR/bin
+fi
+PG_CONFIG=$PG_BIN/pg_config
+
 # Where the local clusters live: owned by the postgres OS user, outside the checkout so that
-# the postgres user can reach them whatever the checkout's permissions are.
+# the postgres user can reach them whatever the checkout's permissions are. One set per version.
 MG_HOME=${MG_HOME:-/var/lib/postgresql/migrate_guard}
 MG_SOCKET_DIR=$MG_HOME
-# The demo cluster (`make run`) and the throw-away test cluster (`make test`).
-DEMO_PGDATA=$MG_HOME/demo
-DEMO_PORT=${MG_DEMO_PORT:-5415}
-TEST_PGDATA=$MG_HOME/test
-TEST_PORT=${MG_TEST_PORT:-5416}
-# The benchmark cluster (bench/ddl_overhead.sh): on disk by default, like a real server; with
+# The demo cluster (`make run`, port 54NN), the throw-away test cluster (`make test`, 55NN).
+DEMO_PGDATA=$MG_HOME/pg$PG_MAJOR/demo
+DEMO_PORT=${MG_DEMO_PORT:-54$PG_MAJOR}
+TEST_PGDATA=$MG_HOME/pg$PG_MAJOR/test
+TEST_PORT=${MG_TEST_PORT:-55$PG_MAJOR}
+# The benchmark cluster (bench/, port 56NN): on disk by default, like a real server; with
 # MG_BENCH_MEMORY=1, in memory (/dev/shm), where DDL itself is cheapest.
 if [ "${MG_BENCH_MEMORY:-0}" = 1 ] && [ -d /dev/shm ]; then
-    BENCH_PGDATA=${MG_BENCH_PGDATA:-/dev/shm/migrate_guard_bench}
+    BENCH_PGDATA=${MG_BENCH_PGDATA:-/dev/shm/migrate_guard_bench_pg$PG_MAJOR}
 else
-    BENCH_PGDATA=${MG_BENCH_PGDATA:-$MG_HOME/bench}
+    BENCH_PGDATA=${MG_BENCH_PGDATA:-$MG_HOME/pg$PG_MAJOR/bench}
 fi
-BENCH_PORT=${MG_BENCH_PORT:-5417}
+BENCH_PORT=${MG_BENCH_PORT:-56$PG_MAJOR}
 
-export PATH="$HOME/.cargo/bin:$PATH"
+# The chosen version's own client programs (psql, pgbench, pg_dump) come first.
+export PATH="$PG_BIN:$HOME/.cargo/bin:$PATH"
 export USER=${USER:-$(id -un)}
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -52,7 +71,8 @@ as_postgres() {
     fi
 }
 
-# `cargo pgrx install` copies into PostgreSQL's directories, which need root.
+# `cargo pgrx install` copies into PostgreSQL's directories, which need root for the system's
+# server (a server built into the cache belongs to the user who built it).
 pgrx_sudo_flag() {
-    if is_root; then echo ""; else echo "--sudo"; fi
+    if is_root || [ -w "$("$PG_CONFIG" --pkglibdir)" ]; then echo ""; else echo "--sudo"; fi
 }

@@ -3,6 +3,9 @@
 #
 #   pgsource.sh regress MAJOR   source of MAJOR with PostgreSQL's regression suite built in it
 #                               (pg_regress, regress.so, contrib/spi); prints the source directory
+#   pgsource.sh server MAJOR    a server of MAJOR built from that source and installed under
+#                               the cache (with assertions for 18: --enable-cassert); prints its
+#                               installation prefix
 #
 # The source comes through a private apt configuration (its own sources list and package lists,
 # under the cache), so the system's apt setup is left as it is. The deb-src entries reuse the host
@@ -10,9 +13,8 @@
 #   13 bullseye, 15 bookworm (the version of the installed server where it can), 17 trixie, 18 sid.
 source "$(dirname "$0")/lib.sh"
 
-# Where sources and builds are kept between runs: readable by the postgres OS user, which runs
-# the regression suite and loads regress.so from here.
-MG_CACHE=${MG_CACHE:-/var/cache/migrate_guard}
+# Sources and builds are kept between runs in MG_CACHE (from lib.sh), readable by the postgres
+# OS user, which runs the regression suite and loads regress.so from there.
 
 suites_for() {
     case $1 in
@@ -77,7 +79,11 @@ fetch() {
     local work="" version
     for version in $versions; do
         work=$(mktemp -d "$MG_CACHE/src/fetch.XXXXXX")
-        if (cd "$work" && apt-get "${opts[@]}" source "$pkg=$version") >"$apt/source.log" 2>&1; then
+        # Downloaded only, then unpacked without Debian's patches: they move the server's
+        # libraries to /usr/lib/postgresql/NN, where a build installed under the cache would
+        # overwrite system paths. The pristine upstream source is what is built and tested.
+        if (cd "$work" && apt-get "${opts[@]}" source --download-only "$pkg=$version" \
+                && dpkg-source --skip-patches -x ./*.dsc "$pkg-$version") >"$apt/source.log" 2>&1; then
             break
         fi
         log "  $pkg $version: $(grep -m1 -E '^(E|Err):' "$apt/source.log" || echo 'failed')"
@@ -89,10 +95,10 @@ fetch() {
         log "  the server is $installed; using the source of $version (same major version)"
     fi
     local dir
-    dir=$(find "$work" -mindepth 1 -maxdepth 1 -type d -name "$pkg-*" | head -1)
-    [ -n "$dir" ] || die "apt-get source $pkg left no source directory"
+    dir=$work/$pkg-$version
+    [ -d "$dir" ] || die "apt-get source $pkg left no source directory"
     local dest
-    dest="$MG_CACHE/src/$(basename "$dir")"
+    dest="$MG_CACHE/src/$pkg-${version%%-*}"
     rm -rf "$dest"
     mv "$dir" "$dest"
     rm -rf "$work"
@@ -116,6 +122,9 @@ configure() {
 # regress MAJOR: the regression suite's programs and libraries, built in the source tree.
 regress() {
     local major=$1 src
+    if [ "$major" != "$SYSTEM_MAJOR" ]; then
+        server "$major" >/dev/null
+    fi
     src=$(fetch "$major")
     if [ ! -f "$src/.mg-built-regress" ]; then
         configure "$src" --without-icu --without-readline --without-zlib
@@ -128,9 +137,39 @@ regress() {
     echo "$src"
 }
 
+# Options every server build gets; the version built with assertions gets more.
+server_options() { # major
+    local opts=(--without-icu --without-readline --with-zlib)
+    [ "$1" = "$CASSERT_MAJOR" ] && opts+=(--enable-cassert --enable-debug)
+    echo "${opts[@]}"
+}
+
+# server MAJOR: configure, build and install a server under $MG_CACHE/pgMAJOR; prints the prefix.
+# With contrib (btree_gist, pg_stat_statements … as Debian's packages have them). The same tree
+# then serves the regression suite (regress.so, contrib/spi, pg_regress).
+server() {
+    local major=$1 src prefix
+    [ "$major" = "$SYSTEM_MAJOR" ] && die "PostgreSQL $major comes from Debian's binary packages, not from source"
+    prefix=$MG_CACHE/pg$major
+    src=$(fetch "$major")
+    # shellcheck disable=SC2046
+    local opts=(--prefix="$prefix" $(server_options "$major"))
+    if [ ! -f "$src/.mg-built-server" ] || [ ! -x "$prefix/bin/postgres" ]; then
+        configure "$src" "${opts[@]}"
+        log "building PostgreSQL $major from source ($(basename "$src"), ${opts[*]:1}; a few minutes, once per machine)"
+        (cd "$src" && make -j"$(nproc)" && make install && make -C src/test/isolation install \
+            && make -C contrib -j"$(nproc)" install \
+            && make -C src/test/regress && make -C contrib/spi) >"$src/.mg-build-server.log" 2>&1 \
+            || { tail -40 "$src/.mg-build-server.log" >&2; die "building PostgreSQL $major failed (log: $src/.mg-build-server.log)"; }
+        touch "$src/.mg-built-server" "$src/.mg-built-regress"
+    fi
+    echo "$prefix"
+}
+
 as_root install -d -o "$(id -u)" -g "$(id -g)" -m 0755 "$MG_CACHE"
 case ${1:-} in
     regress) regress "${2:?usage: pgsource.sh regress MAJOR}" ;;
+    server) server "${2:?usage: pgsource.sh server MAJOR}" ;;
     fetch) fetch "${2:?usage: pgsource.sh fetch MAJOR}" ;;
-    *) die "usage: pgsource.sh regress|fetch MAJOR" ;;
+    *) die "usage: pgsource.sh regress|server|fetch MAJOR" ;;
 esac

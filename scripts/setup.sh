@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Install what building and testing migrate_guard needs, only where it is missing:
-# Debian packages, cargo-pgrx of the pinned version, and `cargo pgrx init` for PostgreSQL 15.
+# Install what building and testing migrate_guard needs, only where it is missing: Debian
+# packages, cargo-pgrx of the pinned version, the PostgreSQL versions to test (built from source
+# where Debian 12 has no binaries), and `cargo pgrx init` for each.
 source "$(dirname "$0")/lib.sh"
 
 packages=(
-    postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-client-$PG_MAJOR
+    postgresql-$SYSTEM_MAJOR postgresql-server-dev-$SYSTEM_MAJOR postgresql-client-$SYSTEM_MAJOR
     libclang-dev clang build-essential pkg-config libssl-dev sudo ca-certificates
-    # PostgreSQL's regression suite is built from Debian's source package (scripts/pgsource.sh).
-    dpkg-dev bzip2 xz-utils
+    # PostgreSQL's sources come from Debian's source packages and are built here
+    # (scripts/pgsource.sh): the regression suite, and the versions Debian 12 has no binaries for.
+    dpkg-dev bzip2 xz-utils bison flex zlib1g-dev
 )
 # The test suite also drives real migration tools, which need Python (venv) and Node (npm).
 # They are looked for as commands first: a machine may have them from outside Debian.
@@ -36,8 +38,17 @@ if [ "$(cargo pgrx --version 2>/dev/null | awk '{print $2}')" != "$PGRX_VERSION"
     cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
 fi
 
+# The PostgreSQL versions to prepare: MG_VERSIONS (make test: every tested one), else PG's.
+# Versions other than the system's are built from Debian's source packages, once per machine.
 pgrx_home=${PGRX_HOME:-$HOME/.pgrx}
-if ! grep -q "^pg$PG_MAJOR = \"$PG_CONFIG\"" "$pgrx_home/config.toml" 2>/dev/null; then
-    log "cargo pgrx init --pg$PG_MAJOR $PG_CONFIG"
-    cargo pgrx init --pg$PG_MAJOR "$PG_CONFIG" >/dev/null
-fi
+for v in ${MG_VERSIONS:-$PG_MAJOR}; do
+    if [ "$v" = "$SYSTEM_MAJOR" ]; then
+        config=/usr/lib/postgresql/$v/bin/pg_config
+    else
+        config=$(bash "$(dirname "$0")/pgsource.sh" server "$v")/bin/pg_config
+    fi
+    if ! grep -q "^pg$v = \"$config\"" "$pgrx_home/config.toml" 2>/dev/null; then
+        log "cargo pgrx init --pg$v $config"
+        cargo pgrx init --pg"$v" "$config" >/dev/null
+    fi
+done

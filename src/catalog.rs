@@ -117,6 +117,10 @@ impl Facts for CatalogFacts {
         type_change_rewrites(pg_sys::Oid::from(rel.oid), column, to)
     }
 
+    fn server(&self) -> crate::server::Server {
+        crate::server::Server::running()
+    }
+
     fn session(&self) -> Session {
         if let Some(s) = self.session.get() {
             return s;
@@ -161,11 +165,11 @@ fn type_change_rewrites(relid: pg_sys::Oid, column: &str, to: (u32, i32)) -> Opt
             return None;
         }
         let desc = (*r).rd_att;
-        let attrs = (*desc).attrs.as_slice((*desc).natts as usize);
+        let attrs = crate::server::compat::attributes(desc);
         let att = attrs
             .iter()
             .find(|a| !a.attisdropped && CStr::from_ptr(a.attname.data.as_ptr()).to_bytes() == column.as_bytes())
-            .cloned();
+            .map(|a| **a);
         pg_sys::RelationClose(r);
         let att = att?;
         let var = pg_sys::makeVar(1, att.attnum, att.atttypid, att.atttypmod, att.attcollation, 0);
@@ -301,14 +305,14 @@ unsafe fn storage(r: pg_sys::Relation, kind: RelKind) -> (u64, Option<i64>) {
         match kind {
             RelKind::Table | RelKind::MatView | RelKind::Index | RelKind::Sequence => {
                 let blocks = pg_sys::RelationGetNumberOfBlocksInFork(r, pg_sys::ForkNumber::MAIN_FORKNUM);
-                let tuples = (*(*r).rd_rel).reltuples;
+                let form = &*(*r).rd_rel;
                 (
                     blocks as u64 * pg_sys::BLCKSZ as u64,
-                    (tuples >= 0.0).then_some(tuples as i64),
+                    crate::server::compat::row_estimate(form.relpages, form.reltuples),
                 )
             }
             RelKind::PartitionedTable => {
-                let pd = pg_sys::RelationGetPartitionDesc(r, true);
+                let pd = crate::server::compat::partition_desc(r);
                 let (mut size, mut rows, mut rows_known) = (0u64, 0i64, true);
                 if !pd.is_null() {
                     for i in 0..(*pd).nparts as usize {
@@ -340,7 +344,7 @@ unsafe fn read_column(oid: pg_sys::Oid, column: &str) -> Option<Column> {
             return None;
         }
         let desc = (*r).rd_att;
-        let attrs = (*desc).attrs.as_slice((*desc).natts as usize);
+        let attrs = crate::server::compat::attributes(desc);
         let found = attrs
             .iter()
             .find(|a| !a.attisdropped && CStr::from_ptr(a.attname.data.as_ptr()).to_bytes() == column.as_bytes());
@@ -352,7 +356,8 @@ unsafe fn read_column(oid: pg_sys::Oid, column: &str) -> Option<Column> {
             };
             Column {
                 name: column.to_owned(),
-                not_null: a.attnotnull,
+                not_null: crate::server::compat::not_null_valid(desc, a),
+                generated: (a.attgenerated != 0).then_some(a.attgenerated as u8 as char),
                 not_null_proven_by: proven,
                 type_display: crate::ddl::cstr(pg_sys::format_type_with_typemod(a.atttypid, a.atttypmod))
                     .unwrap_or_default(),

@@ -118,7 +118,8 @@ impl Rel {
         let st = self.storage();
         let size = crate::sqltext::pretty_size(st.size_bytes);
         let mut s = match st.est_rows {
-            Some(n) if n >= 0 => format!("about {} rows, {}", n, size),
+            Some(1) => format!("about 1 row, {size}"),
+            Some(n) if n >= 0 => format!("about {n} rows, {size}"),
             _ => size,
         };
         if st.data_assumed {
@@ -137,6 +138,8 @@ pub struct Column {
     pub not_null_proven_by: Option<String>,
     /// `format_type` of the column, e.g. `character varying(20)`.
     pub type_display: String,
+    /// `pg_attribute.attgenerated`: `Some('s')` stored, `Some('v')` virtual (18+).
+    pub generated: Option<char>,
 }
 
 /// Session state the rules consult.
@@ -166,6 +169,8 @@ pub trait Facts {
     /// PostgreSQL rewrite the table; `None` when it cannot be decided (no such column or cast).
     fn type_change_rewrites(&self, rel: &Rel, column: &str, to: (u32, i32)) -> Option<bool>;
     fn session(&self) -> Session;
+    /// The server's version and what it supports.
+    fn server(&self) -> crate::server::Server;
 }
 
 /// In-memory facts for unit tests.
@@ -178,6 +183,9 @@ pub struct FakeFacts {
     /// `(column, target type oid) → rewrites`
     pub type_changes: Vec<(String, u32, bool)>,
     pub session: Session,
+    /// The server the facts are about: PostgreSQL 15 unless a test says otherwise (whatever
+    /// version the test binary was built for).
+    pub server: Option<crate::server::Server>,
 }
 
 #[cfg(test)]
@@ -272,5 +280,8 @@ impl Facts for FakeFacts {
     }
     fn session(&self) -> Session {
         self.session
+    }
+    fn server(&self) -> crate::server::Server {
+        self.server.unwrap_or(crate::server::Server::of(15))
     }
 }

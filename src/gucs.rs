@@ -118,7 +118,7 @@ pub fn register() {
         GucFlags::NO_RESET_ALL | GucFlags::DISALLOW_IN_FILE,
     );
     // SAFETY: called once from _PG_init with a static C string.
-    unsafe { pg_sys::MarkGUCPrefixReserved(c"migrate_guard".as_ptr()) };
+    unsafe { crate::server::compat::reserve_guc_prefix(c"migrate_guard") };
 }
 
 #[pg_guard]

@@ -634,7 +634,13 @@ pub fn flush() {
     // SAFETY: the table is opened and locked for the duration; every datum below matches its
     // column's type (columns are matched by name); errors abort the transaction, which releases
     // everything.
-    unsafe { insert_rows(relid, &rows) };
+    // At pre-commit the statement's snapshot is gone; inserting (and toasting a long statement
+    // text) needs one, as assertion-enabled builds check.
+    unsafe {
+        pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
+        insert_rows(relid, &rows);
+        pg_sys::PopActiveSnapshot();
+    }
     WRITING.with_borrow_mut(|w| {
         for m in rows.iter().filter_map(|r| r.migration) {
             match w.iter_mut().find(|(id, _)| *id == m) {
@@ -674,7 +680,7 @@ unsafe fn insert_rows(relid: pg_sys::Oid, rows: &[Row]) {
         let rel = pg_sys::table_open(relid, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
         let desc = (*rel).rd_att;
         let natts = (*desc).natts as usize;
-        let attrs = (*desc).attrs.as_slice(natts);
+        let attrs = crate::server::compat::attributes(desc);
         // Columns are matched by name once per flush, not per row.
         let cols: Vec<Option<HistoryColumn>> = attrs
             .iter()
@@ -735,15 +741,7 @@ unsafe fn insert_rows(relid: pg_sys::Oid, rows: &[Row]) {
             let tuple = pg_sys::heap_form_tuple(desc, values.as_mut_ptr(), nulls.as_mut_ptr());
             pg_sys::ExecStoreHeapTuple(tuple, slot, true);
             pg_sys::simple_table_tuple_insert(rel, slot);
-            pg_sys::ExecInsertIndexTuples(
-                rri,
-                slot,
-                estate,
-                false,
-                false,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-            );
+            crate::server::compat::insert_index_tuples(rri, slot, estate);
             pg_sys::ExecClearTuple(slot);
         }
         pg_sys::ExecDropSingleTupleTableSlot(slot);

@@ -88,7 +88,7 @@ unsafe fn relation_owner(relid: pg_sys::Oid) -> pg_sys::Oid {
 /// # Safety
 /// Call inside a transaction.
 pub unsafe fn identity_sequence(table: pg_sys::Oid) -> pg_sys::Oid {
-    unsafe { pg_sys::getIdentitySequence(table, 1, false) }
+    unsafe { crate::server::compat::identity_sequence(table, 1) }
 }
 
 /// The tables whose ids `migrate_guard._next_id()` hands out.

@@ -20,6 +20,7 @@ pub mod model;
 pub mod policy;
 pub mod report;
 pub mod rules;
+pub mod server;
 pub mod sqltext;
 
 ::pgrx::pg_module_magic!(name, version);

@@ -3,6 +3,7 @@
 
 use crate::facts::{Facts, Rel};
 use crate::model::*;
+use crate::server::Server;
 
 /// What a lock is taken on: a relation named by the statement, or the table of a named index.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,8 +35,8 @@ fn need(r: &RelRef, mode: LockMode) -> LockNeed {
     }
 }
 
-/// The table locks `stmt` will request.
-pub fn lock_needs(stmt: &Statement) -> Vec<LockNeed> {
+/// The table locks `stmt` will request on `server`.
+pub fn lock_needs(stmt: &Statement, server: Server) -> Vec<LockNeed> {
     use LockMode::*;
     match &stmt.command {
         Command::CreateIndex(ci) => vec![need(
@@ -68,7 +69,7 @@ pub fn lock_needs(stmt: &Statement) -> Vec<LockNeed> {
             let mut out: Vec<LockNeed> = Vec::new();
             let mut table_mode: Option<LockMode> = None;
             for cmd in &at.cmds {
-                let (mode, others) = alter_cmd_locks(cmd);
+                let (mode, others) = alter_cmd_locks(cmd, server);
                 table_mode = table_mode.max(Some(mode));
                 out.extend(others);
             }
@@ -93,13 +94,26 @@ pub fn lock_needs(stmt: &Statement) -> Vec<LockNeed> {
         Command::RefreshMatView(r) => vec![need(&r.target, if r.concurrent { Exclusive } else { AccessExclusive })],
         Command::CreateRelation { references, .. } => references.iter().map(|r| need(r, ShareRowExclusive)).collect(),
         Command::CreateTrigger { table } => vec![need(table, ShareRowExclusive)],
+        // REINDEX locks the table SHARE (an index: its table SHARE, itself ACCESS EXCLUSIVE);
+        // CONCURRENTLY, SHARE UPDATE EXCLUSIVE.
+        Command::Reindex(r) => {
+            let mode = if r.concurrent { ShareUpdateExclusive } else { Share };
+            match &r.target {
+                ReindexTarget::Index(i) => vec![LockNeed {
+                    target: LockTarget::TableOfIndex(i.clone()),
+                    mode,
+                }],
+                ReindexTarget::Table(t) => vec![need(t, mode)],
+                ReindexTarget::Many { .. } => vec![],
+            }
+        }
         Command::Comment { .. } => vec![],
         Command::Other => vec![],
     }
 }
 
 /// Lock on the altered table, plus locks on other tables (referenced tables, partitions).
-fn alter_cmd_locks(cmd: &AlterCmd) -> (LockMode, Vec<LockNeed>) {
+fn alter_cmd_locks(cmd: &AlterCmd, server: Server) -> (LockMode, Vec<LockNeed>) {
     use LockMode::*;
     let fk_refs = |constraints: &[Constraint]| -> Vec<LockNeed> {
         constraints
@@ -122,8 +136,11 @@ fn alter_cmd_locks(cmd: &AlterCmd) -> (LockMode, Vec<LockNeed>) {
         } => {
             if *concurrent || *finalize {
                 (ShareUpdateExclusive, vec![])
-            } else {
+            } else if server.detach_concurrently() {
                 (AccessExclusive, vec![need(partition, AccessExclusive)])
+            } else {
+                // PostgreSQL 13 opens the partition with SHARE UPDATE EXCLUSIVE.
+                (AccessExclusive, vec![need(partition, ShareUpdateExclusive)])
             }
         }
         AlterCmd::Other { lock, .. } => (*lock, vec![]),
@@ -145,6 +162,11 @@ fn targets(stmt: &Statement) -> Vec<LockTarget> {
         Command::RefreshMatView(r) => vec![rel(&r.target)],
         Command::Comment { target, .. } => vec![rel(target)],
         Command::CreateTrigger { table } => vec![rel(table)],
+        Command::Reindex(r) => match &r.target {
+            ReindexTarget::Index(i) => vec![LockTarget::TableOfIndex(i.clone())],
+            ReindexTarget::Table(t) => vec![rel(t)],
+            ReindexTarget::Many { .. } => vec![],
+        },
         Command::CreateRelation { .. } | Command::Other => vec![],
     }
 }
@@ -162,7 +184,9 @@ pub fn only_temporary(stmt: &Statement, facts: &dyn Facts) -> bool {
 
 /// The table the statement acts on first (for an index, its table), when it resolves.
 pub fn main_table(stmt: &Statement, facts: &dyn Facts) -> Option<Rel> {
-    lock_needs(stmt).into_iter().find_map(|n| n.target.resolve(facts))
+    lock_needs(stmt, facts.server())
+        .into_iter()
+        .find_map(|n| n.target.resolve(facts))
 }
 
 /// The strongest lock above SHARE UPDATE EXCLUSIVE that `stmt` requests on an existing
@@ -170,7 +194,7 @@ pub fn main_table(stmt: &Statement, facts: &dyn Facts) -> Option<Rel> {
 /// queries and makes every later query on the table queue behind it.
 pub fn strong_lock_on_existing(stmt: &Statement, facts: &dyn Facts) -> Option<(LockMode, Rel)> {
     let mut best: Option<(LockMode, Rel)> = None;
-    for n in lock_needs(stmt) {
+    for n in lock_needs(stmt, facts.server()) {
         if n.mode <= LockMode::ShareUpdateExclusive || best.as_ref().is_some_and(|(m, _)| *m >= n.mode) {
             continue;
         }
@@ -204,13 +228,16 @@ mod tests {
                 ],
             ),
         );
-        assert_eq!(lock_needs(&s), vec![need(&rel("t"), LockMode::ShareRowExclusive)]);
+        assert_eq!(
+            lock_needs(&s, Server::of(15)),
+            vec![need(&rel("t"), LockMode::ShareRowExclusive)]
+        );
         let s = stmt(
             "ALTER TABLE",
             "",
             alter("t", vec![AlterCmd::ValidateConstraint { name: "c".into() }]),
         );
-        assert_eq!(lock_needs(&s)[0].mode, LockMode::ShareUpdateExclusive);
+        assert_eq!(lock_needs(&s, Server::of(15))[0].mode, LockMode::ShareUpdateExclusive);
     }
 
     #[test]
@@ -225,7 +252,7 @@ mod tests {
         };
         let s = stmt("ALTER TABLE", "", alter("child", vec![AlterCmd::AddConstraint(fk)]));
         assert_eq!(
-            lock_needs(&s),
+            lock_needs(&s, Server::of(15)),
             vec![
                 need(&rel("child"), LockMode::ShareRowExclusive),
                 need(&rel("parent"), LockMode::ShareRowExclusive)

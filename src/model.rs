@@ -85,6 +85,8 @@ pub enum Command {
     CreateTrigger {
         table: RelRef,
     },
+    /// `REINDEX` (event triggers see it from PostgreSQL 17).
+    Reindex(Reindex),
     /// Any other DDL: the guard has no rule for it.
     Other,
 }
@@ -233,6 +235,8 @@ pub struct ColumnDef {
     pub default: Option<Expr>,
     pub identity: bool,
     pub generated_stored: Option<Expr>,
+    /// `GENERATED ALWAYS AS (…) [VIRTUAL]` (PostgreSQL 18): computed when read, never stored.
+    pub generated_virtual: Option<Expr>,
     /// Inline constraints other than NOT NULL / DEFAULT / identity / generated.
     pub constraints: Vec<Constraint>,
 }
@@ -240,7 +244,11 @@ pub struct ColumnDef {
 impl ColumnDef {
     /// Whether existing rows get a value for the new column (so NOT NULL can hold).
     pub fn fills_existing_rows(&self) -> bool {
-        self.default.is_some() || self.identity || self.generated_stored.is_some() || self.type_name.serial
+        self.default.is_some()
+            || self.identity
+            || self.generated_stored.is_some()
+            || self.generated_virtual.is_some()
+            || self.type_name.serial
     }
 }
 
@@ -278,6 +286,10 @@ pub enum AlterCmd {
         concurrent: bool,
         finalize: bool,
     },
+    /// `ALTER COLUMN … SET EXPRESSION AS (…)` (PostgreSQL 17+).
+    SetExpression {
+        column: String,
+    },
     /// Anything else, with the lock it takes.
     Other {
         lock: LockMode,
@@ -291,6 +303,24 @@ pub struct Rename {
     pub target: RelRef,
     pub column: Option<String>,
     pub new_name: String,
+}
+
+/// What a `REINDEX` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReindexTarget {
+    Index(RelRef),
+    Table(RelRef),
+    /// `REINDEX SCHEMA / DATABASE / SYSTEM name`: every table in it.
+    Many {
+        what: &'static str,
+        name: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Reindex {
+    pub target: ReindexTarget,
+    pub concurrent: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -352,6 +352,21 @@ fn dollar_tag(b: &[u8], i: usize) -> Option<usize> {
     (j < b.len()).then_some(j + 1)
 }
 
+/// Byte offsets just after each top-level `;` of `sql` (outside literals, quoted identifiers and
+/// comments), in order: where each statement of a multi-statement string begins, its leading
+/// comments included.
+pub fn statement_boundaries(sql: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    for piece in lex(sql) {
+        at += piece.text().len();
+        if piece == Piece::Other(";") {
+            out.push(at);
+        }
+    }
+    out
+}
+
 /// Rule ids named by `migrate_guard:allow` directives in the comments of `sql`, in order. The
 /// ids are returned as written (lower-cased); the policy validates them.
 pub fn directive_rules(sql: &str) -> Vec<String> {

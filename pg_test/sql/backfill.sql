@@ -8,6 +8,7 @@ SET search_path = bf, public;
 -- A key walk: 25,000 rows, batches of 10,000, a filter.
 CREATE TABLE accounts (id bigint PRIMARY KEY, email text NOT NULL, email_lower text, n int NOT NULL DEFAULT 0);
 INSERT INTO accounts SELECT g, 'User' || g || '@Example.COM', NULL, 0 FROM generate_series(1, 25000) g;
+VACUUM ANALYZE accounts;
 UPDATE accounts SET email_lower = lower(email) WHERE id % 10 = 0;  -- some rows are already done
 ANALYZE accounts;
 
@@ -33,9 +34,11 @@ CREATE TABLE events (tenant text, at timestamptz, seq int, payload text, n int N
                      PRIMARY KEY (tenant, at, seq));
 INSERT INTO events SELECT 't' || (g % 3), timestamptz '2026-01-01 00:00+00' + g * interval '1 minute', g % 7, 'p', 0
 FROM generate_series(1, 3000) g;
+VACUUM ANALYZE events;
 ANALYZE events;
 CREATE TABLE trip (armed boolean);
 INSERT INTO trip VALUES (true);
+VACUUM ANALYZE trip;
 CREATE FUNCTION trip_wire() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF NEW.seq = 3 AND NEW.tenant = 't2' AND NEW.at > timestamptz '2026-01-02 00:00+00' AND (SELECT armed FROM trip) THEN
@@ -71,6 +74,7 @@ SELECT migrate_guard.cancel_backfill(3);
 -- committed batches are updated again: that is what starting over means).
 CREATE TABLE redo (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);
 INSERT INTO redo SELECT g, 0 FROM generate_series(1, 300) g;
+VACUUM ANALYZE redo;
 CREATE FUNCTION redo_wire() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN IF NEW.id = 250 AND (SELECT armed FROM trip) THEN RAISE EXCEPTION 'redo wire'; END IF; RETURN NEW; END $$;
 CREATE TRIGGER redo_trip BEFORE UPDATE ON redo FOR EACH ROW EXECUTE FUNCTION redo_wire();

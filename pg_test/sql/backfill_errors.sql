@@ -5,6 +5,7 @@ CREATE SCHEMA bfe;
 SET search_path = bfe, public;
 CREATE TABLE items (id int PRIMARY KEY, name text, name_upper text, qty int NOT NULL DEFAULT 0);
 INSERT INTO items SELECT g, 'item ' || g, NULL, 0 FROM generate_series(1, 100) g;
+VACUUM ANALYZE items;
 CREATE VIEW items_view AS SELECT * FROM items;
 CREATE TABLE parts (id int, v text) PARTITION BY RANGE (id);
 CREATE TABLE parts_1 PARTITION OF parts FOR VALUES FROM (0) TO (1000);
@@ -66,6 +67,7 @@ CALL migrate_guard.backfill('items', 'id = id + 1000');
 -- Keys whose text form depends on settings cannot be walked.
 CREATE TABLE measures (x double precision PRIMARY KEY, v text);
 INSERT INTO measures VALUES (0.1, 'a');
+VACUUM ANALYZE measures;
 CALL migrate_guard.backfill('measures', 'v = upper(v)');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 -- Retries need READ COMMITTED.
@@ -122,6 +124,7 @@ RESET ROLE;
 RESET ROLE;
 CREATE TABLE shared (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);
 INSERT INTO shared SELECT generate_series(1, 10);
+VACUUM ANALYZE shared;
 CREATE ROLE mg_bfe_writer;
 CREATE ROLE mg_bfe_other;
 GRANT USAGE ON SCHEMA bfe TO mg_bfe_writer, mg_bfe_other;

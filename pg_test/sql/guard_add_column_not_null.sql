@@ -5,6 +5,7 @@ CREATE SCHEMA acn;
 SET search_path = acn, public;
 CREATE TABLE accounts (id bigint PRIMARY KEY, email text);
 INSERT INTO accounts SELECT g, 'user' || g || '@example.com' FROM generate_series(1, 1000) g;
+VACUUM ANALYZE accounts;
 ANALYZE accounts;
 
 -- Blocked, with the full message.
@@ -48,5 +49,6 @@ ALTER TABLE empty_table ADD COLUMN v text NOT NULL;
 CREATE SCHEMA "ACN Sales";
 CREATE TABLE "ACN Sales"."Order Items" ("Item Id" int);
 INSERT INTO "ACN Sales"."Order Items" VALUES (1);
+VACUUM ANALYZE "ACN Sales"."Order Items";
 ALTER TABLE "ACN Sales"."Order Items" ADD COLUMN "Unit Price" numeric(10,2) NOT NULL;
 ALTER TABLE "ACN Sales"."Order Items" ADD COLUMN "Unit Price" numeric(10,2) NOT NULL DEFAULT 0;

@@ -5,6 +5,7 @@ CREATE SCHEMA acr;
 SET search_path = acr, public;
 CREATE TABLE orders (id bigint PRIMARY KEY, total numeric(10,2));
 INSERT INTO orders SELECT g, g FROM generate_series(1, 1000) g;
+VACUUM ANALYZE orders;
 ANALYZE orders;
 
 -- Blocked, with the full message: volatile defaults (decided from the catalog), serial,
@@ -60,4 +61,5 @@ ALTER TABLE empty_table ADD COLUMN uid uuid DEFAULT gen_random_uuid();
 CREATE SCHEMA "ACR Sales";
 CREATE TABLE "ACR Sales"."Order Items" ("Item Id" int);
 INSERT INTO "ACR Sales"."Order Items" VALUES (1);
+VACUUM ANALYZE "ACR Sales"."Order Items";
 ALTER TABLE "ACR Sales"."Order Items" ADD COLUMN "Line No" serial;

@@ -6,6 +6,7 @@ SET search_path = bi, public;
 CREATE TABLE accounts (id bigint PRIMARY KEY, email text, plan text);
 INSERT INTO accounts SELECT g, 'user' || g || '@example.com', CASE WHEN g % 3 = 0 THEN 'pro' END
   FROM generate_series(1, 1000) g;
+VACUUM ANALYZE accounts;
 ANALYZE accounts;
 
 -- Blocked, with the full message: plain, UNIQUE, expression and partial indexes.
@@ -68,6 +69,7 @@ RESET migrate_guard.assume_populated;
 CREATE SCHEMA "BI Sales";
 CREATE TABLE "BI Sales"."Order Items" ("Item Id" int, "select" text);
 INSERT INTO "BI Sales"."Order Items" SELECT g, 'x' FROM generate_series(1, 500) g;
+VACUUM ANALYZE "BI Sales"."Order Items";
 ANALYZE "BI Sales"."Order Items";
 CREATE INDEX "Order Items by select" ON "BI Sales"."Order Items" ("select");
 CREATE INDEX CONCURRENTLY "Order Items by select" ON "BI Sales"."Order Items" ("select");
@@ -82,6 +84,7 @@ CREATE TABLE events (id bigint, kind text, at date) PARTITION BY RANGE (at);
 CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
 CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
 INSERT INTO events SELECT g, 'k' || (g % 5), date '2025-01-01' + (g % 700) FROM generate_series(1, 2000) g;
+VACUUM ANALYZE events;
 ANALYZE events;
 CREATE INDEX events_kind_idx ON events (kind);
 CREATE INDEX events_kind_idx ON ONLY events (kind);

@@ -6,6 +6,7 @@ SET search_path = ctr, public;
 CREATE TABLE items (id int PRIMARY KEY, sku varchar(20), price numeric(10,2), note text,
                     seen timestamp, qty smallint);
 INSERT INTO items SELECT g, 'sku' || g, g, 'n', timestamp '2026-01-01', 1 FROM generate_series(1, 1000) g;
+VACUUM ANALYZE items;
 ANALYZE items;
 
 -- Blocked, with the full message.
@@ -61,4 +62,5 @@ ALTER TABLE empty_table ALTER COLUMN id TYPE bigint;
 CREATE SCHEMA "CTR Sales";
 CREATE TABLE "CTR Sales"."Order Items" ("Item Id" int);
 INSERT INTO "CTR Sales"."Order Items" VALUES (1);
+VACUUM ANALYZE "CTR Sales"."Order Items";
 ALTER TABLE "CTR Sales"."Order Items" ALTER COLUMN "Item Id" TYPE bigint;

@@ -7,8 +7,10 @@ SET search_path = con, public;
 CREATE EXTENSION btree_gist SCHEMA con;
 CREATE TABLE customers (id bigint PRIMARY KEY);
 INSERT INTO customers SELECT g FROM generate_series(1, 100) g;
+VACUUM ANALYZE customers;
 CREATE TABLE orders (id bigint, customer_id bigint, qty int, code text, room int, during tstzrange);
 INSERT INTO orders SELECT g, 1 + g % 100, 1 + g % 5, 'c' || g, g, NULL FROM generate_series(1, 1000) g;
+VACUUM ANALYZE orders;
 ANALYZE customers, orders;
 
 ---------------------------------------------------------------- validating-check
@@ -104,6 +106,7 @@ ALTER TABLE orders ADD COLUMN note text, ADD CONSTRAINT qty_max CHECK (qty < 50)
 CREATE SCHEMA "CON Sales";
 CREATE TABLE "CON Sales"."Order Items" ("Item Id" int, "Customer" bigint);
 INSERT INTO "CON Sales"."Order Items" VALUES (1, 1);
+VACUUM ANALYZE "CON Sales"."Order Items";
 ALTER TABLE "CON Sales"."Order Items" ADD CONSTRAINT "Item Id positive" CHECK ("Item Id" > 0);
 ALTER TABLE "CON Sales"."Order Items" ADD CONSTRAINT "Customer FK" FOREIGN KEY ("Customer") REFERENCES con.customers (id);
 ALTER TABLE "CON Sales"."Order Items" ADD CONSTRAINT "Item Key" UNIQUE ("Item Id");

@@ -6,6 +6,7 @@ CREATE SCHEMA dr;
 SET search_path = dr, public;
 CREATE TABLE accounts (id bigint PRIMARY KEY, email text, legacy_flag boolean);
 INSERT INTO accounts SELECT g, 'u' || g, false FROM generate_series(1, 1000) g;
+VACUUM ANALYZE accounts;
 CREATE TABLE audit_old (id bigint);
 CREATE TABLE audit_older (id bigint);
 ANALYZE accounts;

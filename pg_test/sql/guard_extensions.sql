@@ -5,6 +5,7 @@ CREATE SCHEMA gx;
 SET search_path = gx, public;
 CREATE TABLE ext_target (id int PRIMARY KEY, payload text);
 INSERT INTO ext_target SELECT g, 'p' || g FROM generate_series(1, 1000) g;
+VACUUM ANALYZE ext_target;
 ANALYZE ext_target;
 
 -- The same statements, run directly, are blocked.

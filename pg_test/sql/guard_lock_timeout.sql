@@ -3,6 +3,7 @@ CREATE SCHEMA lt;
 SET search_path = lt, public;
 CREATE TABLE accounts (id bigint PRIMARY KEY, email text);
 INSERT INTO accounts SELECT g, 'u' || g FROM generate_series(1, 100) g;
+VACUUM ANALYZE accounts;
 SHOW migrate_guard.lock_timeout;
 SHOW lock_timeout;
 

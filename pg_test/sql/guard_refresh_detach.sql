@@ -8,6 +8,7 @@ CREATE TABLE sales_2025 PARTITION OF sales FOR VALUES FROM ('2025-01-01') TO ('2
 CREATE TABLE sales_2026 PARTITION OF sales FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
 CREATE TABLE sales_2027 PARTITION OF sales FOR VALUES FROM ('2027-01-01') TO ('2028-01-01');
 INSERT INTO sales SELECT g, 'r' || (g % 4), g, date '2025-01-01' + (g % 700) FROM generate_series(1, 2000) g;
+VACUUM ANALYZE sales;
 CREATE MATERIALIZED VIEW sales_by_region AS SELECT region, sum(amount) AS total FROM sales GROUP BY region;
 CREATE UNIQUE INDEX CONCURRENTLY sales_by_region_key ON sales_by_region (region);
 CREATE MATERIALIZED VIEW sales_later AS SELECT region FROM sales WITH NO DATA;

@@ -5,6 +5,7 @@ CREATE SCHEMA rn;
 SET search_path = rn, public;
 CREATE TABLE accounts (id bigint PRIMARY KEY, email text);
 INSERT INTO accounts SELECT g, 'user' || g || '@example.com' FROM generate_series(1, 1000) g;
+VACUUM ANALYZE accounts;
 ANALYZE accounts;
 CREATE VIEW active_accounts AS SELECT * FROM accounts WHERE id > 10;
 CREATE MATERIALIZED VIEW account_count AS SELECT count(*) AS n FROM accounts;

@@ -6,6 +6,7 @@ CREATE SCHEMA snn;
 SET search_path = snn, public;
 CREATE TABLE accounts (id bigint PRIMARY KEY, email text, plan text NOT NULL DEFAULT 'free');
 INSERT INTO accounts SELECT g, 'user' || g || '@example.com' FROM generate_series(1, 1000) g;
+VACUUM ANALYZE accounts;
 ANALYZE accounts;
 
 -- Blocked, with the full message.
@@ -54,4 +55,5 @@ ALTER TABLE empty_table ALTER COLUMN id SET NOT NULL;
 CREATE SCHEMA "SNN Sales";
 CREATE TABLE "SNN Sales"."Order Items" ("Item Id" int);
 INSERT INTO "SNN Sales"."Order Items" VALUES (1);
+VACUUM ANALYZE "SNN Sales"."Order Items";
 ALTER TABLE "SNN Sales"."Order Items" ALTER COLUMN "Item Id" SET NOT NULL;

@@ -5,6 +5,7 @@ CREATE SCHEMA gs;
 SET search_path = gs, public;
 CREATE TABLE accounts (id bigint PRIMARY KEY, email text, plan text);
 INSERT INTO accounts SELECT g, 'user' || g || '@example.com', NULL FROM generate_series(1, 1000) g;
+VACUUM ANALYZE accounts;
 ANALYZE accounts;
 
 SHOW migrate_guard.mode;

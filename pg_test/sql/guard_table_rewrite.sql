@@ -6,6 +6,7 @@ CREATE SCHEMA tr;
 SET search_path = tr, public;
 CREATE TABLE events (id bigint PRIMARY KEY, payload text);
 INSERT INTO events SELECT g, repeat('x', 50) FROM generate_series(1, 1000) g;
+VACUUM ANALYZE events;
 ANALYZE events;
 
 -- Blocked, with the full message.
@@ -66,5 +67,6 @@ ALTER TABLE empty_table ADD COLUMN score tr.positive_int DEFAULT 1;
 CREATE SCHEMA "TR Sales";
 CREATE TABLE "TR Sales"."Order Items" ("Item Id" int);
 INSERT INTO "TR Sales"."Order Items" VALUES (1);
+VACUUM ANALYZE "TR Sales"."Order Items";
 ALTER TABLE "TR Sales"."Order Items" SET UNLOGGED;
 ALTER TABLE "TR Sales"."Order Items" ADD COLUMN "Score" tr.positive_int DEFAULT 1;

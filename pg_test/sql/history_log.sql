@@ -7,6 +7,7 @@ SET search_path = hl, public;
 SELECT set_config('application_name', 'history_log_' || md5(random()::text), false) IS NOT NULL AS named;
 CREATE TABLE accounts (id bigint PRIMARY KEY, email text);
 INSERT INTO accounts SELECT g, 'u' || g FROM generate_series(1, 100) g;
+VACUUM ANALYZE accounts;
 CREATE INDEX accounts_email_idx ON accounts (email);
 CREATE FOREIGN DATA WRAPPER hl_fdw;
 CREATE SERVER hl_server FOREIGN DATA WRAPPER hl_fdw;

@@ -115,6 +115,7 @@ DROP ROLE mg_hm_app;
 -- statement and which migration.
 CREATE TABLE audited (id int PRIMARY KEY, v text);
 INSERT INTO audited SELECT g, 'x' FROM generate_series(1, 500) g;
+VACUUM ANALYZE audited;
 SELECT migrate_guard.begin_migration('0009_index_audited', 'sha256:999');
 BEGIN;
 SET LOCAL migrate_guard.allow = 'blocking-index';

@@ -18,6 +18,7 @@ SELECT coalesce(max(id), 0) AS start FROM migrate_guard.history \gset
 -- Statements in their own transactions, and several in one.
 CREATE TABLE accounts (id bigint PRIMARY KEY, email text);
 INSERT INTO accounts SELECT g, 'u' || g FROM generate_series(1, 1000) g;
+VACUUM ANALYZE accounts;
 BEGIN;
 ALTER TABLE accounts ADD COLUMN plan text;
 COMMENT ON COLUMN accounts.plan IS 'billing plan';

@@ -5,6 +5,7 @@ CREATE SCHEMA ht;
 SET search_path = ht, public;
 CREATE TABLE ht.orders (id bigint PRIMARY KEY, amount numeric);
 INSERT INTO ht.orders SELECT g, g FROM generate_series(1, 1000) g;
+VACUUM ANALYZE ht.orders;
 SELECT coalesce(max(id), 0) AS start FROM migrate_guard.history \gset
 
 -- The reporting pattern: a scratch table per transaction, dropped at commit.

@@ -5,6 +5,7 @@ CREATE SCHEMA ss;
 SET search_path = ss, public;
 CREATE TABLE ss.invoices (id bigserial PRIMARY KEY, amount numeric);
 INSERT INTO ss.invoices (amount) SELECT g FROM generate_series(1, 100) g;
+VACUUM ANALYZE ss.invoices;
 
 -- A fresh session has no lastval(), and DDL (recorded in history at commit) gives it none.
 \c

@@ -57,7 +57,10 @@ pub fn set_targets(set_clause: &str) -> Result<Vec<String>, Problem> {
             return Err("set_clause must be a list of column = value assignments".into());
         }
         let u = &*(stmt as *mut pg_sys::UpdateStmt);
-        if !u.fromClause.is_null() || !u.whereClause.is_null() || !u.returningList.is_null() || !u.withClause.is_null()
+        if !u.fromClause.is_null()
+            || !u.whereClause.is_null()
+            || crate::server::compat::update_returns(u)
+            || !u.withClause.is_null()
         {
             return Err("set_clause must only assign columns (no FROM, WHERE or RETURNING): \
                         give the condition as where_clause"
@@ -114,7 +117,7 @@ fn parse_one(what: &str, sql: &str) -> Result<*mut pg_sys::Node, Problem> {
     let c = CString::new(sql).map_err(|_| format!("{what} contains a NUL byte"))?;
     let parsed = PgTryBuilder::new(|| {
         // SAFETY: the raw parser only reads the string; errors are caught below.
-        Ok(unsafe { pg_sys::raw_parser(c.as_ptr(), pg_sys::RawParseMode::RAW_PARSE_DEFAULT) })
+        Ok(unsafe { crate::server::compat::raw_parse(c.as_ptr()) })
     })
     .catch_when(PgSqlErrorCode::ERRCODE_SYNTAX_ERROR, |e| match e {
         pgrx::pg_sys::panic::CaughtError::PostgresError(r) => Err(format!("{what} is not valid SQL: {}", r.message())),

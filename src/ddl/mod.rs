@@ -84,7 +84,7 @@ unsafe fn convert_command(node: *mut pg_sys::Node) -> Command {
                     .map(|c| alter_cmd(&*c))
                     .collect();
                 Command::AlterTable(AlterTable {
-                    kind: object_kind(s.objtype),
+                    kind: object_kind(crate::server::compat::alter_table_object_type(s)),
                     table,
                     cmds,
                 })
@@ -184,6 +184,8 @@ unsafe fn convert_command(node: *mut pg_sys::Node) -> Command {
                     None => Command::Other,
                 }
             }
+            #[cfg(any(feature = "pg17", feature = "pg18"))]
+            T::T_ReindexStmt => reindex(&*(node as *const pg_sys::ReindexStmt)),
             T::T_CreateTrigStmt => {
                 let s = &*(node as *const pg_sys::CreateTrigStmt);
                 match relref(s.relation) {
@@ -226,26 +228,70 @@ unsafe fn alter_cmd(cmd: &pg_sys::AlterTableCmd) -> AlterCmd {
             AT::AT_ValidateConstraint => AlterCmd::ValidateConstraint { name: name() },
             AT::AT_SetLogged => AlterCmd::SetLogged,
             AT::AT_SetUnLogged => AlterCmd::SetUnlogged,
+            #[cfg(not(any(feature = "pg13", feature = "pg14")))]
             AT::AT_SetAccessMethod => AlterCmd::SetAccessMethod { name: name() },
             AT::AT_SetTableSpace => AlterCmd::SetTablespace { name: name() },
-            AT::AT_AttachPartition | AT::AT_DetachPartition | AT::AT_DetachPartitionFinalize
-                if is_a(cmd.def, pg_sys::NodeTag::T_PartitionCmd) =>
-            {
-                let pc = &*(cmd.def as *const pg_sys::PartitionCmd);
-                let partition = relref(pc.name).unwrap_or_else(|| RelRef::new(None, "?"));
-                if cmd.subtype == AT::AT_AttachPartition {
-                    AlterCmd::AttachPartition { partition }
-                } else {
-                    AlterCmd::DetachPartition {
-                        partition,
-                        concurrent: pc.concurrent,
-                        finalize: cmd.subtype == AT::AT_DetachPartitionFinalize,
-                    }
-                }
+            AT::AT_AttachPartition | AT::AT_DetachPartition if is_a(cmd.def, pg_sys::NodeTag::T_PartitionCmd) => {
+                partition_cmd(cmd, false)
+            }
+            #[cfg(any(feature = "pg17", feature = "pg18"))]
+            AT::AT_SetExpression => AlterCmd::SetExpression { column: name() },
+            #[cfg(not(feature = "pg13"))]
+            AT::AT_DetachPartitionFinalize if is_a(cmd.def, pg_sys::NodeTag::T_PartitionCmd) => {
+                partition_cmd(cmd, true)
             }
             other => AlterCmd::Other {
                 lock: subcommand_lock(other, cmd),
             },
+        }
+    }
+}
+
+/// `REINDEX [ (CONCURRENTLY) ] INDEX | TABLE | SCHEMA | DATABASE | SYSTEM name [CONCURRENTLY]`
+/// (event triggers fire for it from 17, so earlier versions never see one).
+#[cfg(any(feature = "pg17", feature = "pg18"))]
+unsafe fn reindex(s: &pg_sys::ReindexStmt) -> Command {
+    use pg_sys::ReindexObjectType as K;
+    unsafe {
+        let concurrent = PgList::<pg_sys::DefElem>::from_pg(s.params).iter_ptr().any(|d| {
+            cstr((*d).defname).is_some_and(|n| n == "concurrently") && ((*d).arg.is_null() || pg_sys::defGetBoolean(d))
+        });
+        let target = match s.kind {
+            K::REINDEX_OBJECT_INDEX => relref(s.relation).map(ReindexTarget::Index),
+            K::REINDEX_OBJECT_TABLE => relref(s.relation).map(ReindexTarget::Table),
+            K::REINDEX_OBJECT_SCHEMA => Some(ReindexTarget::Many {
+                what: "SCHEMA",
+                name: cstr(s.name).unwrap_or_default(),
+            }),
+            K::REINDEX_OBJECT_DATABASE => Some(ReindexTarget::Many {
+                what: "DATABASE",
+                name: cstr(s.name).unwrap_or_default(),
+            }),
+            _ => Some(ReindexTarget::Many {
+                what: "SYSTEM",
+                name: cstr(s.name).unwrap_or_default(),
+            }),
+        };
+        match target {
+            Some(target) => Command::Reindex(Reindex { target, concurrent }),
+            None => Command::Other,
+        }
+    }
+}
+
+/// ATTACH / DETACH PARTITION (with `finalize`: DETACH PARTITION … FINALIZE).
+unsafe fn partition_cmd(cmd: &pg_sys::AlterTableCmd, finalize: bool) -> AlterCmd {
+    unsafe {
+        let pc = &*(cmd.def as *const pg_sys::PartitionCmd);
+        let partition = relref(pc.name).unwrap_or_else(|| RelRef::new(None, "?"));
+        if cmd.subtype == pg_sys::AlterTableType::AT_AttachPartition {
+            AlterCmd::AttachPartition { partition }
+        } else {
+            AlterCmd::DetachPartition {
+                partition,
+                concurrent: crate::server::compat::partition_cmd_concurrent(pc),
+                finalize,
+            }
         }
     }
 }
@@ -259,6 +305,7 @@ unsafe fn column_def(def: &pg_sys::ColumnDef) -> ColumnDef {
         default: None,
         identity: def.identity != 0,
         generated_stored: None,
+        generated_virtual: None,
         constraints: Vec::new(),
     };
     if !def.raw_default.is_null() {
@@ -272,7 +319,14 @@ unsafe fn column_def(def: &pg_sys::ColumnDef) -> ColumnDef {
             CT::CONSTR_NULL => col.not_null = false,
             CT::CONSTR_DEFAULT => col.default = Some(unsafe { expr::analyse(c.raw_expr) }),
             CT::CONSTR_IDENTITY => col.identity = true,
-            CT::CONSTR_GENERATED => col.generated_stored = Some(unsafe { expr::analyse(c.raw_expr) }),
+            CT::CONSTR_GENERATED => {
+                let e = Some(unsafe { expr::analyse(c.raw_expr) });
+                if crate::server::compat::generated_virtual(c) {
+                    col.generated_virtual = e;
+                } else {
+                    col.generated_stored = e;
+                }
+            }
             CT::CONSTR_PRIMARY => {
                 col.not_null = true;
                 col.constraints.push(unsafe { constraint(c) });
@@ -420,15 +474,11 @@ unsafe fn type_ref(tn: *mut pg_sys::TypeName, lookup: TypeLookup) -> TypeRef {
 unsafe fn typmod_text(typmods: *mut pg_sys::List) -> String {
     let mut parts = Vec::new();
     for m in unsafe { PgList::<pg_sys::Node>::from_pg(typmods) }.iter_ptr() {
-        if !unsafe { is_a(m, pg_sys::NodeTag::T_A_Const) } {
-            return String::new();
+        // SAFETY: a list element of a parse tree.
+        match unsafe { crate::server::compat::integer_constant(m) } {
+            Some(v) => parts.push(v.to_string()),
+            None => return String::new(),
         }
-        // SAFETY: tag checked; an integer constant's union member is `ival`.
-        let c = unsafe { &*(m as *const pg_sys::A_Const) };
-        if c.isnull || unsafe { c.val.node.type_ } != pg_sys::NodeTag::T_Integer {
-            return String::new();
-        }
-        parts.push(unsafe { c.val.ival.ival }.to_string());
     }
     if parts.is_empty() {
         String::new()
@@ -548,8 +598,8 @@ pub(crate) unsafe fn string_list(list: *mut pg_sys::List) -> Vec<String> {
     unsafe {
         PgList::<pg_sys::Node>::from_pg(list)
             .iter_ptr()
-            .filter(|n| is_a(*n, pg_sys::NodeTag::T_String))
-            .filter_map(|n| cstr((*(n as *const pg_sys::String)).sval))
+            .filter_map(|n| crate::server::compat::string_value(n))
+            .filter_map(|p| cstr(p))
             .collect()
     }
 }

@@ -29,13 +29,50 @@ pub unsafe fn current(parsetree: *mut pg_sys::Node) -> Option<StatementText> {
             });
         };
         let p = &*first;
-        let text = slice(source, p.stmt_location, p.stmt_len);
+        // From the end of the previous statement: PostgreSQL 18 starts a statement at its first
+        // token, earlier versions just after the previous semicolon; either way the comments
+        // before the statement (where directives live) belong to it.
+        let start = own_start(source, p.stmt_location);
+        let end = if p.stmt_len <= 0 || p.stmt_location < 0 {
+            0
+        } else {
+            p.stmt_location + p.stmt_len - start
+        };
+        let text = slice(source, start, end);
         let exact = stmts.len() == 1
             && p.commandType == pg_sys::CmdType::CMD_UTILITY
             && !p.utilityStmt.is_null()
             && (p.utilityStmt == parsetree || pg_sys::equal(p.utilityStmt.cast(), parsetree.cast()));
         Some(StatementText { text, exact })
     }
+}
+
+/// Where the statement at `location` begins, leading comments included: just after the last
+/// top-level semicolon before it. The boundaries of a multi-statement string are found once
+/// and remembered for the string's other statements (compared byte for byte).
+fn own_start(source: &[u8], location: i32) -> i32 {
+    use std::cell::RefCell;
+    thread_local! {
+        static BOUNDARIES: RefCell<(Vec<u8>, Vec<usize>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    }
+    let Ok(loc) = usize::try_from(location) else {
+        return location;
+    };
+    if loc == 0 || loc > source.len() {
+        return location;
+    }
+    let head = &source[..loc];
+    // A single statement with nothing before it but comments: no semicolon to look for.
+    if !head.contains(&b';') {
+        return 0;
+    }
+    BOUNDARIES.with_borrow_mut(|(text, bounds)| {
+        if text.as_slice() != source {
+            *text = source.to_vec();
+            *bounds = crate::sqltext::statement_boundaries(&String::from_utf8_lossy(source));
+        }
+        bounds.iter().rev().find(|&&b| b <= loc).map_or(0, |&b| b as i32)
+    })
 }
 
 /// `source[location .. location + len]`; `len == 0` means "to the end", `location < 0` unknown.
@@ -51,7 +88,20 @@ fn slice(source: &[u8], location: i32, len: i32) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::slice;
+    use super::{own_start, slice};
+
+    #[test]
+    fn statements_begin_after_the_previous_semicolon() {
+        let src = b"CREATE TABLE a(); /* x; */ CREATE INDEX ON a (b); SELECT ';'; -- c\nDROP TABLE a";
+        // 18 points at the first token, earlier versions just after the semicolon.
+        let create_index = src.windows(6).position(|w| w == b"CREATE").map(|_| 27).unwrap();
+        assert_eq!(own_start(src, create_index as i32), 17);
+        assert_eq!(own_start(src, 17), 17);
+        let drop = src.windows(4).position(|w| w == b"DROP").unwrap();
+        assert_eq!(own_start(src, drop as i32), 61);
+        assert_eq!(own_start(b"/* migrate_guard:allow x */ CREATE INDEX ON a (b)", 28), 0);
+        assert_eq!(own_start(src, 0), 0);
+    }
 
     #[test]
     fn slices_statement_locations() {

@@ -62,6 +62,7 @@ mod tests {
             }),
             identity,
             generated_stored: None,
+            generated_virtual: None,
             constraints: vec![],
         })
     }

@@ -108,6 +108,7 @@ mod tests {
             default: default.map(|v| Expr { volatility: Some(v) }),
             identity,
             generated_stored: generated.then_some(Expr { volatility: None }),
+            generated_virtual: None,
             constraints: vec![],
         })
     }
@@ -139,5 +140,15 @@ mod tests {
         empty.set_empty();
         let f = FakeFacts::default().with("t", empty);
         assert!(run(col(Some(Volatility::Volatile), false, false, false), &f).is_empty());
+    }
+
+    #[test]
+    fn a_virtual_generated_column_writes_no_row() {
+        let f = FakeFacts::default().with("t", FakeFacts::table("t"));
+        let AlterCmd::AddColumn(mut def) = col(None, false, false, false) else {
+            unreachable!()
+        };
+        def.generated_virtual = Some(Expr { volatility: None });
+        assert!(run(AlterCmd::AddColumn(def), &f).is_empty());
     }
 }

@@ -56,6 +56,7 @@ mod tests {
             not_null: false,
             not_null_proven_by: None,
             type_display: "text".into(),
+            generated: None,
         };
         let f = FakeFacts::default().with("t", t.clone()).with_column(&t, col);
         let mut out = Vec::new();

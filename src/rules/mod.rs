@@ -18,6 +18,7 @@ pub mod blocking_detach;
 pub mod blocking_drop_index;
 pub mod blocking_index;
 pub mod blocking_refresh;
+pub mod blocking_reindex;
 pub mod blocking_unique_constraint;
 pub mod column_type_rewrite;
 pub mod drop_column;
@@ -53,6 +54,7 @@ pub enum RuleId {
     TableRewrite,
     BlockingRefresh,
     BlockingDetach,
+    BlockingReindex,
     LockTimeout,
     ManualDdl,
 }
@@ -76,6 +78,7 @@ impl RuleId {
         RuleId::TableRewrite,
         RuleId::BlockingRefresh,
         RuleId::BlockingDetach,
+        RuleId::BlockingReindex,
         RuleId::LockTimeout,
         RuleId::ManualDdl,
     ];
@@ -99,6 +102,7 @@ impl RuleId {
             RuleId::TableRewrite => "table-rewrite",
             RuleId::BlockingRefresh => "blocking-refresh",
             RuleId::BlockingDetach => "blocking-detach",
+            RuleId::BlockingReindex => "blocking-reindex",
             RuleId::LockTimeout => "lock-timeout",
             RuleId::ManualDdl => "manual-ddl",
         }
@@ -149,6 +153,9 @@ impl RuleId {
                 "REFRESH MATERIALIZED VIEW without CONCURRENTLY on a populated materialized view"
             }
             RuleId::BlockingDetach => "ALTER TABLE ... DETACH PARTITION without CONCURRENTLY",
+            RuleId::BlockingReindex => {
+                "REINDEX without CONCURRENTLY on an existing table that holds data (PostgreSQL 17+: earlier versions do not show REINDEX to event triggers)"
+            }
             RuleId::LockTimeout => {
                 "a lock stronger than SHARE UPDATE EXCLUSIVE on an existing table without lock_timeout, when migrate_guard.require_lock_timeout is on"
             }
@@ -204,6 +211,7 @@ impl RuleId {
             RuleId::TableRewrite => table_rewrite::check,
             RuleId::BlockingRefresh => blocking_refresh::check,
             RuleId::BlockingDetach => blocking_detach::check,
+            RuleId::BlockingReindex => blocking_reindex::check,
             RuleId::LockTimeout => lock_timeout::check,
             RuleId::ManualDdl => manual_ddl::check,
         }
@@ -314,6 +322,7 @@ pub(crate) mod testing {
             default: None,
             identity: false,
             generated_stored: None,
+            generated_virtual: None,
             constraints: vec![],
         }
     }

@@ -1,16 +1,26 @@
-//! `set-not-null`: `ALTER COLUMN … SET NOT NULL` reads the whole table under an ACCESS EXCLUSIVE
-//! lock, unless a validated CHECK constraint already proves the column has no NULLs (PostgreSQL
-//! 12+ then skips the scan) or the column is already NOT NULL.
+//! `set-not-null`: `ALTER COLUMN … SET NOT NULL` (and, from PostgreSQL 18, `ADD CONSTRAINT … NOT
+//! NULL` without `NOT VALID`) reads the whole table under an ACCESS EXCLUSIVE lock, unless a
+//! validated CHECK constraint already proves the column has no NULLs (PostgreSQL 12+ then skips
+//! the scan) or the column is already NOT NULL by a valid constraint. The safe way depends on
+//! the server: 18 adds the NOT NULL constraint NOT VALID and validates it; earlier versions
+//! prove it with a CHECK first.
 
 use super::{Finding, RuleId, populated_target};
 use crate::facts::Facts;
-use crate::model::{AlterCmd, Command, Statement};
+use crate::model::{AlterCmd, Command, ConstraintKind, Statement};
 use crate::sqltext::quote_ident;
 
 pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     let Command::AlterTable(at) = &stmt.command else { return };
     for cmd in &at.cmds {
-        let AlterCmd::SetNotNull { column } = cmd else { continue };
+        let (what, column) = match cmd {
+            AlterCmd::SetNotNull { column } => ("SET NOT NULL", column),
+            AlterCmd::AddConstraint(c) if c.kind == ConstraintKind::NotNull && !c.not_valid => {
+                let Some(column) = c.columns.first() else { continue };
+                ("ADD CONSTRAINT … NOT NULL", column)
+            }
+            _ => continue,
+        };
         let Some(rel) = populated_target(&at.table, facts) else {
             return;
         };
@@ -22,24 +32,40 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
         let c = quote_ident(column);
         let check_name = quote_ident(&constraint_name(&at.table.name, column));
         let t = &rel.display;
+        let server = facts.server();
+        let (proof, safe_way) = if server.not_null_not_valid() {
+            (
+                format!("No validated CHECK ({c} IS NOT NULL) or NOT NULL constraint exists"),
+                format!(
+                    "Add the constraint without checking existing rows, then validate it without blocking: ALTER \
+                     TABLE {t} ADD CONSTRAINT {check_name} NOT NULL {c} NOT VALID; then, in its own transaction, \
+                     ALTER TABLE {t} VALIDATE CONSTRAINT {check_name}; (VALIDATE takes a SHARE UPDATE EXCLUSIVE \
+                     lock: reads and writes continue). The column is then NOT NULL."
+                ),
+            )
+        } else {
+            (
+                format!("No validated CHECK ({c} IS NOT NULL) constraint exists"),
+                format!(
+                    "Prove it first without blocking: ALTER TABLE {t} ADD CONSTRAINT {check_name} CHECK ({c} IS NOT \
+                     NULL) NOT VALID; then, in its own transaction, ALTER TABLE {t} VALIDATE CONSTRAINT {check_name}; \
+                     (reads and writes continue meanwhile). SET NOT NULL then needs no scan, and the CHECK can be \
+                     dropped afterwards."
+                ),
+            )
+        };
         out.push(Finding {
             rule: RuleId::SetNotNull,
             message: format!(
-                "SET NOT NULL on column {c} scans the whole {} {t} under an ACCESS EXCLUSIVE lock",
+                "{what} on column {c} scans the whole {} {t} under an ACCESS EXCLUSIVE lock",
                 rel.kind.noun()
             ),
             detail: format!(
                 "PostgreSQL reads every row of {} to check that {c} has no NULLs, and all reads and writes \
-                 of the table wait until it is done. No validated CHECK ({c} IS NOT NULL) constraint exists \
-                 that would let it skip the scan.",
+                 of the table wait until it is done. {proof} that would let it skip the scan.",
                 rel.described()
             ),
-            safe_way: format!(
-                "Prove it first without blocking: ALTER TABLE {t} ADD CONSTRAINT {check_name} CHECK ({c} IS NOT NULL) \
-                 NOT VALID; then, in its own transaction, ALTER TABLE {t} VALIDATE CONSTRAINT {check_name}; \
-                 (reads and writes continue meanwhile). SET NOT NULL then needs no scan, and the CHECK can be dropped \
-                 afterwards."
-            ),
+            safe_way,
         });
     }
 }
@@ -73,6 +99,7 @@ mod tests {
             not_null,
             not_null_proven_by: proven.map(Into::into),
             type_display: "text".into(),
+            generated: None,
         }
     }
 
@@ -122,5 +149,40 @@ mod tests {
         let long = "x".repeat(70);
         assert!(constraint_name(&long, "col").len() <= 63);
         assert!(constraint_name(&long, "col").ends_with("_col_not_null"));
+    }
+
+    #[test]
+    fn postgres_18_adds_the_not_null_constraint_not_valid_instead_of_a_check() {
+        let t = FakeFacts::table("t");
+        let mut f = FakeFacts::default()
+            .with("t", t.clone())
+            .with_column(&t, column("email", false, None));
+        f.server = Some(crate::server::Server::of(18));
+        let got = run(&f, "email");
+        assert!(
+            got[0]
+                .safe_way
+                .contains("ADD CONSTRAINT t_email_not_null NOT NULL email NOT VALID"),
+            "{}",
+            got[0].safe_way
+        );
+        assert!(!got[0].safe_way.contains("CHECK"), "{}", got[0].safe_way);
+        // ADD CONSTRAINT … NOT NULL (18 syntax) scans like SET NOT NULL, unless NOT VALID.
+        let add = |not_valid| {
+            let mut c = constraint(ConstraintKind::NotNull, Some("nn"), not_valid);
+            c.columns = vec!["email".into()];
+            stmt("ALTER TABLE", "", alter("t", vec![AlterCmd::AddConstraint(c)]))
+        };
+        let mut out = Vec::new();
+        check(&add(false), &f, &mut out);
+        assert_eq!(out.len(), 1);
+        assert!(
+            out[0].message.starts_with("ADD CONSTRAINT … NOT NULL on column email"),
+            "{}",
+            out[0].message
+        );
+        out.clear();
+        check(&add(true), &f, &mut out);
+        assert!(out.is_empty());
     }
 }

@@ -1,5 +1,6 @@
 //! `table-rewrite`: statements that copy the whole table under ACCESS EXCLUSIVE (`SET LOGGED`,
-//! `SET UNLOGGED`, `SET ACCESS METHOD`, `SET TABLESPACE`), plus the backstop: the
+//! `SET UNLOGGED`, `SET ACCESS METHOD`, `SET TABLESPACE`, and from PostgreSQL 17 `SET EXPRESSION`
+//! on a stored generated column), plus the backstop: the
 //! `table_rewrite` event trigger asks [`backstop`] about any rewrite the start-time rules missed.
 
 use super::{Finding, RuleId, populated_target};
@@ -14,6 +15,17 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
             AlterCmd::SetUnlogged => "SET UNLOGGED",
             AlterCmd::SetAccessMethod { .. } => "SET ACCESS METHOD",
             AlterCmd::SetTablespace { .. } => "SET TABLESPACE",
+            // A stored generated column is recomputed and rewritten for every row; a virtual one
+            // (PostgreSQL 18) is only redefined.
+            AlterCmd::SetExpression { column } => {
+                let Some(rel) = populated_target(&at.table, facts) else {
+                    return;
+                };
+                if facts.column(&rel, column).and_then(|c| c.generated) == Some('s') {
+                    out.push(finding(&rel, "SET EXPRESSION on a stored generated column", None));
+                }
+                continue;
+            }
             _ => continue,
         };
         let Some(rel) = populated_target(&at.table, facts) else {
@@ -114,5 +126,42 @@ mod tests {
             rewrite_reasons(0x9),
             "a persistence change (SET LOGGED / UNLOGGED), an access method change"
         );
+    }
+
+    #[test]
+    fn set_expression_rewrites_stored_generated_columns_only() {
+        use crate::facts::Column;
+        let t = FakeFacts::table("t");
+        let col = |name: &str, generated| Column {
+            name: name.into(),
+            not_null: false,
+            not_null_proven_by: None,
+            type_display: "integer".into(),
+            generated,
+        };
+        let f = FakeFacts::default()
+            .with("t", t.clone())
+            .with_column(&t, col("stored", Some('s')))
+            .with_column(&t, col("virt", Some('v')));
+        let set = |c: &str| {
+            crate::rules::testing::stmt(
+                "ALTER TABLE",
+                "",
+                crate::rules::testing::alter("t", vec![AlterCmd::SetExpression { column: c.into() }]),
+            )
+        };
+        let mut out = Vec::new();
+        check(&set("stored"), &f, &mut out);
+        assert_eq!(out.len(), 1);
+        assert!(
+            out[0]
+                .message
+                .starts_with("SET EXPRESSION on a stored generated column rewrites"),
+            "{}",
+            out[0].message
+        );
+        out.clear();
+        check(&set("virt"), &f, &mut out);
+        assert!(out.is_empty());
     }
 }

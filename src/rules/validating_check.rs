@@ -9,6 +9,36 @@ use crate::sqltext::quote_ident;
 pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     let Command::AlterTable(at) = &stmt.command else { return };
     for cmd in &at.cmds {
+        // A virtual generated column (PostgreSQL 18) declared NOT NULL: nothing is stored, but
+        // PostgreSQL computes the expression for every existing row to check it.
+        if let AlterCmd::AddColumn(col) = cmd
+            && col.generated_virtual.is_some()
+            && col.not_null
+        {
+            let Some(rel) = populated_target(&at.table, facts) else {
+                return;
+            };
+            let (t, c) = (&rel.display, quote_ident(&col.name));
+            let check = quote_ident(&format!("{}_{}_not_null", rel.name, col.name));
+            out.push(Finding {
+                rule: RuleId::ValidatingCheck,
+                message: format!(
+                    "ADD COLUMN {c} (virtual generated, NOT NULL) scans the whole {} {t} under an ACCESS EXCLUSIVE lock",
+                    rel.kind.noun()
+                ),
+                detail: format!(
+                    "The column stores nothing, but PostgreSQL computes its expression for every existing row of {} to \
+                     check that none is NULL, and every read and write of the table waits meanwhile.",
+                    rel.described()
+                ),
+                safe_way: format!(
+                    "Add the column without NOT NULL (instant), then check the rows without blocking: ALTER TABLE {t} \
+                     ADD CONSTRAINT {check} CHECK ({c} IS NOT NULL) NOT VALID; then, in its own transaction, ALTER \
+                     TABLE {t} VALIDATE CONSTRAINT {check};"
+                ),
+            });
+            continue;
+        }
         let (constraint, inline_column) = match cmd {
             AlterCmd::AddConstraint(c) if c.kind == ConstraintKind::Check && !c.not_valid => (c, None),
             AlterCmd::AddColumn(col) => match col.constraints.iter().find(|c| c.kind == ConstraintKind::Check) {
@@ -116,6 +146,40 @@ mod tests {
                 ""
             )
             .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_virtual_not_null_column_is_checked_row_by_row_but_not_stored() {
+        let f = crate::facts::FakeFacts::default().with("t", crate::facts::FakeFacts::table("t"));
+        let mut col = crate::rules::testing::column_def("v");
+        col.generated_virtual = Some(crate::model::Expr { volatility: None });
+        let mut out = Vec::new();
+        check(
+            &crate::rules::testing::stmt(
+                "ALTER TABLE",
+                "",
+                crate::rules::testing::alter("t", vec![AlterCmd::AddColumn(col.clone())]),
+            ),
+            &f,
+            &mut out,
+        );
+        assert!(out.is_empty(), "nullable: nothing to check");
+        col.not_null = true;
+        check(
+            &crate::rules::testing::stmt(
+                "ALTER TABLE",
+                "",
+                crate::rules::testing::alter("t", vec![AlterCmd::AddColumn(col)]),
+            ),
+            &f,
+            &mut out,
+        );
+        assert_eq!(out.len(), 1);
+        assert!(
+            out[0].message.contains("virtual generated, NOT NULL"),
+            "{}",
+            out[0].message
         );
     }
 }

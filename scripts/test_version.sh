@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite on one PostgreSQL version (PG, default the system's): unit tests,
+# `cargo pgrx test`, then golden tests, integration tests and PostgreSQL's own regression suite
+# against a fresh local cluster of that version. Expects scripts/setup.sh to have prepared it.
+# Exits non-zero on any failure.
+source "$(dirname "$0")/lib.sh"
+cd "$REPO_ROOT"
+
+log "PostgreSQL $PG_MAJOR: unit tests (cargo test, no server)"
+cargo test --lib --no-default-features --features "pg$PG_MAJOR" -- --skip tests::pg_
+
+log "PostgreSQL $PG_MAJOR: cargo pgrx test (in-server tests, temporary cluster run by the postgres user)"
+as_root install -d -o postgres -g postgres -m 0755 "$MG_HOME" "$MG_HOME/pg$PG_MAJOR" "$MG_HOME/pg$PG_MAJOR/pgrx-test"
+cargo pgrx test "pg$PG_MAJOR" --runas postgres --pgdata "$MG_HOME/pg$PG_MAJOR/pgrx-test"
+
+bash scripts/install.sh
+bash pg_test/install_fixtures.sh
+bash scripts/cluster.sh fresh test
+trap 'bash scripts/cluster.sh stop test' EXIT
+
+bash pg_test/run.sh
+bash pg_test/integration/restore.sh
+bash pg_test/integration/upgrade.sh
+bash pg_test/integration/backfill.sh
+bash pg_test/integration/tools.sh
+bash pg_test/integration/verdicts.sh
+bash pg_test/pg_regress_suite.sh
+log "PostgreSQL $PG_MAJOR: all tests passed"

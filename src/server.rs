@@ -1,0 +1,338 @@
+//! What the running PostgreSQL server can do: the one place that knows about versions.
+//!
+//! Rules and hints ask a [`Server`] (through [`crate::facts::Facts::server`]) instead of
+//! testing version numbers or `cfg` features: a guard that blocks what this server does safely,
+//! or suggests a safe way this server does not have, is wrong on it. Parse-tree layouts that
+//! differ between versions are handled in `crate::ddl`, the only other place with `cfg`.
+
+/// A PostgreSQL major version and the DDL capabilities that depend on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Server {
+    /// 13 … 18.
+    pub major: u32,
+}
+
+impl Server {
+    /// The server this library was built for (an extension is built per major version, and
+    /// PostgreSQL refuses to load a library built for another one).
+    pub const fn running() -> Self {
+        Server {
+            major: pgrx::pg_sys::PG_VERSION_NUM / 10000,
+        }
+    }
+
+    pub const fn of(major: u32) -> Self {
+        Server { major }
+    }
+
+    /// `ALTER TABLE … DETACH PARTITION … CONCURRENTLY` (14+).
+    pub fn detach_concurrently(self) -> bool {
+        self.major >= 14
+    }
+
+    /// `ALTER TABLE … ADD CONSTRAINT … NOT NULL … NOT VALID`, then `VALIDATE CONSTRAINT`, which
+    /// makes the column NOT NULL without a scan under an exclusive lock (18+).
+    pub fn not_null_not_valid(self) -> bool {
+        self.major >= 18
+    }
+
+    /// Virtual generated columns, the default kind of `GENERATED ALWAYS AS (…)` (18+): adding
+    /// one writes no row.
+    pub fn virtual_generated_columns(self) -> bool {
+        self.major >= 18
+    }
+
+    /// Event triggers fire for `REINDEX` (17+); before, the guard never sees it.
+    pub fn reindex_fires_event_triggers(self) -> bool {
+        self.major >= 17
+    }
+
+    /// `ALTER TABLE … ALTER COLUMN … SET EXPRESSION AS (…)` (17+).
+    pub fn set_expression(self) -> bool {
+        self.major >= 17
+    }
+
+    /// `ALTER TABLE … SET ACCESS METHOD` (15+).
+    pub fn set_access_method(self) -> bool {
+        self.major >= 15
+    }
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server::running()
+    }
+}
+
+/// The places where PostgreSQL's C structures and functions differ between versions, each
+/// behind one name. Everything else is written once.
+pub mod compat {
+    use pgrx::pg_sys;
+
+    /// The attributes of a tuple descriptor (18 keeps compact copies inline and reaches the full
+    /// `pg_attribute` rows through `TupleDescAttr`).
+    ///
+    /// # Safety
+    /// `desc` must be a valid tuple descriptor that outlives the returned references.
+    pub unsafe fn attributes<'a>(desc: pg_sys::TupleDesc) -> Vec<&'a pg_sys::FormData_pg_attribute> {
+        unsafe {
+            let natts = (*desc).natts as usize;
+            #[cfg(feature = "pg18")]
+            {
+                (0..natts).map(|i| &*pg_sys::TupleDescAttr(desc, i as i32)).collect()
+            }
+            #[cfg(not(feature = "pg18"))]
+            {
+                (*desc).attrs.as_slice(natts).iter().collect()
+            }
+        }
+    }
+
+    /// The identity sequence of column `attnum` of a table (17 takes the open relation).
+    ///
+    /// # Safety
+    /// Call inside a transaction; `relid` must be a table.
+    pub unsafe fn identity_sequence(relid: pg_sys::Oid, attnum: i16) -> pg_sys::Oid {
+        unsafe {
+            #[cfg(any(feature = "pg17", feature = "pg18"))]
+            {
+                let rel = pg_sys::RelationIdGetRelation(relid);
+                let seq = pg_sys::getIdentitySequence(rel, attnum, false);
+                pg_sys::RelationClose(rel);
+                seq
+            }
+            #[cfg(not(any(feature = "pg17", feature = "pg18")))]
+            {
+                pg_sys::getIdentitySequence(relid, attnum, false)
+            }
+        }
+    }
+
+    /// Insert a heap tuple's entries into every index of its table (16 added `onlySummarizing`).
+    ///
+    /// # Safety
+    /// As `ExecInsertIndexTuples`: the result relation's indexes are open and the tuple is stored.
+    pub unsafe fn insert_index_tuples(
+        rri: *mut pg_sys::ResultRelInfo,
+        slot: *mut pg_sys::TupleTableSlot,
+        estate: *mut pg_sys::EState,
+    ) {
+        unsafe {
+            #[cfg(any(feature = "pg16", feature = "pg17", feature = "pg18"))]
+            pg_sys::ExecInsertIndexTuples(
+                rri,
+                slot,
+                estate,
+                false,
+                false,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                false,
+            );
+            #[cfg(any(feature = "pg14", feature = "pg15"))]
+            pg_sys::ExecInsertIndexTuples(
+                rri,
+                slot,
+                estate,
+                false,
+                false,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            );
+            // 13 takes the result relation from the executor state.
+            #[cfg(feature = "pg13")]
+            {
+                (*estate).es_result_relation_info = rri;
+                pg_sys::ExecInsertIndexTuples(slot, estate, false, std::ptr::null_mut(), std::ptr::null_mut());
+            }
+        }
+    }
+
+    /// The raw parser on a whole string (14 added the parse mode).
+    ///
+    /// # Safety
+    /// `text` must be a NUL-terminated string; raises an ERROR on a syntax error.
+    pub unsafe fn raw_parse(text: *const core::ffi::c_char) -> *mut pg_sys::List {
+        unsafe {
+            #[cfg(feature = "pg13")]
+            {
+                pg_sys::raw_parser(text)
+            }
+            #[cfg(not(feature = "pg13"))]
+            {
+                pg_sys::raw_parser(text, pg_sys::RawParseMode::RAW_PARSE_DEFAULT)
+            }
+        }
+    }
+
+    /// Make unknown settings under a prefix an error (15+); 13 and 14 can only warn about them.
+    ///
+    /// # Safety
+    /// Call from `_PG_init`, after the prefix's settings are defined.
+    pub unsafe fn reserve_guc_prefix(prefix: &core::ffi::CStr) {
+        unsafe {
+            #[cfg(any(feature = "pg13", feature = "pg14"))]
+            pg_sys::EmitWarningsOnPlaceholders(prefix.as_ptr());
+            #[cfg(not(any(feature = "pg13", feature = "pg14")))]
+            pg_sys::MarkGUCPrefixReserved(prefix.as_ptr());
+        }
+    }
+
+    /// The partitions of a partitioned table, without those being detached (14 added the flag).
+    ///
+    /// # Safety
+    /// `rel` must be an open partitioned table.
+    pub unsafe fn partition_desc(rel: pg_sys::Relation) -> pg_sys::PartitionDesc {
+        unsafe {
+            #[cfg(feature = "pg13")]
+            {
+                pg_sys::RelationGetPartitionDesc(rel)
+            }
+            #[cfg(not(feature = "pg13"))]
+            {
+                pg_sys::RelationGetPartitionDesc(rel, true)
+            }
+        }
+    }
+
+    /// Whether a generated-column constraint makes a virtual column (18: the default kind).
+    pub fn generated_virtual(c: &pg_sys::Constraint) -> bool {
+        #[cfg(feature = "pg18")]
+        {
+            c.generated_kind as u8 == pg_sys::ATTRIBUTE_GENERATED_VIRTUAL
+        }
+        #[cfg(not(feature = "pg18"))]
+        {
+            let _ = c;
+            false
+        }
+    }
+
+    /// Whether a column is NOT NULL by a valid constraint. From 18, `attnotnull` is also set by a
+    /// NOT VALID not-null constraint, which does not prove anything yet.
+    ///
+    /// # Safety
+    /// `att` must be an attribute of `desc`, a valid tuple descriptor from the relation cache.
+    pub unsafe fn not_null_valid(desc: pg_sys::TupleDesc, att: &pg_sys::FormData_pg_attribute) -> bool {
+        #[cfg(feature = "pg18")]
+        unsafe {
+            att.attnotnull
+                && (*pg_sys::TupleDescCompactAttr(desc, i32::from(att.attnum) - 1)).attnullability as u8
+                    != pg_sys::ATTNULLABLE_INVALID
+        }
+        #[cfg(not(feature = "pg18"))]
+        {
+            let _ = desc;
+            att.attnotnull
+        }
+    }
+
+    /// `pg_class.reltuples` as a row estimate, when it is one: -1 means "never vacuumed or
+    /// analyzed" from 14 on; 13 writes 0 there (with 0 pages) instead.
+    pub fn row_estimate(relpages: i32, reltuples: f32) -> Option<i64> {
+        #[cfg(feature = "pg13")]
+        {
+            (reltuples > 0.0 || relpages > 0).then_some(reltuples as i64)
+        }
+        #[cfg(not(feature = "pg13"))]
+        {
+            let _ = relpages;
+            (reltuples >= 0.0).then_some(reltuples as i64)
+        }
+    }
+
+    /// What an ALTER TABLE statement alters (13 calls the field `relkind`).
+    pub fn alter_table_object_type(s: &pg_sys::AlterTableStmt) -> pg_sys::ObjectType::Type {
+        #[cfg(feature = "pg13")]
+        {
+            s.relkind
+        }
+        #[cfg(not(feature = "pg13"))]
+        {
+            s.objtype
+        }
+    }
+
+    /// `DETACH PARTITION … CONCURRENTLY` (14+; never on 13).
+    pub fn partition_cmd_concurrent(pc: &pg_sys::PartitionCmd) -> bool {
+        #[cfg(feature = "pg13")]
+        {
+            let _ = pc;
+            false
+        }
+        #[cfg(not(feature = "pg13"))]
+        {
+            pc.concurrent
+        }
+    }
+
+    /// Whether an UPDATE has a RETURNING clause (18 wraps the list in a `ReturningClause`).
+    pub fn update_returns(u: &pg_sys::UpdateStmt) -> bool {
+        #[cfg(feature = "pg18")]
+        {
+            !u.returningClause.is_null()
+        }
+        #[cfg(not(feature = "pg18"))]
+        {
+            !u.returningList.is_null()
+        }
+    }
+
+    /// The text of a `String` value node (13 and 14 have one `Value` node type for all values).
+    ///
+    /// # Safety
+    /// `node` must be a valid node; its tag is checked here.
+    pub unsafe fn string_value(node: *mut pg_sys::Node) -> Option<*const core::ffi::c_char> {
+        unsafe {
+            if node.is_null() || (*node).type_ != pg_sys::NodeTag::T_String {
+                return None;
+            }
+            #[cfg(any(feature = "pg13", feature = "pg14"))]
+            {
+                Some((*(node as *const pg_sys::Value)).val.str_ as *const _)
+            }
+            #[cfg(not(any(feature = "pg13", feature = "pg14")))]
+            {
+                Some((*(node as *const pg_sys::String)).sval as *const _)
+            }
+        }
+    }
+
+    /// The value of an integer constant (`A_Const`), if `node` is one.
+    ///
+    /// # Safety
+    /// `node` must be a valid node; its tag is checked here.
+    pub unsafe fn integer_constant(node: *mut pg_sys::Node) -> Option<i64> {
+        unsafe {
+            if node.is_null() || (*node).type_ != pg_sys::NodeTag::T_A_Const {
+                return None;
+            }
+            let c = &*(node as *const pg_sys::A_Const);
+            #[cfg(any(feature = "pg13", feature = "pg14"))]
+            {
+                (c.val.type_ == pg_sys::NodeTag::T_Integer).then(|| i64::from(c.val.val.ival))
+            }
+            #[cfg(not(any(feature = "pg13", feature = "pg14")))]
+            {
+                (!c.isnull && c.val.node.type_ == pg_sys::NodeTag::T_Integer).then(|| i64::from(c.val.ival.ival))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Server;
+
+    #[test]
+    fn capabilities_follow_the_release_that_added_them() {
+        let v = |m| Server::of(m);
+        assert!(!v(13).detach_concurrently() && v(14).detach_concurrently());
+        assert!(!v(17).not_null_not_valid() && v(18).not_null_not_valid());
+        assert!(!v(17).virtual_generated_columns() && v(18).virtual_generated_columns());
+        assert!(!v(16).reindex_fires_event_triggers() && v(17).reindex_fires_event_triggers());
+        assert!(!v(16).set_expression() && v(17).set_expression());
+        assert!(!v(14).set_access_method() && v(15).set_access_method());
+        assert_eq!(Server::running().major, pgrx::pg_sys::PG_VERSION_NUM / 10000);
+    }
+}
