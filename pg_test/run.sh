@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Golden-file tests against a running server: pg_regress for single-session SQL files and
 # pg_isolation_regress for multi-session specs. Expects the test cluster to be up.
-# Usage: pg_test/run.sh [--accept] [test ...]   (--accept copies results over expected files)
+# Usage: [PG=NN] pg_test/run.sh [--accept] [test ...]   (--accept copies results over expected
+# files: name.out for PostgreSQL 15, name_N.out for a version whose output differs)
 source "$(dirname "$0")/../scripts/lib.sh"
 cd "$REPO_ROOT"
 
@@ -25,10 +26,31 @@ if [ $# -eq 0 ]; then
         --outputdir="$out/isolation" --dbname=mg_isolation "${iso[@]}" || status=1
 fi
 
+# Expected files: name.out is PostgreSQL 15's output; a version whose output really differs has
+# its own alternative, name_N.out (pg_regress accepts any of them), with a fixed N per version.
+alternative_suffix() {
+    case $PG_MAJOR in 15) echo "" ;; 13) echo _1 ;; 18) echo _2 ;; 17) echo _3 ;; 14) echo _4 ;; 16) echo _5 ;; esac
+}
+accept_into() { # results-dir expected-dir
+    local suffix f base
+    suffix=$(alternative_suffix)
+    for f in "$1"/*.out; do
+        [ -e "$f" ] || continue
+        base=$2/$(basename "$f")
+        if [ -z "$suffix" ]; then
+            cp "$f" "$base"
+        elif [ -f "$base" ] && cmp -s "$f" "$base"; then
+            rm -f "${base%.out}$suffix.out"
+        else
+            cp "$f" "${base%.out}$suffix.out"
+        fi
+    done
+}
+
 if [ $accept = 1 ]; then
-    cp "$out"/regress/results/*.out pg_test/expected/ 2>/dev/null || true
-    cp "$out"/isolation/results/*.out pg_test/isolation/expected/ 2>/dev/null || true
-    log "accepted results into pg_test/expected (review them with git diff)"
+    accept_into "$out/regress/results" pg_test/expected
+    accept_into "$out/isolation/results" pg_test/isolation/expected
+    log "accepted PostgreSQL $PG_MAJOR's results into pg_test/expected (review them with git diff)"
 elif [ $status -ne 0 ]; then
     cat "$out"/regress/regression.diffs "$out"/isolation/regression.diffs 2>/dev/null | head -400
     log "golden tests failed; full output in $out"

@@ -163,6 +163,12 @@ server() {
             || { tail -40 "$src/.mg-build-server.log" >&2; die "building PostgreSQL $major failed (log: $src/.mg-build-server.log)"; }
         touch "$src/.mg-built-server" "$src/.mg-built-regress"
     fi
+    # 13 builds the isolation tester but does not install it; the golden tests run it from PGXS.
+    local iso="$prefix/lib/postgresql/pgxs/src/test/isolation"
+    if [ ! -x "$iso/pg_isolation_regress" ]; then
+        install -D -m 0755 "$src/src/test/isolation/pg_isolation_regress" "$iso/pg_isolation_regress"
+        install -D -m 0755 "$src/src/test/isolation/isolationtester" "$iso/isolationtester"
+    fi
     echo "$prefix"
 }
 

@@ -52,6 +52,11 @@ impl Server {
         self.major >= 17
     }
 
+    /// TID range scans (`ctid >= … AND ctid < …` reads only those pages; 14+).
+    pub fn tid_range_scan(self) -> bool {
+        self.major >= 14
+    }
+
     /// `ALTER TABLE … SET ACCESS METHOD` (15+).
     pub fn set_access_method(self) -> bool {
         self.major >= 15

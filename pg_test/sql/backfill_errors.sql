@@ -99,7 +99,7 @@ BEGIN;
 CALL migrate_guard.backfill('items', 'name_upper = upper(name)');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 ROLLBACK;
-SELECT 1 \; CALL migrate_guard.backfill('items', 'name_upper = upper(name)');
+SET client_min_messages = notice \; CALL migrate_guard.backfill('items', 'name_upper = upper(name)');
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 -- Nor from a function (an atomic context): PostgreSQL's own error, before anything is written.
 CREATE FUNCTION run_backfill() RETURNS void LANGUAGE plpgsql AS

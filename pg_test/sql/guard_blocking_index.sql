@@ -35,7 +35,7 @@ ROLLBACK;
 
 -- Allowed with a comment directive in the statement.
 /* migrate_guard:allow blocking-index */ CREATE INDEX accounts_lower_idx ON accounts (lower(email));
-CREATE INDEX accounts_upper_idx -- migrate_guard:allow blocking-index (small table, reviewed)
+CREATE INDEX accounts_upper_idx /* migrate_guard:allow blocking-index (small table, reviewed) */
   ON accounts (upper(email));
 -- A directive for another rule does not help.
 /* migrate_guard:allow rename-table */ CREATE INDEX accounts_upper_idx2 ON accounts (upper(email));

@@ -23,6 +23,6 @@ DROP EXTENSION mg_test_ext;
 
 -- Contrib extensions install and upgrade normally.
 CREATE EXTENSION pg_trgm SCHEMA gx;
-CREATE EXTENSION hstore SCHEMA gx VERSION '1.7';
-ALTER EXTENSION hstore UPDATE;
+CREATE EXTENSION hstore SCHEMA gx VERSION '1.6';
+ALTER EXTENSION hstore UPDATE TO '1.7';
 SELECT extname FROM pg_extension WHERE extname IN ('pg_trgm', 'hstore') ORDER BY 1;

@@ -56,7 +56,7 @@ CREATE INDEX accounts_email_idx ON accounts (email);
 COMMIT;
 /* migrate_guard:allow rename-column, drop-column */ ALTER TABLE accounts RENAME COLUMN plan TO tier;
 SET migrate_guard.mode = warn;
-ALTER TABLE accounts ALTER COLUMN email SET NOT NULL;
+ALTER TABLE accounts ADD CONSTRAINT email_present CHECK (email IS NOT NULL);
 RESET migrate_guard.mode;
 SELECT * FROM hr.since(:start);
 

@@ -34,6 +34,7 @@ ALTER TABLE ss.invoices RENAME COLUMN amount TO total;
 COMMIT;
 SELECT lastval() AS lastval_after_commit;
 
+VACUUM ANALYZE ss.invoices;
 -- A statement the guard blocks leaves the transaction in the state PostgreSQL would: aborted,
 -- and usable again after ROLLBACK TO SAVEPOINT, with lastval() unchanged.
 BEGIN;
@@ -47,7 +48,9 @@ COMMIT;
 
 -- An error the guard catches inside itself (a bad type modifier, while deciding whether a type
 -- change rewrites) leaves PostgreSQL's own error to the statement, and nothing behind.
+\set VERBOSITY sqlstate
 ALTER TABLE ss.invoices ALTER COLUMN total TYPE numeric(2000, 1);
+\set VERBOSITY default
 SELECT lastval() AS lastval_after_error;
 
 -- Registering a migration and running a backfill leave lastval() alone too.

@@ -200,6 +200,7 @@ fn backfill_prepare(
         walk: &walk,
         set_clause,
         where_clause,
+        tid_range_scan: crate::server::Server::running().tid_range_scan(),
     };
     let (strategy, key_columns) = match &walk {
         Walk::Key(keys) => ("primary key", keys.iter().map(|k| k.name.clone()).collect()),

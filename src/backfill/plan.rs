@@ -36,6 +36,8 @@ pub struct Backfill<'a> {
     pub walk: &'a Walk,
     pub set_clause: &'a str,
     pub where_clause: Option<&'a str>,
+    /// The server can scan a TID range (14+); before, a page walk names every TID of its pages.
+    pub tid_range_scan: bool,
 }
 
 impl Backfill<'_> {
@@ -117,8 +119,15 @@ impl Backfill<'_> {
                     upper = Self::position(keys, 2),
                 )
             }
-            Walk::Pages => format!(
+            Walk::Pages if self.tid_range_scan => format!(
                 "{t}.ctid >= $1 AND {t}.ctid < $2 AND {t}.xmin OPERATOR(pg_catalog.<>) ALL ($3)",
+                t = self.table
+            ),
+            // PostgreSQL 13 would scan the whole table for a ctid range; a list of TIDs is a TID
+            // scan there, which reads only the batch's pages.
+            Walk::Pages => format!(
+                "{t}.ctid OPERATOR(pg_catalog.=) ANY (migrate_guard._backfill_tids($1, $2)) AND \
+                 {t}.xmin OPERATOR(pg_catalog.<>) ALL ($3)",
                 t = self.table
             ),
         };
@@ -163,6 +172,7 @@ mod tests {
             walk: &walk,
             set_clause: "email_lower = lower(email)",
             where_clause: Some("email_lower IS NULL"),
+            tid_range_scan: true,
         };
         assert_eq!(
             b.update_sql(),
@@ -189,6 +199,7 @@ mod tests {
             walk: &walk,
             set_clause: "n = 0",
             where_clause: None,
+            tid_range_scan: true,
         };
         let u = b.update_sql();
         assert!(
@@ -212,6 +223,7 @@ mod tests {
             walk: &Walk::Pages,
             set_clause: "level = upper(level)",
             where_clause: Some("level <> upper(level) -- done rows"),
+            tid_range_scan: true,
         };
         assert_eq!(b.bound_sql(), None);
         assert_eq!(
@@ -228,5 +240,23 @@ mod tests {
         assert_eq!(pages_per_batch(10, Some(125.0)), 1);
         assert_eq!(pages_per_batch(100, None), 100);
         assert_eq!(pages_per_batch(100, Some(0.0)), 100);
+    }
+
+    #[test]
+    fn page_walk_on_postgres_13_names_the_tids_of_its_pages() {
+        let b = Backfill {
+            table: "public.logs",
+            partitioned: false,
+            walk: &Walk::Pages,
+            set_clause: "level = upper(level)",
+            where_clause: None,
+            tid_range_scan: false,
+        };
+        assert!(
+            b.update_sql()
+                .contains("public.logs.ctid OPERATOR(pg_catalog.=) ANY (migrate_guard._backfill_tids($1, $2))"),
+            "{}",
+            b.update_sql()
+        );
     }
 }
