@@ -68,8 +68,11 @@ for case in keyed:terminate heap:terminate keyed:cancel heap:crash; do
     check "$table ($how): the job is under way" wait_for_batches $table 6
     pid=$(job_field $table backend_pid)
     case $how in
+        # (pg_terminate_backend's timeout argument came with 14: wait for the backend to go.)
         terminate) check "$table ($how): pg_terminate_backend stops the session" eq \
-                       "$(val $db "SELECT pg_terminate_backend($pid, 5000)")" t ;;
+                       "$(val $db "SELECT pg_terminate_backend($pid)")" t
+                   check "$table ($how): the session is gone" until_true "backend $pid has exited" \
+                       "SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $pid)" ;;
         cancel) check "$table ($how): pg_cancel_backend stops the CALL" eq "$(val $db "SELECT pg_cancel_backend($pid)")" t ;;
         crash) # SIGKILL of a backend: the postmaster resets every session and replays the WAL.
                as_postgres kill -9 "$pid"

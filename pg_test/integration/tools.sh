@@ -7,10 +7,14 @@ source "$(dirname "$0")/common.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 
 # --- tools, installed once into target/tools (PyPI and npm) --------------------------------
-if [ ! -x "$TOOLS/venv/bin/django-admin" ]; then
-    log "installing Django and psycopg into $TOOLS/venv"
-    python3 -m venv "$TOOLS/venv"
-    "$TOOLS/venv/bin/pip" install -q --disable-pip-version-check "django==5.2.*" "psycopg[binary]==3.2.*"
+# Django 5.2 needs PostgreSQL 14 or later; 4.2 (LTS) still supports 13.
+django_series=5.2
+[ "$PG_MAJOR" -lt 14 ] && django_series=4.2
+venv=$TOOLS/venv-django-$django_series
+if [ ! -x "$venv/bin/django-admin" ]; then
+    log "installing Django $django_series and psycopg into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "django==$django_series.*" "psycopg[binary]==3.2.*"
 fi
 if [ ! -x "$TOOLS/node/node_modules/.bin/dbmate" ]; then
     log "installing dbmate into $TOOLS/node"
@@ -78,9 +82,9 @@ check "migrations: the applied one with its count; the failed one left no row" e
     "0001_many_tables applied 240"
 
 # --- Django ----------------------------------------------------------------------------------
-log "integration: Django $("$TOOLS/venv/bin/python" -c 'import django; print(django.__version__)') migrations"
+log "integration: Django $("$venv/bin/python" -c 'import django; print(django.__version__)') migrations"
 fresh_db mg_django guarded
-django() { (cd "$here/django" && MG_DJANGO_DB=mg_django "$TOOLS/venv/bin/python" manage.py "$@" 2>&1); }
+django() { (cd "$here/django" && MG_DJANGO_DB=mg_django "$venv/bin/python" manage.py "$@" 2>&1); }
 applied() { val mg_django "SELECT string_agg(name, ',' ORDER BY name) FROM django_migrations WHERE app = 'shop'"; }
 out=$(SHOP_MIGRATIONS=shop.migrations_unsafe django migrate shop) && rc=0 || rc=$?
 check "Django: the unsafe migration fails" eq "$rc" 1
