@@ -46,7 +46,7 @@ fetch() {
     local major=$1 apt="$MG_CACHE/apt/pg$1"
     local pkg=postgresql-$major
     local existing
-    existing=$(ls -d "$MG_CACHE/src/$pkg"-[0-9]* 2>/dev/null | while read -r d; do [ -f "$d/.mg-fetched" ] && echo "$d"; done | sort -V | tail -1)
+    existing=$(for d in "$MG_CACHE/src/$pkg"-[0-9]*; do [ -f "$d/.mg-fetched" ] && echo "$d"; done | sort -V | tail -1 || true)
     if [ -n "$existing" ]; then
         echo "$existing"
         return

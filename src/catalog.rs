@@ -108,6 +108,26 @@ impl Facts for CatalogFacts {
         (table != pg_sys::InvalidOid).then(|| self.rel_by_oid(table)).flatten()
     }
 
+    fn index_columns(&self, rel: &Rel, index: &str) -> Option<Vec<String>> {
+        let oid = self.resolve(&RelRef::new(Some(&rel.schema), index))?;
+        // SAFETY: relcache read of an index that exists; attribute names from the syscache.
+        unsafe {
+            let r = pg_sys::RelationIdGetRelation(oid);
+            if r.is_null() {
+                return None;
+            }
+            let ix = (*r).rd_index;
+            let columns = (!ix.is_null() && (*ix).indrelid == pg_sys::Oid::from(rel.oid)).then(|| {
+                let keys = (*ix).indkey.values.as_slice((*ix).indnkeyatts as usize);
+                keys.iter()
+                    .filter_map(|&attnum| crate::ddl::cstr(pg_sys::get_attname((*ix).indrelid, attnum, true)))
+                    .collect()
+            });
+            pg_sys::RelationClose(r);
+            columns
+        }
+    }
+
     fn column(&self, rel: &Rel, column: &str) -> Option<Column> {
         // SAFETY: relcache read of a relation that exists (it was just resolved).
         unsafe { read_column(pg_sys::Oid::from(rel.oid), column) }

@@ -165,6 +165,8 @@ pub trait Facts {
     /// The table (or materialized view) an index belongs to.
     fn index_table(&self, index: &RelRef) -> Option<Rel>;
     fn column(&self, rel: &Rel, column: &str) -> Option<Column>;
+    /// The key columns of index `index` (unqualified: in the table's schema) of table `rel`.
+    fn index_columns(&self, rel: &Rel, index: &str) -> Option<Vec<String>>;
     /// Whether changing `column` to the type `(oid, typmod)` without a USING expression makes
     /// PostgreSQL rewrite the table; `None` when it cannot be decided (no such column or cast).
     fn type_change_rewrites(&self, rel: &Rel, column: &str, to: (u32, i32)) -> Option<bool>;
@@ -180,6 +182,8 @@ pub struct FakeFacts {
     pub rels: Vec<(RelRef, Rel)>,
     pub index_tables: Vec<(RelRef, RelRef)>,
     pub columns: Vec<(u32, Column)>,
+    /// `(index name, key columns)`
+    pub index_columns: Vec<(String, Vec<String>)>,
     /// `(column, target type oid) → rewrites`
     pub type_changes: Vec<(String, u32, bool)>,
     pub session: Session,
@@ -265,6 +269,12 @@ impl Facts for FakeFacts {
     fn index_table(&self, index: &RelRef) -> Option<Rel> {
         let (_, t) = self.index_tables.iter().find(|(i, _)| i.name == index.name)?;
         self.relation(t)
+    }
+    fn index_columns(&self, _rel: &Rel, index: &str) -> Option<Vec<String>> {
+        self.index_columns
+            .iter()
+            .find(|(i, _)| i == index)
+            .map(|(_, c)| c.clone())
     }
     fn column(&self, rel: &Rel, column: &str) -> Option<Column> {
         self.columns

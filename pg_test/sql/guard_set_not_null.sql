@@ -24,6 +24,16 @@ ALTER TABLE accounts ADD COLUMN region text DEFAULT 'eu';
 ALTER TABLE accounts ADD CONSTRAINT region_known CHECK (region IS NOT NULL AND region <> '') NOT VALID;
 ALTER TABLE accounts VALIDATE CONSTRAINT region_known;
 ALTER TABLE accounts ALTER COLUMN region SET NOT NULL;
+-- A primary key over an index built beforehand still makes its columns NOT NULL: the same scan,
+-- and the same way out.
+CREATE TABLE devices (serial text, owner int);
+INSERT INTO devices SELECT 's' || g, g FROM generate_series(1, 1000) g;
+VACUUM ANALYZE devices;
+CREATE UNIQUE INDEX CONCURRENTLY devices_serial_key ON devices (serial);
+ALTER TABLE devices ADD CONSTRAINT devices_pkey PRIMARY KEY USING INDEX devices_serial_key;
+ALTER TABLE devices ADD CONSTRAINT devices_serial_not_null CHECK (serial IS NOT NULL) NOT VALID;
+ALTER TABLE devices VALIDATE CONSTRAINT devices_serial_not_null;
+ALTER TABLE devices ADD CONSTRAINT devices_pkey PRIMARY KEY USING INDEX devices_serial_key;
 -- Already NOT NULL: nothing to scan.
 ALTER TABLE accounts ALTER COLUMN plan SET NOT NULL;
 

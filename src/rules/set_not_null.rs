@@ -13,60 +13,73 @@ use crate::sqltext::quote_ident;
 pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     let Command::AlterTable(at) = &stmt.command else { return };
     for cmd in &at.cmds {
-        let (what, column) = match cmd {
-            AlterCmd::SetNotNull { column } => ("SET NOT NULL", column),
+        let (what, columns): (&str, Vec<String>) = match cmd {
+            AlterCmd::SetNotNull { column } => ("SET NOT NULL", vec![column.clone()]),
             AlterCmd::AddConstraint(c) if c.kind == ConstraintKind::NotNull && !c.not_valid => {
-                let Some(column) = c.columns.first() else { continue };
-                ("ADD CONSTRAINT … NOT NULL", column)
+                ("ADD CONSTRAINT … NOT NULL", c.columns.clone())
+            }
+            // A primary key makes its columns NOT NULL: with an index built beforehand, that is
+            // the only part left to scan for.
+            AlterCmd::AddConstraint(c) if c.kind == ConstraintKind::PrimaryKey && c.using_index.is_some() => {
+                let Some(rel) = populated_target(&at.table, facts) else {
+                    return;
+                };
+                let index = c.using_index.as_deref().unwrap_or_default();
+                (
+                    "ADD PRIMARY KEY USING INDEX",
+                    facts.index_columns(&rel, index).unwrap_or_default(),
+                )
             }
             _ => continue,
         };
-        let Some(rel) = populated_target(&at.table, facts) else {
-            return;
-        };
-        if let Some(col) = facts.column(&rel, column)
-            && (col.not_null || col.not_null_proven_by.is_some())
-        {
-            continue;
-        }
-        let c = quote_ident(column);
-        let check_name = quote_ident(&constraint_name(&at.table.name, column));
-        let t = &rel.display;
-        let server = facts.server();
-        let (proof, safe_way) = if server.not_null_not_valid() {
-            (
-                format!("No validated CHECK ({c} IS NOT NULL) or NOT NULL constraint exists"),
-                format!(
-                    "Add the constraint without checking existing rows, then validate it without blocking: ALTER \
+        for column in &columns {
+            let Some(rel) = populated_target(&at.table, facts) else {
+                return;
+            };
+            if let Some(col) = facts.column(&rel, column)
+                && (col.not_null || col.not_null_proven_by.is_some())
+            {
+                continue;
+            }
+            let c = quote_ident(column);
+            let check_name = quote_ident(&constraint_name(&at.table.name, column));
+            let t = &rel.display;
+            let server = facts.server();
+            let (proof, safe_way) = if server.not_null_not_valid() {
+                (
+                    format!("No validated CHECK ({c} IS NOT NULL) or NOT NULL constraint exists"),
+                    format!(
+                        "Add the constraint without checking existing rows, then validate it without blocking: ALTER \
                      TABLE {t} ADD CONSTRAINT {check_name} NOT NULL {c} NOT VALID; then, in its own transaction, \
                      ALTER TABLE {t} VALIDATE CONSTRAINT {check_name}; (VALIDATE takes a SHARE UPDATE EXCLUSIVE \
                      lock: reads and writes continue). The column is then NOT NULL."
-                ),
-            )
-        } else {
-            (
-                format!("No validated CHECK ({c} IS NOT NULL) constraint exists"),
-                format!(
-                    "Prove it first without blocking: ALTER TABLE {t} ADD CONSTRAINT {check_name} CHECK ({c} IS NOT \
+                    ),
+                )
+            } else {
+                (
+                    format!("No validated CHECK ({c} IS NOT NULL) constraint exists"),
+                    format!(
+                        "Prove it first without blocking: ALTER TABLE {t} ADD CONSTRAINT {check_name} CHECK ({c} IS NOT \
                      NULL) NOT VALID; then, in its own transaction, ALTER TABLE {t} VALIDATE CONSTRAINT {check_name}; \
-                     (reads and writes continue meanwhile). SET NOT NULL then needs no scan, and the CHECK can be \
+                     (reads and writes continue meanwhile). {what} then needs no scan, and the CHECK can be \
                      dropped afterwards."
+                    ),
+                )
+            };
+            out.push(Finding {
+                rule: RuleId::SetNotNull,
+                message: format!(
+                    "{what} on column {c} scans the whole {} {t} under an ACCESS EXCLUSIVE lock",
+                    rel.kind.noun()
                 ),
-            )
-        };
-        out.push(Finding {
-            rule: RuleId::SetNotNull,
-            message: format!(
-                "{what} on column {c} scans the whole {} {t} under an ACCESS EXCLUSIVE lock",
-                rel.kind.noun()
-            ),
-            detail: format!(
-                "PostgreSQL reads every row of {} to check that {c} has no NULLs, and all reads and writes \
+                detail: format!(
+                    "PostgreSQL reads every row of {} to check that {c} has no NULLs, and all reads and writes \
                  of the table wait until it is done. {proof} that would let it skip the scan.",
-                rel.described()
-            ),
-            safe_way,
-        });
+                    rel.described()
+                ),
+                safe_way,
+            });
+        }
     }
 }
 
@@ -184,5 +197,22 @@ mod tests {
         out.clear();
         check(&add(true), &f, &mut out);
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_primary_key_over_an_index_makes_nullable_columns_not_null_with_a_scan() {
+        let t = FakeFacts::table("t");
+        let mut f = FakeFacts::default()
+            .with("t", t.clone())
+            .with_column(&t, column("id", false, None))
+            .with_column(&t, column("tenant", true, None));
+        f.index_columns.push(("t_key".into(), vec!["tenant".into(), "id".into()]));
+        let mut pk = constraint(ConstraintKind::PrimaryKey, Some("t_pk"), false);
+        pk.using_index = Some("t_key".into());
+        let mut out = Vec::new();
+        check(&stmt("ALTER TABLE", "", alter("t", vec![AlterCmd::AddConstraint(pk)])), &f, &mut out);
+        assert_eq!(out.len(), 1, "only the nullable column: {out:?}");
+        assert!(out[0].message.starts_with("ADD PRIMARY KEY USING INDEX on column id"), "{}", out[0].message);
+        assert!(out[0].safe_way.contains("ADD PRIMARY KEY USING INDEX then needs no scan"), "{}", out[0].safe_way);
     }
 }
