@@ -84,6 +84,7 @@ impl Facts for CatalogFacts {
                 est_rows,
                 has_data: size_bytes > 0,
                 data_assumed: false,
+                filled_by_script: false,
             };
             if !st.has_data
                 && self.assume_populated
@@ -110,22 +111,7 @@ impl Facts for CatalogFacts {
 
     fn index_columns(&self, rel: &Rel, index: &str) -> Option<Vec<String>> {
         let oid = self.resolve(&RelRef::new(Some(&rel.schema), index))?;
-        // SAFETY: relcache read of an index that exists; attribute names from the syscache.
-        unsafe {
-            let r = pg_sys::RelationIdGetRelation(oid);
-            if r.is_null() {
-                return None;
-            }
-            let ix = (*r).rd_index;
-            let columns = (!ix.is_null() && (*ix).indrelid == pg_sys::Oid::from(rel.oid)).then(|| {
-                let keys = (*ix).indkey.values.as_slice((*ix).indnkeyatts as usize);
-                keys.iter()
-                    .filter_map(|&attnum| crate::ddl::cstr(pg_sys::get_attname((*ix).indrelid, attnum, true)))
-                    .collect()
-            });
-            pg_sys::RelationClose(r);
-            columns
-        }
+        index_key_columns(oid, rel.oid)
     }
 
     fn column(&self, rel: &Rel, column: &str) -> Option<Column> {
@@ -155,6 +141,27 @@ impl Facts for CatalogFacts {
         };
         self.session.set(Some(s));
         s
+    }
+}
+
+/// The key columns of index `index` when it is an index of table `table`.
+pub fn index_key_columns(index: pg_sys::Oid, table: u32) -> Option<Vec<String>> {
+    let (oid, rel_oid) = (index, table);
+    // SAFETY: relcache read of an index that exists; attribute names from the syscache.
+    unsafe {
+        let r = pg_sys::RelationIdGetRelation(oid);
+        if r.is_null() {
+            return None;
+        }
+        let ix = (*r).rd_index;
+        let columns = (!ix.is_null() && (*ix).indrelid == pg_sys::Oid::from(rel_oid)).then(|| {
+            let keys = (*ix).indkey.values.as_slice((*ix).indnkeyatts as usize);
+            keys.iter()
+                .filter_map(|&attnum| crate::ddl::cstr(pg_sys::get_attname((*ix).indrelid, attnum, true)))
+                .collect()
+        });
+        pg_sys::RelationClose(r);
+        columns
     }
 }
 
@@ -357,7 +364,7 @@ unsafe fn storage(r: pg_sys::Relation, kind: RelKind) -> (u64, Option<i64>) {
     }
 }
 
-unsafe fn read_column(oid: pg_sys::Oid, column: &str) -> Option<Column> {
+pub(crate) unsafe fn read_column(oid: pg_sys::Oid, column: &str) -> Option<Column> {
     unsafe {
         let r = pg_sys::RelationIdGetRelation(oid);
         if r.is_null() {
@@ -391,10 +398,21 @@ unsafe fn read_column(oid: pg_sys::Oid, column: &str) -> Option<Column> {
 /// The name of a validated CHECK constraint that implies `col IS NOT NULL`, using the same
 /// proof PostgreSQL uses to skip the SET NOT NULL scan (`NotNullImpliedByRelConstraints`).
 unsafe fn check_proving_not_null(desc: pg_sys::TupleDesc, att: &pg_sys::FormData_pg_attribute) -> Option<String> {
+    unsafe { proving_checks(desc, att, true).into_iter().next().map(|(name, _)| name) }
+}
+
+/// The CHECK constraints that imply `att IS NOT NULL`, with their validity (`only_valid`: stop at
+/// the first valid one, skipping the others).
+unsafe fn proving_checks(
+    desc: pg_sys::TupleDesc,
+    att: &pg_sys::FormData_pg_attribute,
+    only_valid: bool,
+) -> Vec<(String, bool)> {
     unsafe {
+        let mut out = Vec::new();
         let constr = (*desc).constr;
         if constr.is_null() || (*constr).num_check == 0 {
-            return None;
+            return out;
         }
         let mut test = PgBox::<pg_sys::NullTest>::alloc_node(pg_sys::NodeTag::T_NullTest);
         test.arg = pg_sys::makeVar(1, att.attnum, att.atttypid, att.atttypmod, att.attcollation, 0).cast();
@@ -403,16 +421,43 @@ unsafe fn check_proving_not_null(desc: pg_sys::TupleDesc, att: &pg_sys::FormData
         test.location = -1;
         let test_list = pg_sys::lappend(std::ptr::null_mut(), test.into_pg().cast());
         let checks = std::slice::from_raw_parts((*constr).check, (*constr).num_check as usize);
-        for check in checks.iter().filter(|c| c.ccvalid) {
+        for check in checks.iter().filter(|c| c.ccvalid || !only_valid) {
             let expr = pg_sys::stringToNode(check.ccbin) as *mut pg_sys::Node;
             let expr = pg_sys::eval_const_expressions(std::ptr::null_mut(), expr);
             let expr = pg_sys::canonicalize_qual(expr.cast(), true);
             let clauses = pg_sys::make_ands_implicit(expr);
             if pg_sys::predicate_implied_by(test_list, clauses, true) {
-                return crate::ddl::cstr(check.ccname);
+                out.push((crate::ddl::cstr(check.ccname).unwrap_or_default(), check.ccvalid));
+                if only_valid {
+                    break;
+                }
             }
         }
-        None
+        out
+    }
+}
+
+/// Every CHECK constraint of `oid` that would prove `column` NOT NULL once valid, with whether it
+/// is valid now (for `check()`, which follows a script's VALIDATE CONSTRAINT).
+pub fn checks_proving(oid: pg_sys::Oid, column: &str) -> Vec<(String, bool)> {
+    // SAFETY: relcache read of a relation that exists; the proof is the one `read_column` uses.
+    unsafe {
+        let r = pg_sys::RelationIdGetRelation(oid);
+        if r.is_null() {
+            return vec![];
+        }
+        let desc = (*r).rd_att;
+        let attrs = crate::server::compat::attributes(desc);
+        let found = attrs
+            .iter()
+            .find(|a| !a.attisdropped && CStr::from_ptr(a.attname.data.as_ptr()).to_bytes() == column.as_bytes())
+            .map(|a| **a);
+        let out = match found {
+            Some(att) => proving_checks(desc, &att, false),
+            None => vec![],
+        };
+        pg_sys::RelationClose(r);
+        out
     }
 }
 
@@ -420,27 +465,80 @@ unsafe fn check_proving_not_null(desc: pg_sys::TupleDesc, att: &pg_sys::FormData
 /// internal subtransaction, so that a failure is rolled back cleanly and reported as `None`
 /// instead of aborting the user's statement from inside the guard.
 pub fn try_catalog<T>(f: impl FnOnce() -> T) -> Option<T> {
+    attempt(f).ok()
+}
+
+/// An ERROR caught by [`attempt`], as the client would have seen it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaughtError {
+    pub sqlstate: String,
+    pub message: String,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+    /// 1-based character position in the text being parsed (`errposition`), 0 when none.
+    pub position: i32,
+}
+
+thread_local! {
+    static ERROR_POSITION: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
+}
+
+/// Error context callback: remembers the cursor position of the error being raised (the
+/// caught error's report does not carry it).
+#[pg_guard]
+unsafe extern "C-unwind" fn remember_error_position(_arg: *mut core::ffi::c_void) {
+    // SAFETY: called by errfinish while the error is being reported.
+    ERROR_POSITION.set(unsafe { pg_sys::geterrposition() });
+}
+
+/// [`try_catalog`] that keeps the error: `f` runs in an internal subtransaction, rolled back if
+/// it raises an ERROR. A Rust panic (a bug) is not caught.
+pub fn attempt<T>(f: impl FnOnce() -> T) -> Result<T, CaughtError> {
     // SAFETY: this is the PL/Python `PLy_spi_subtransaction_*` pattern: remember the memory
-    // context and resource owner, start a subtransaction, and restore both however it ends.
+    // context and resource owner, start a subtransaction, and restore both however it ends. The
+    // error context callback lives on this stack frame and is unlinked before it returns.
     unsafe {
         let old_ctx = pg_sys::CurrentMemoryContext;
         let old_owner = pg_sys::CurrentResourceOwner;
+        let old_context_stack = pg_sys::error_context_stack;
         pg_sys::BeginInternalSubTransaction(std::ptr::null());
         pg_sys::MemoryContextSwitchTo(old_ctx);
+        ERROR_POSITION.set(0);
+        let mut callback = pg_sys::ErrorContextCallback {
+            previous: old_context_stack,
+            callback: Some(remember_error_position),
+            arg: std::ptr::null_mut(),
+        };
+        pg_sys::error_context_stack = &mut callback;
         let f = std::panic::AssertUnwindSafe(f);
         let result = PgTryBuilder::new(move || {
             let f = f;
-            Some((f.0)())
+            Ok((f.0)())
         })
-        .catch_others(|_| None)
+        .catch_others(|e| Err(Box::new(e)))
         .execute();
-        if result.is_some() {
+        pg_sys::error_context_stack = old_context_stack;
+        if result.is_ok() {
             pg_sys::ReleaseCurrentSubTransaction();
         } else {
             pg_sys::RollbackAndReleaseCurrentSubTransaction();
         }
         pg_sys::MemoryContextSwitchTo(old_ctx);
         pg_sys::CurrentResourceOwner = old_owner;
-        result
+        result.map_err(|e| {
+            let report = match *e {
+                pg_sys::panic::CaughtError::PostgresError(r) | pg_sys::panic::CaughtError::ErrorReport(r) => r,
+                panic @ pg_sys::panic::CaughtError::RustPanic { .. } => panic.rethrow(),
+            };
+            let sqlstate =
+                crate::ddl::cstr(pg_sys::unpack_sql_state(report.sql_error_code() as i32)).unwrap_or_default();
+            CaughtError {
+                sqlstate,
+                message: report.message().to_owned(),
+                detail: report.detail().map(str::to_owned),
+                hint: report.hint().map(str::to_owned),
+                position: ERROR_POSITION.get(),
+            }
+        })
     }
 }

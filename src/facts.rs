@@ -80,6 +80,8 @@ pub struct Storage {
     pub has_data: bool,
     /// `migrate_guard.assume_populated` made an empty table count as holding data.
     pub data_assumed: bool,
+    /// `check()`: the script wrote rows to it earlier (its size is not known).
+    pub filled_by_script: bool,
 }
 
 impl Rel {
@@ -120,6 +122,7 @@ impl Rel {
         let mut s = match st.est_rows {
             Some(1) => format!("about 1 row, {size}"),
             Some(n) if n >= 0 => format!("about {n} rows, {size}"),
+            _ if st.filled_by_script && st.size_bytes == 0 => "rows written earlier in the script".to_owned(),
             _ => size,
         };
         if st.data_assumed {
@@ -215,6 +218,7 @@ impl FakeFacts {
                 est_rows: Some(1000),
                 has_data: true,
                 data_assumed: false,
+                filled_by_script: false,
             }),
         }
     }
@@ -245,6 +249,7 @@ impl Rel {
             est_rows: None,
             has_data: false,
             data_assumed: false,
+            filled_by_script: false,
         });
     }
 }

@@ -293,7 +293,7 @@ fn named_object(stmt: &crate::model::Statement, facts: &CatalogFacts) -> Option<
 /// The guard's mode, or `None` when it must stay out of the way: mode `off`, DDL run by a
 /// `CREATE/ALTER EXTENSION` script (ours or any other extension's), or a session restoring a
 /// dump (every table it touches is one it is rebuilding, which nobody else uses yet).
-fn active_mode() -> Option<Mode> {
+pub(crate) fn active_mode() -> Option<Mode> {
     // SAFETY: plain read of a backend global.
     if unsafe { pg_sys::creating_extension } || crate::catalog::restoring_dump() {
         return None;
@@ -417,26 +417,42 @@ fn lock_timeout_safety_net(stmt: &crate::model::Statement, facts: &CatalogFacts)
 
 /// Rules allowed by `migrate_guard:allow` comments in the statement text the client sent.
 fn directive_allow_list(client_text: &str) -> AllowList {
+    directives(client_text).unwrap_or_else(|bad| unknown_rule(&bad, DIRECTIVE_PLACE))
+}
+
+pub(crate) const DIRECTIVE_PLACE: &str = "the migrate_guard:allow comment";
+
+/// The rules `migrate_guard:allow` comments in `client_text` allow; the first unknown id is
+/// the error.
+pub(crate) fn directives(client_text: &str) -> Result<AllowList, String> {
     // Cheap test first: nearly every statement has no directive at all.
     if !client_text
         .as_bytes()
         .windows(19)
         .any(|w| w.eq_ignore_ascii_case(b"migrate_guard:allow"))
     {
-        return AllowList::default();
+        return Ok(AllowList::default());
     }
     let ids = sqltext::directive_rules(client_text);
     AllowList::parse(ids.iter().map(String::as_str))
-        .unwrap_or_else(|bad| unknown_rule(&bad, "the migrate_guard:allow comment"))
+}
+
+/// The message and hint of an unknown rule id in a setting or directive.
+pub(crate) fn unknown_rule_text(bad: &str, place: &str) -> (String, String) {
+    (
+        format!("migrate_guard: unknown rule id \"{bad}\" in {place}"),
+        format!("Known rule ids: {}; or all.", RuleId::list()),
+    )
 }
 
 fn unknown_rule(bad: &str, place: &str) -> ! {
+    let (message, hint) = unknown_rule_text(bad, place);
     pgrx::pg_sys::panic::ErrorReport::new(
         PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-        format!("migrate_guard: unknown rule id \"{bad}\" in {place}"),
+        message,
         "migrate_guard",
     )
-    .set_hint(format!("Known rule ids: {}; or all.", RuleId::list()))
+    .set_hint(hint)
     .report(PgLogLevel::ERROR);
     unreachable!()
 }

@@ -26,6 +26,16 @@ pub static RECORD_HISTORY: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static REQUIRE_MIGRATION: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static CURRENT_MIGRATION: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
+/// The settings that change the guard's verdicts (`check()` follows a script's SETs of them).
+pub const VERDICT_SETTINGS: [&str; 6] = [
+    "migrate_guard.mode",
+    "migrate_guard.allow",
+    "migrate_guard.assume_populated",
+    "migrate_guard.lock_timeout",
+    "migrate_guard.require_lock_timeout",
+    "migrate_guard.require_migration",
+];
+
 pub fn mode() -> Mode {
     match MODE.get() {
         GuardMode::Enforce => Mode::Enforce,

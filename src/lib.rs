@@ -8,6 +8,7 @@ use pgrx::prelude::*;
 
 pub mod backfill;
 pub mod catalog;
+pub mod check;
 pub mod ddl;
 pub mod facts;
 pub mod guard;

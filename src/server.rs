@@ -258,6 +258,36 @@ pub mod compat {
         }
     }
 
+    /// What a `CREATE TABLE AS` / `CREATE MATERIALIZED VIEW` creates (13 calls the field `relkind`).
+    pub fn create_table_as_object_type(s: &pg_sys::CreateTableAsStmt) -> pg_sys::ObjectType::Type {
+        #[cfg(feature = "pg13")]
+        {
+            s.relkind
+        }
+        #[cfg(not(feature = "pg13"))]
+        {
+            s.objtype
+        }
+    }
+
+    /// `REINDEX … CONCURRENTLY` (13 has a flag; 14 moved it into the option list).
+    ///
+    /// # Safety
+    /// `s` must be a valid parse node.
+    pub unsafe fn reindex_concurrent(s: &pg_sys::ReindexStmt) -> bool {
+        #[cfg(feature = "pg13")]
+        {
+            s.concurrent
+        }
+        #[cfg(not(feature = "pg13"))]
+        unsafe {
+            pgrx::PgList::<pg_sys::DefElem>::from_pg(s.params).iter_ptr().any(|d| {
+                crate::ddl::cstr((*d).defname).is_some_and(|n| n == "concurrently")
+                    && ((*d).arg.is_null() || pg_sys::defGetBoolean(d))
+            })
+        }
+    }
+
     /// `DETACH PARTITION … CONCURRENTLY` (14+; never on 13).
     pub fn partition_cmd_concurrent(pc: &pg_sys::PartitionCmd) -> bool {
         #[cfg(feature = "pg13")]
@@ -299,6 +329,48 @@ pub mod compat {
             #[cfg(not(any(feature = "pg13", feature = "pg14")))]
             {
                 Some((*(node as *const pg_sys::String)).sval as *const _)
+            }
+        }
+    }
+
+    /// The text of a constant (`'text'`, `42`, `1.5`, `true`), possibly cast (`'x'::text`), as
+    /// PostgreSQL would pass it to a function's input: `None` for anything else.
+    ///
+    /// # Safety
+    /// `node` must be null or a valid raw expression node; its tag is checked here.
+    pub unsafe fn constant_text(node: *mut pg_sys::Node) -> Option<String> {
+        unsafe {
+            if node.is_null() {
+                return None;
+            }
+            if (*node).type_ == pg_sys::NodeTag::T_TypeCast {
+                return constant_text((*(node as *const pg_sys::TypeCast)).arg);
+            }
+            if (*node).type_ != pg_sys::NodeTag::T_A_Const {
+                return None;
+            }
+            let c = &*(node as *const pg_sys::A_Const);
+            let cstr = |p: *const core::ffi::c_char| crate::ddl::cstr(p);
+            #[cfg(any(feature = "pg13", feature = "pg14"))]
+            {
+                match c.val.type_ {
+                    pg_sys::NodeTag::T_Integer => Some(c.val.val.ival.to_string()),
+                    pg_sys::NodeTag::T_String | pg_sys::NodeTag::T_Float => cstr(c.val.val.str_),
+                    _ => None,
+                }
+            }
+            #[cfg(not(any(feature = "pg13", feature = "pg14")))]
+            {
+                if c.isnull {
+                    return None;
+                }
+                match c.val.node.type_ {
+                    pg_sys::NodeTag::T_Integer => Some(c.val.ival.ival.to_string()),
+                    pg_sys::NodeTag::T_Float => cstr(c.val.fval.fval),
+                    pg_sys::NodeTag::T_Boolean => Some(if c.val.boolval.boolval { "true" } else { "false" }.to_owned()),
+                    pg_sys::NodeTag::T_String => cstr(c.val.sval.sval),
+                    _ => None,
+                }
             }
         }
     }

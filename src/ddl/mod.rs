@@ -4,6 +4,7 @@
 //! triggers and `raw_parser` both hand over.
 
 pub mod expr;
+pub mod script;
 pub mod text;
 
 use crate::model::*;
@@ -253,9 +254,7 @@ unsafe fn alter_cmd(cmd: &pg_sys::AlterTableCmd) -> AlterCmd {
 unsafe fn reindex(s: &pg_sys::ReindexStmt) -> Command {
     use pg_sys::ReindexObjectType as K;
     unsafe {
-        let concurrent = PgList::<pg_sys::DefElem>::from_pg(s.params).iter_ptr().any(|d| {
-            cstr((*d).defname).is_some_and(|n| n == "concurrently") && ((*d).arg.is_null() || pg_sys::defGetBoolean(d))
-        });
+        let concurrent = crate::server::compat::reindex_concurrent(s);
         let target = match s.kind {
             K::REINDEX_OBJECT_INDEX => relref(s.relation).map(ReindexTarget::Index),
             K::REINDEX_OBJECT_TABLE => relref(s.relation).map(ReindexTarget::Table),
@@ -388,7 +387,7 @@ unsafe fn is_plain_column_ref(node: *mut pg_sys::Node, column: &str) -> bool {
 
 /// How much of a type name to resolve.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum TypeLookup {
+pub(crate) enum TypeLookup {
     /// Oid and typmod, as PostgreSQL will use them (`ALTER COLUMN … TYPE`, where a rule compares
     /// them with the column's current type). Computing a typmod runs the type's input function,
     /// which can raise an error, so this runs in a subtransaction.
@@ -397,7 +396,7 @@ enum TypeLookup {
     Display,
 }
 
-unsafe fn type_ref(tn: *mut pg_sys::TypeName, lookup: TypeLookup) -> TypeRef {
+pub(crate) unsafe fn type_ref(tn: *mut pg_sys::TypeName, lookup: TypeLookup) -> TypeRef {
     if tn.is_null() {
         return TypeRef {
             display: "?".into(),

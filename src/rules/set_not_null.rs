@@ -206,13 +206,28 @@ mod tests {
             .with("t", t.clone())
             .with_column(&t, column("id", false, None))
             .with_column(&t, column("tenant", true, None));
-        f.index_columns.push(("t_key".into(), vec!["tenant".into(), "id".into()]));
+        f.index_columns
+            .push(("t_key".into(), vec!["tenant".into(), "id".into()]));
         let mut pk = constraint(ConstraintKind::PrimaryKey, Some("t_pk"), false);
         pk.using_index = Some("t_key".into());
         let mut out = Vec::new();
-        check(&stmt("ALTER TABLE", "", alter("t", vec![AlterCmd::AddConstraint(pk)])), &f, &mut out);
+        check(
+            &stmt("ALTER TABLE", "", alter("t", vec![AlterCmd::AddConstraint(pk)])),
+            &f,
+            &mut out,
+        );
         assert_eq!(out.len(), 1, "only the nullable column: {out:?}");
-        assert!(out[0].message.starts_with("ADD PRIMARY KEY USING INDEX on column id"), "{}", out[0].message);
-        assert!(out[0].safe_way.contains("ADD PRIMARY KEY USING INDEX then needs no scan"), "{}", out[0].safe_way);
+        assert!(
+            out[0].message.starts_with("ADD PRIMARY KEY USING INDEX on column id"),
+            "{}",
+            out[0].message
+        );
+        assert!(
+            out[0]
+                .safe_way
+                .contains("ADD PRIMARY KEY USING INDEX then needs no scan"),
+            "{}",
+            out[0].safe_way
+        );
     }
 }

@@ -1,0 +1,231 @@
+//! [`Facts`] for a statement of a checked script: the live catalog (read exactly as the event
+//! trigger reads it, without locks) seen through what the script did before the statement.
+
+use super::overlay::{Catalog, Overlay, SearchPath, is_script_oid};
+use crate::catalog::CatalogFacts;
+use crate::facts::{Column, Facts, Rel, RelKind, Session, Storage};
+use crate::model::RelRef;
+use pgrx::pg_sys;
+use std::ffi::CString;
+
+/// The live catalog behind the overlay.
+pub struct LiveCatalog;
+
+fn namespace_oid(schema: &str) -> Option<pg_sys::Oid> {
+    let c = CString::new(schema).ok()?;
+    // SAFETY: syscache lookups; missing_ok, so no error for an unknown schema.
+    let oid = unsafe {
+        if schema == "pg_temp" {
+            pg_sys::LookupExplicitNamespace(c.as_ptr(), true)
+        } else {
+            pg_sys::get_namespace_oid(c.as_ptr(), true)
+        }
+    };
+    (oid != pg_sys::InvalidOid).then_some(oid)
+}
+
+impl Catalog for LiveCatalog {
+    fn relation_oid(&self, schema: &str, name: &str) -> Option<u32> {
+        let nsp = namespace_oid(schema)?;
+        let c = CString::new(name).ok()?;
+        // SAFETY: syscache lookup by name; no lock taken.
+        let oid = unsafe { pg_sys::get_relname_relid(c.as_ptr(), nsp) };
+        (oid != pg_sys::InvalidOid).then(|| oid.to_u32())
+    }
+
+    fn schema_exists(&self, schema: &str) -> bool {
+        namespace_oid(schema).is_some()
+    }
+
+    fn column(&self, oid: u32, column: &str) -> Option<Column> {
+        // SAFETY: relcache read; a relation that no longer exists gives None.
+        unsafe { crate::catalog::read_column(pg_sys::Oid::from(oid), column) }
+    }
+
+    fn name_of(&self, oid: u32) -> Option<(String, String)> {
+        let oid = pg_sys::Oid::from(oid);
+        // SAFETY: syscache lookups that return NULL for a missing relation.
+        unsafe {
+            let name = crate::ddl::cstr(pg_sys::get_rel_name(oid))?;
+            let nsp = pg_sys::get_rel_namespace(oid);
+            let schema = crate::ddl::cstr(pg_sys::get_namespace_name(nsp))?;
+            let schema = if schema.starts_with("pg_temp_") {
+                "pg_temp".to_owned()
+            } else {
+                schema
+            };
+            Some((schema, name))
+        }
+    }
+
+    fn table_of_index(&self, oid: u32) -> Option<u32> {
+        // SAFETY: syscache lookup; missing_ok for a relation that is not an index.
+        let t = unsafe { pg_sys::IndexGetRelation(pg_sys::Oid::from(oid), true) };
+        (t != pg_sys::InvalidOid).then(|| t.to_u32())
+    }
+
+    fn checks_proving(&self, oid: u32, column: &str) -> Vec<(String, bool)> {
+        crate::catalog::checks_proving(pg_sys::Oid::from(oid), column)
+    }
+}
+
+/// The session's search path as `check()` resolves names with it: the script may have set it,
+/// and may name schemas it created itself (which the server's own resolution does not know).
+pub fn search_path() -> SearchPath {
+    // SAFETY: plain read of the GUC string variable.
+    let raw = unsafe { crate::ddl::cstr(pg_sys::namespace_search_path) }.unwrap_or_default();
+    let user = || {
+        // SAFETY: name of the current role, which exists.
+        unsafe { crate::ddl::cstr(pg_sys::GetUserNameFromId(pg_sys::GetUserId(), true)) }
+    };
+    let explicit: Vec<String> = super::script::split_identifiers(&raw)
+        .into_iter()
+        .filter_map(|s| if s == "$user" { user() } else { Some(s) })
+        .collect();
+    let mut lookup = Vec::with_capacity(explicit.len() + 2);
+    if !explicit.iter().any(|s| s == "pg_temp") {
+        lookup.push("pg_temp".to_owned());
+    }
+    if !explicit.iter().any(|s| s == "pg_catalog") {
+        lookup.push("pg_catalog".to_owned());
+    }
+    lookup.extend(explicit.iter().cloned());
+    SearchPath { lookup, explicit }
+}
+
+pub struct ScriptFacts<'a> {
+    catalog: CatalogFacts,
+    overlay: &'a Overlay,
+    path: &'a SearchPath,
+    assume_populated: bool,
+}
+
+impl<'a> ScriptFacts<'a> {
+    pub fn new(overlay: &'a Overlay, path: &'a SearchPath, assume_populated: bool) -> Self {
+        ScriptFacts {
+            catalog: CatalogFacts::new(assume_populated),
+            overlay,
+            path,
+            assume_populated,
+        }
+    }
+
+    fn rel_by_oid(&self, oid: u32) -> Option<Rel> {
+        let Some(o) = self.overlay.rel(oid) else {
+            return self.catalog.rel_by_oid(pg_sys::Oid::from(oid));
+        };
+        let display = format!(
+            "{}.{}",
+            crate::sqltext::quote_ident(&o.schema),
+            crate::sqltext::quote_ident(&o.name)
+        );
+        match &o.created {
+            Some(c) => Some(Rel {
+                oid,
+                schema: o.schema.clone(),
+                name: o.name.clone(),
+                display,
+                kind: c.kind,
+                new_in_xact: c.tx == self.overlay.tx,
+                temp: c.temp,
+                populated: c.populated,
+                storage: None,
+            }),
+            // A catalog relation the script renamed.
+            None => self.catalog.rel_by_oid(pg_sys::Oid::from(oid)).map(|r| Rel {
+                schema: o.schema.clone(),
+                name: o.name.clone(),
+                display,
+                ..r
+            }),
+        }
+    }
+}
+
+impl Facts for ScriptFacts<'_> {
+    fn relation(&self, r: &RelRef) -> Option<Rel> {
+        let oid = self.overlay.resolve(r, self.path, &LiveCatalog)?;
+        self.rel_by_oid(oid)
+    }
+
+    fn with_storage(&self, rel: Rel) -> Rel {
+        if rel.storage.is_some() {
+            return rel;
+        }
+        let filled = self.overlay.is_filled(rel.oid);
+        if is_script_oid(rel.oid) {
+            let assumed = !filled
+                && self.assume_populated
+                && matches!(rel.kind, RelKind::Table | RelKind::PartitionedTable | RelKind::MatView);
+            return Rel {
+                storage: Some(Storage {
+                    size_bytes: 0,
+                    est_rows: None,
+                    has_data: filled || assumed,
+                    data_assumed: assumed,
+                    filled_by_script: filled,
+                }),
+                ..rel
+            };
+        }
+        let mut rel = self.catalog.with_storage(rel);
+        if filled && let Some(st) = rel.storage.as_mut().filter(|st| !st.has_data || st.data_assumed) {
+            st.has_data = true;
+            st.data_assumed = false;
+            st.filled_by_script = true;
+        }
+        rel
+    }
+
+    fn index_table(&self, index: &RelRef) -> Option<Rel> {
+        let oid = self.overlay.resolve(index, self.path, &LiveCatalog)?;
+        if let Some((table, _)) = self.overlay.index(oid) {
+            return self.rel_by_oid(*table);
+        }
+        if is_script_oid(oid) {
+            return None;
+        }
+        let table = LiveCatalog.table_of_index(oid)?;
+        if self.overlay.catalog_gone(table, &LiveCatalog) {
+            return None;
+        }
+        self.rel_by_oid(table)
+    }
+
+    fn column(&self, rel: &Rel, column: &str) -> Option<Column> {
+        self.overlay.column(rel.oid, column, &LiveCatalog)
+    }
+
+    fn index_columns(&self, rel: &Rel, index: &str) -> Option<Vec<String>> {
+        let oid = self
+            .overlay
+            .resolve(&RelRef::new(Some(&rel.schema), index), self.path, &LiveCatalog)?;
+        if let Some((table, columns)) = self.overlay.index(oid) {
+            return (*table == rel.oid).then(|| columns.clone());
+        }
+        if is_script_oid(oid) || is_script_oid(rel.oid) {
+            return None;
+        }
+        crate::catalog::index_key_columns(pg_sys::Oid::from(oid), rel.oid)
+    }
+
+    fn type_change_rewrites(&self, rel: &Rel, column: &str, to: (u32, i32)) -> Option<bool> {
+        if is_script_oid(rel.oid) {
+            return None;
+        }
+        let name = self.overlay.catalog_name(rel.oid, column)?;
+        self.catalog.type_change_rewrites(rel, &name, to)
+    }
+
+    fn session(&self) -> Session {
+        let mut s = self.catalog.session();
+        if let Some(open) = self.overlay.in_migration {
+            s.in_migration = s.require_migration && open;
+        }
+        s
+    }
+
+    fn server(&self) -> crate::server::Server {
+        crate::server::Server::running()
+    }
+}

@@ -1,0 +1,588 @@
+//! `migrate_guard.check(script)`: a whole migration script judged before it runs, with the rules,
+//! facts and policy of the event trigger. The second front end of the data flow (see
+//! `../shared/STYLE.md`): the server's raw parser instead of the event trigger, and facts that
+//! layer what the script itself does ([`overlay`]) over the live catalog.
+//!
+//! Nothing is executed and no lock is taken on any user table: the catalog is read the way the
+//! guard reads it, and the script's own `SET`s are applied at a GUC nest level of their own that
+//! is undone before the function returns. It therefore runs in a read-only transaction and on a
+//! hot standby.
+
+pub mod facts;
+pub mod naming;
+pub mod overlay;
+pub mod script;
+pub mod step;
+
+use crate::catalog::{CaughtError, attempt};
+use crate::ddl::script::Parsed;
+use crate::model::Command;
+use crate::policy::{self, AllowSource, Mode};
+use crate::rules;
+use facts::{LiveCatalog, ScriptFacts};
+use overlay::{Overlay, Refusal};
+use pgrx::prelude::*;
+use std::ffi::CString;
+use step::{Call, Ddl, SetOp, Step, TxOp};
+
+/// One row of `check()`'s result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub statement_no: i32,
+    pub line: i32,
+    pub col: i32,
+    pub rule: Option<String>,
+    pub verdict: &'static str,
+    pub message: String,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+    pub statement: String,
+    pub end_line: i32,
+    pub sqlstate: Option<String>,
+}
+
+type RowTuple = (
+    i32,
+    i32,
+    i32,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    i32,
+    Option<String>,
+);
+
+/// `migrate_guard.check(script, assume_populated)`: one row per finding of every statement of
+/// `script`, as psql would run it against this database now.
+#[pg_extern(schema = "migrate_guard", name = "check", volatile, parallel_unsafe)]
+#[allow(clippy::type_complexity)]
+fn check_script(
+    script: Option<&str>,
+    assume_populated: default!(Option<bool>, "NULL"),
+) -> TableIterator<
+    'static,
+    (
+        name!(statement_no, i32),
+        name!(line, i32),
+        name!(col, i32),
+        name!(rule, Option<String>),
+        name!(verdict, String),
+        name!(message, String),
+        name!(detail, Option<String>),
+        name!(hint, Option<String>),
+        name!(statement, String),
+        name!(end_line, i32),
+        name!(sqlstate, Option<String>),
+    ),
+> {
+    let Some(script) = script else {
+        pgrx::pg_sys::panic::ErrorReport::new(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            "migrate_guard.check: script must not be NULL",
+            "migrate_guard",
+        )
+        .set_hint("Pass the text of the migration; an empty string checks nothing.")
+        .report(PgLogLevel::ERROR);
+        unreachable!()
+    };
+    let rows = run(script, assume_populated);
+    TableIterator::new(rows.into_iter().map(|r| -> RowTuple {
+        (
+            r.statement_no,
+            r.line,
+            r.col,
+            r.rule,
+            r.verdict.to_owned(),
+            r.message,
+            r.detail,
+            r.hint,
+            r.statement,
+            r.end_line,
+            r.sqlstate,
+        )
+    }))
+}
+
+/// Statements parsed together (a syntax error anywhere sends the batch back one statement at
+/// a time, to find which one).
+const BATCH_STATEMENTS: usize = 500;
+const BATCH_BYTES: usize = 1 << 20;
+
+/// Check a script; the session's settings are the same afterwards.
+pub fn run(script: &str, assume_populated: Option<bool>) -> Vec<Row> {
+    let (sql, _meta) = script::without_meta_commands(script);
+    let spans = script::split(&sql);
+    // SAFETY: a new GUC nest level, undone below (or by the transaction's abort on an ERROR);
+    // a memory context of our own, deleted below (or with its parent).
+    let (level, memory, caller) = unsafe {
+        let memory = pg_sys::AllocSetContextCreateExtended(
+            pg_sys::CurrentMemoryContext,
+            c"migrate_guard check".as_ptr(),
+            pg_sys::ALLOCSET_DEFAULT_MINSIZE as usize,
+            pg_sys::ALLOCSET_DEFAULT_INITSIZE as usize,
+            pg_sys::ALLOCSET_DEFAULT_MAXSIZE as usize,
+        );
+        (pg_sys::NewGUCNestLevel(), memory, pg_sys::MemoryContextSwitchTo(memory))
+    };
+    let mut run = Run {
+        sql: &sql,
+        lines: script::Lines::new(&sql),
+        overlay: Overlay::new(),
+        block: None,
+        rows: Vec::new(),
+        statement_no: 0,
+        assume_populated,
+    };
+    let mut start = 0;
+    while start < spans.len() {
+        let mut end = start + 1;
+        while end < spans.len() && end - start < BATCH_STATEMENTS && spans[end].1 - spans[start].0 < BATCH_BYTES {
+            end += 1;
+        }
+        run.batch(&spans[start..end]);
+        // SAFETY: nothing allocated in the context is used after the batch.
+        unsafe { pg_sys::MemoryContextReset(memory) };
+        start = end;
+    }
+    // SAFETY: restores every setting the script changed, then frees the batch memory.
+    unsafe {
+        pg_sys::AtEOXact_GUC(false, level);
+        pg_sys::MemoryContextSwitchTo(caller);
+        pg_sys::MemoryContextDelete(memory);
+    }
+    run.rows
+}
+
+struct Run<'a> {
+    /// The script with psql's meta-commands blanked out.
+    sql: &'a str,
+    lines: script::Lines<'a>,
+    overlay: Overlay,
+    block: Option<Block>,
+    rows: Vec<Row>,
+    statement_no: i32,
+    assume_populated: Option<bool>,
+}
+
+/// An open transaction block: its GUC nest level, the overlay as it was at BEGIN, and the
+/// session-level SETs run in it (which outlive the block if it commits).
+///
+/// PostgreSQL undoes `SET LOCAL` only when the top-level transaction ends; inside this function
+/// the block is a nest level above the caller's transaction, where a commit would keep them.
+/// So a COMMIT here undoes the whole level and replays the block's plain SETs.
+struct Block {
+    level: i32,
+    saved: Overlay,
+    savepoints: Vec<Savepoint>,
+    session_sets: Vec<(String, Option<String>)>,
+}
+
+struct Savepoint {
+    name: String,
+    level: i32,
+    saved: Overlay,
+    /// How many of the block's session-level SETs came before the savepoint.
+    session_sets: usize,
+}
+
+/// Where a statement is and what it says, for its rows.
+struct Here {
+    no: i32,
+    line: i32,
+    col: i32,
+    end_line: i32,
+    text: String,
+}
+
+impl Here {
+    fn row(&self, verdict: &'static str, rule: Option<String>, message: String) -> Row {
+        Row {
+            statement_no: self.no,
+            line: self.line,
+            col: self.col,
+            rule,
+            verdict,
+            message,
+            detail: None,
+            hint: None,
+            statement: self.text.clone(),
+            end_line: self.end_line,
+            sqlstate: None,
+        }
+    }
+
+    fn error(&self, sqlstate: &str, message: String) -> Row {
+        Row {
+            sqlstate: Some(sqlstate.to_owned()),
+            ..self.row("error", None, message)
+        }
+    }
+}
+
+impl Run<'_> {
+    fn batch(&mut self, spans: &[(usize, usize)]) {
+        let (from, to) = (spans[0].0, spans[spans.len() - 1].1);
+        let text = CString::new(&self.sql[from..to]).expect("text values hold no NUL");
+        // SAFETY: parses in the batch's memory context.
+        if let Ok(parsed) = attempt(|| unsafe { crate::ddl::script::parse(&text) }) {
+            let mut by_span: Vec<Vec<Parsed>> = (0..spans.len()).map(|_| Vec::new()).collect();
+            for p in parsed {
+                let at = from + p.location;
+                let i = spans.partition_point(|s| s.0 <= at).saturating_sub(1);
+                by_span[i].push(p);
+            }
+            for (span, parsed) in spans.iter().zip(by_span) {
+                for p in parsed {
+                    self.statement(*span, p);
+                }
+            }
+            return;
+        }
+        for &(from, to) in spans {
+            let text = CString::new(&self.sql[from..to]).expect("text values hold no NUL");
+            // SAFETY: as above.
+            match attempt(|| unsafe { crate::ddl::script::parse(&text) }) {
+                Ok(parsed) => {
+                    for p in parsed {
+                        self.statement((from, to), p);
+                    }
+                }
+                Err(e) => self.syntax_error((from, to), e),
+            }
+        }
+    }
+
+    fn here(&mut self, (from, to): (usize, usize)) -> Here {
+        self.statement_no += 1;
+        let start = script::first_token(self.sql, from, to);
+        let (line, col) = self.lines.line_col(start);
+        let (end_line, _) = self.lines.line_col(to);
+        Here {
+            no: self.statement_no,
+            line: line as i32,
+            col: col as i32,
+            end_line: end_line as i32,
+            text: script::client_text(self.sql, from, to).to_owned(),
+        }
+    }
+
+    fn syntax_error(&mut self, span: (usize, usize), e: CaughtError) {
+        let mut here = self.here(span);
+        let chunk = &self.sql[span.0..span.1];
+        if e.position > 0 {
+            let at = chunk
+                .char_indices()
+                .nth(e.position as usize - 1)
+                .map_or(chunk.len(), |(b, _)| b);
+            let (line, col) = self.lines.line_col(span.0 + at);
+            (here.line, here.col) = (line as i32, col as i32);
+        }
+        let hint = e.hint.or_else(|| {
+            script::has_psql_variable(chunk).then(|| {
+                "check() does not expand psql variables (:name, :'name'); give it the script as psql sends it, \
+                 with the values written in."
+                    .to_owned()
+            })
+        });
+        self.rows.push(Row {
+            detail: e.detail,
+            hint,
+            ..here.error(&e.sqlstate, e.message)
+        });
+    }
+
+    fn statement(&mut self, span: (usize, usize), parsed: Parsed) {
+        pg_sys::check_for_interrupts!();
+        let here = self.here(span);
+        if self.block.is_none() {
+            // Autocommit: every statement is a transaction of its own.
+            self.overlay.tx += 1;
+        }
+        match parsed.step {
+            Step::Ddl(d) => self.ddl(&here, *d),
+            Step::Transaction(op) => self.transaction(&here, op),
+            Step::Set(op) => self.set(&here, op),
+            Step::Calls(calls) => self.calls(&here, calls),
+            Step::Fill(r) => {
+                let path = facts::search_path();
+                if let Some(oid) = self.overlay.resolve(&r, &path, &LiveCatalog) {
+                    self.overlay.fill(oid);
+                }
+            }
+            Step::NotInBlock(what) => {
+                if self.block.is_some() {
+                    self.rows.push(not_in_block(&here, &what));
+                }
+            }
+            Step::Other => {}
+        }
+    }
+
+    fn ddl(&mut self, here: &Here, mut d: Ddl) {
+        let path = facts::search_path();
+        let assume = self
+            .assume_populated
+            .unwrap_or_else(|| crate::gucs::ASSUME_POPULATED.get());
+        let facts = ScriptFacts::new(&self.overlay, &path, assume);
+        if let Some(mode) = crate::guard::active_mode()
+            && !crate::locks::only_temporary(&d.stmt, &facts)
+            && (!matches!(d.stmt.command, Command::Other) || crate::facts::Facts::session(&facts).require_migration)
+        {
+            d.stmt.text = Some(here.text.clone());
+            let rows = judge(here, &d.stmt, &facts, mode);
+            self.rows.extend(rows);
+        }
+        if let (Some(what), Some(_)) = (d.not_in_block, &self.block) {
+            self.rows.push(not_in_block(here, what));
+        }
+        if let Err(Refusal { sqlstate, message }) = self.overlay.apply(&d, &path, &LiveCatalog) {
+            self.rows.push(here.error(sqlstate, message));
+        }
+    }
+
+    fn begin(&mut self) {
+        self.overlay.tx += 1;
+        self.block = Some(Block {
+            // SAFETY: undone at COMMIT / ROLLBACK, or with the function's own level.
+            level: unsafe { pg_sys::NewGUCNestLevel() },
+            saved: self.overlay.clone(),
+            savepoints: Vec::new(),
+            session_sets: Vec::new(),
+        });
+    }
+
+    fn transaction(&mut self, here: &Here, op: TxOp) {
+        // SAFETY (every AtEOXact_GUC below): pops nest levels this function pushed, innermost
+        // first, as a transaction or subtransaction end would.
+        match op {
+            TxOp::Begin => {
+                // Inside a block PostgreSQL only warns.
+                if self.block.is_none() {
+                    self.begin();
+                }
+            }
+            TxOp::Commit { chain } | TxOp::Rollback { chain } => {
+                let Some(b) = self.block.take() else { return };
+                unsafe { pg_sys::AtEOXact_GUC(false, b.level) };
+                if matches!(op, TxOp::Commit { .. }) {
+                    replay(&b.session_sets);
+                } else {
+                    self.overlay = b.saved;
+                }
+                if chain {
+                    self.begin();
+                }
+            }
+            TxOp::Prepare => {
+                // Settings stay (as at commit); the schema changes wait for COMMIT PREPARED.
+                let Some(b) = self.block.take() else { return };
+                unsafe { pg_sys::AtEOXact_GUC(false, b.level) };
+                replay(&b.session_sets);
+                self.overlay = b.saved;
+            }
+            TxOp::Savepoint(name) => match self.block.as_mut() {
+                Some(b) => b.savepoints.push(Savepoint {
+                    name,
+                    // SAFETY: as in begin().
+                    level: unsafe { pg_sys::NewGUCNestLevel() },
+                    saved: self.overlay.clone(),
+                    session_sets: b.session_sets.len(),
+                }),
+                None => self
+                    .rows
+                    .push(here.error("25P01", "SAVEPOINT can only be used in transaction blocks".into())),
+            },
+            TxOp::Release(ref name) | TxOp::RollbackTo(ref name) => {
+                let release = matches!(op, TxOp::Release(_));
+                let Some(b) = self.block.as_mut() else {
+                    let what = if release {
+                        "RELEASE SAVEPOINT"
+                    } else {
+                        "ROLLBACK TO SAVEPOINT"
+                    };
+                    self.rows
+                        .push(here.error("25P01", format!("{what} can only be used in transaction blocks")));
+                    return;
+                };
+                let Some(i) = b.savepoints.iter().rposition(|s| s.name == *name) else {
+                    self.rows
+                        .push(here.error("3B001", format!("savepoint \"{name}\" does not exist")));
+                    return;
+                };
+                unsafe { pg_sys::AtEOXact_GUC(release, b.savepoints[i].level) };
+                if release {
+                    b.savepoints.truncate(i);
+                } else {
+                    b.savepoints.truncate(i + 1);
+                    b.session_sets.truncate(b.savepoints[i].session_sets);
+                    self.overlay = b.savepoints[i].saved.clone();
+                    // SAFETY: as in begin(); the savepoint stays, with a fresh level.
+                    b.savepoints[i].level = unsafe { pg_sys::NewGUCNestLevel() };
+                }
+            }
+        }
+    }
+
+    fn set(&mut self, here: &Here, op: SetOp) {
+        match op {
+            SetOp::Value { name, value, local } => self.setting(here, &name, value.as_deref(), local),
+            SetOp::ResetAll => {
+                for name in FOLLOWED_SETTINGS {
+                    self.setting(here, name, None, false);
+                }
+                for name in crate::gucs::VERDICT_SETTINGS {
+                    self.setting(here, name, None, false);
+                }
+            }
+        }
+    }
+
+    /// Apply a setting the checked statements depend on; others are not followed.
+    fn setting(&mut self, here: &Here, name: &str, value: Option<&str>, local: bool) {
+        if !followed(name) || (local && self.block.is_none()) {
+            // SET LOCAL outside a transaction block has no effect (PostgreSQL warns).
+            return;
+        }
+        match apply_setting(name, value, local) {
+            Ok(()) => {
+                if let Some(b) = self.block.as_mut().filter(|_| !local) {
+                    b.session_sets.push((name.to_owned(), value.map(str::to_owned)));
+                }
+            }
+            Err(e) => self.rows.push(Row {
+                detail: e.detail,
+                hint: e.hint,
+                ..here.error(&e.sqlstate, e.message)
+            }),
+        }
+    }
+
+    fn calls(&mut self, here: &Here, calls: Vec<Call>) {
+        for c in calls {
+            if c.schema
+                .as_deref()
+                .is_some_and(|s| s != "migrate_guard" && s != "pg_catalog")
+            {
+                continue;
+            }
+            match (c.function.as_str(), c.args.as_slice()) {
+                ("begin_migration", _) => self.overlay.in_migration = Some(true),
+                ("end_migration", _) => self.overlay.in_migration = Some(false),
+                ("set_config", [Some(name), Some(value), Some(local)]) => {
+                    let local = matches!(local.to_ascii_lowercase().as_str(), "t" | "true" | "on" | "yes" | "1");
+                    self.setting(here, &name.to_ascii_lowercase(), Some(value), local);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Settings `check()` applies when the script sets them: name resolution, the guard's own
+/// settings, and the two a dump restore turns off (the guard stays out of a restore's way).
+const FOLLOWED_SETTINGS: [&str; 4] = ["search_path", "lock_timeout", "row_security", "check_function_bodies"];
+
+fn followed(name: &str) -> bool {
+    FOLLOWED_SETTINGS.contains(&name) || crate::gucs::VERDICT_SETTINGS.contains(&name)
+}
+
+fn apply_setting(name: &str, value: Option<&str>, local: bool) -> Result<(), CaughtError> {
+    let name = CString::new(name).expect("setting names hold no NUL");
+    let value = value.map(|v| CString::new(v).expect("text values hold no NUL"));
+    attempt(|| {
+        // SAFETY: what SET does (ExecSetVariableStmt), at the current nest level; errors are
+        // raised at ERROR and caught by `attempt`.
+        unsafe {
+            let context = if pg_sys::superuser() {
+                pg_sys::GucContext::PGC_SUSET
+            } else {
+                pg_sys::GucContext::PGC_USERSET
+            };
+            pg_sys::set_config_option(
+                name.as_ptr(),
+                value.as_ref().map_or(std::ptr::null(), |v| v.as_ptr()),
+                context,
+                pg_sys::GucSource::PGC_S_SESSION,
+                if local {
+                    pg_sys::GucAction::GUC_ACTION_LOCAL
+                } else {
+                    pg_sys::GucAction::GUC_ACTION_SET
+                },
+                true,
+                0,
+                false,
+            );
+        }
+    })
+}
+
+/// Apply again, at the level below a block that committed, the plain SETs run in it (they
+/// succeeded once, so they succeed again).
+fn replay(sets: &[(String, Option<String>)]) {
+    for (name, value) in sets {
+        let _ = apply_setting(name, value.as_deref(), false);
+    }
+}
+
+fn not_in_block(here: &Here, what: &str) -> Row {
+    here.error("25001", format!("{what} cannot run inside a transaction block"))
+}
+
+/// The guard's verdict on one statement, one row per finding.
+fn judge(here: &Here, stmt: &crate::model::Statement, facts: &ScriptFacts, mode: Mode) -> Vec<Row> {
+    let text = stmt.text.as_deref().unwrap_or_default();
+    let unknown = |bad: &str, place: &str| {
+        let (message, hint) = crate::guard::unknown_rule_text(bad, place);
+        vec![Row {
+            hint: Some(hint),
+            ..here.error("22023", message)
+        }]
+    };
+    let directive = match crate::guard::directives(text) {
+        Ok(d) => d,
+        Err(bad) => return unknown(&bad, crate::guard::DIRECTIVE_PLACE),
+    };
+    let findings = rules::evaluate(stmt, facts);
+    if findings.is_empty() {
+        return vec![];
+    }
+    let setting = match crate::gucs::allow_list() {
+        Ok(s) => s,
+        Err(bad) => return unknown(&bad, "migrate_guard.allow"),
+    };
+    let verdict = policy::decide(findings, mode, &setting, &directive);
+    let mut rows = Vec::new();
+    for (f, verdict_name, sqlstate, mode) in verdict
+        .blocked
+        .iter()
+        .map(|f| (f, "block", "MG001", Mode::Enforce))
+        .chain(verdict.warned.iter().map(|f| (f, "warn", "01000", Mode::Warn)))
+    {
+        let (message, detail, hint) = policy::render(f, &[], mode);
+        rows.push(Row {
+            detail: Some(detail),
+            hint: Some(hint),
+            sqlstate: Some(sqlstate.to_owned()),
+            ..here.row(verdict_name, Some(f.rule.id().to_owned()), message)
+        });
+    }
+    for (f, source) in &verdict.allowed {
+        let by = match source {
+            AllowSource::Setting => "migrate_guard.allow",
+            AllowSource::Directive => "a migrate_guard:allow comment",
+        };
+        rows.push(Row {
+            detail: Some(f.detail.clone()),
+            hint: Some(format!("{} Allowed by {by}.", f.safe_way)),
+            ..here.row(
+                "allowed",
+                Some(f.rule.id().to_owned()),
+                format!("migrate_guard: {}: {}", f.rule.id(), f.message),
+            )
+        });
+    }
+    rows
+}
