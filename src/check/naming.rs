@@ -41,13 +41,32 @@ fn clip(s: &str, mut len: usize) -> &str {
 
 /// The first free name among `object_name(…, label)`, `…label1`, `…label2`, ….
 pub fn choose(name1: &str, name2: Option<&str>, label: &str, taken: impl Fn(&str) -> bool) -> String {
-    let mut name = object_name(name1, name2, label);
-    let mut pass = 0;
+    choose_from(name1, name2, label, 0, taken).0
+}
+
+/// [`choose`], trying numbers from `start` on (0: the plain name first); also returns the
+/// number used.
+pub fn choose_from(
+    name1: &str,
+    name2: Option<&str>,
+    label: &str,
+    start: u32,
+    taken: impl Fn(&str) -> bool,
+) -> (String, u32) {
+    let candidate = |pass: u32| {
+        if pass == 0 {
+            object_name(name1, name2, label)
+        } else {
+            object_name(name1, name2, &format!("{label}{pass}"))
+        }
+    };
+    let mut pass = start;
+    let mut name = candidate(pass);
     while taken(&name) {
         pass += 1;
-        name = object_name(name1, name2, &format!("{label}{pass}"));
+        name = candidate(pass);
     }
-    name
+    (name, pass)
 }
 
 /// Index column names joined by underscores, as an index name's middle part

@@ -7,6 +7,7 @@ use super::naming;
 use super::step::{Ddl, Effect, NewCheck, NewIndex, NewRelation};
 use crate::facts::{Column, RelKind};
 use crate::model::{AlterCmd, Command, ObjectKind, RelRef};
+use std::collections::{HashMap, HashSet};
 
 /// Oids the overlay gives the relations a script creates: above any oid a real catalog hands out
 /// in practice, and never passed to the catalog.
@@ -57,7 +58,6 @@ pub struct Created {
 
 #[derive(Debug, Clone, PartialEq)]
 struct ColumnPatch {
-    oid: u32,
     column: Column,
     /// The column's name in the catalog, for a catalog column (renamed or changed).
     catalog_name: Option<String>,
@@ -96,19 +96,73 @@ fn plain_name(r: &RelRef) -> String {
     }
 }
 
+/// The overlay's relations, by oid and by (schema, name): a script of thousands of statements
+/// looks names up thousands of times.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Rels {
+    by_oid: HashMap<u32, OverlayRel>,
+    by_name: HashMap<(String, String), u32>,
+}
+
+impl Rels {
+    fn get(&self, oid: u32) -> Option<&OverlayRel> {
+        self.by_oid.get(&oid)
+    }
+
+    fn get_mut(&mut self, oid: u32) -> Option<&mut OverlayRel> {
+        self.by_oid.get_mut(&oid)
+    }
+
+    fn named(&self, schema: &str, name: &str) -> Option<u32> {
+        self.by_name.get(&(schema.to_owned(), name.to_owned())).copied()
+    }
+
+    /// Add a relation; one of the same name is replaced.
+    fn insert(&mut self, rel: OverlayRel) {
+        if let Some(old) = self.by_name.insert((rel.schema.clone(), rel.name.clone()), rel.oid) {
+            self.by_oid.remove(&old);
+        }
+        self.by_oid.insert(rel.oid, rel);
+    }
+
+    fn remove(&mut self, oid: u32) -> Option<OverlayRel> {
+        let rel = self.by_oid.remove(&oid)?;
+        self.by_name.remove(&(rel.schema.clone(), rel.name.clone()));
+        Some(rel)
+    }
+
+    fn rename(&mut self, oid: u32, new_name: &str) {
+        if let Some(mut rel) = self.remove(oid) {
+            rel.name = new_name.to_owned();
+            self.insert(rel);
+        }
+    }
+
+    fn retain(&mut self, keep: impl Fn(&OverlayRel) -> bool) {
+        let dropped: Vec<u32> = self.by_oid.values().filter(|r| !keep(r)).map(|r| r.oid).collect();
+        for oid in dropped {
+            self.remove(oid);
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Overlay {
-    rels: Vec<OverlayRel>,
+    rels: Rels,
     /// Catalog relation names the script dropped or renamed away: (schema, name).
-    gone: Vec<(String, String)>,
+    gone: HashSet<(String, String)>,
     schemas_created: Vec<String>,
     schemas_dropped: Vec<String>,
-    columns: Vec<ColumnPatch>,
+    /// Columns of catalog relations the script added, changed, renamed or dropped, by
+    /// (oid, current name).
+    columns: HashMap<(u32, String), ColumnPatch>,
     checks: Vec<Check>,
     /// Catalog CHECK constraints the script validated: (oid, name).
     validated: Vec<(u32, String)>,
     /// Relations rows were written to.
-    filled: Vec<u32>,
+    filled: HashSet<u32>,
+    /// Next number to try for each name PostgreSQL chose (`t_a_idx`, `t_a_idx1`, …).
+    chosen: HashMap<String, u32>,
     /// `begin_migration` / `end_migration` seen: whether a migration is open.
     pub in_migration: Option<bool>,
     next_oid: u32,
@@ -155,17 +209,21 @@ impl Overlay {
         if self.schemas_dropped.iter().any(|s| s == schema) {
             return None;
         }
-        if let Some(r) = self.rels.iter().find(|r| r.schema == schema && r.name == name) {
-            return Some(r.oid);
+        if let Some(oid) = self.rels.named(schema, name) {
+            return Some(oid);
         }
-        if self.gone.iter().any(|(s, n)| s == schema && n == name) {
+        if self.gone.contains(&(schema.to_owned(), name.to_owned())) {
             return None;
         }
         catalog.relation_oid(schema, name)
     }
 
     pub fn rel(&self, oid: u32) -> Option<&OverlayRel> {
-        self.rels.iter().find(|r| r.oid == oid)
+        self.rels.get(oid)
+    }
+
+    fn created_mut(&mut self, oid: u32) -> Option<&mut Created> {
+        self.rels.get_mut(oid).and_then(|r| r.created.as_mut())
     }
 
     /// Whether a catalog relation was dropped by the script.
@@ -173,9 +231,9 @@ impl Overlay {
         if self.rel(oid).is_some() {
             return false;
         }
-        catalog.name_of(oid).is_none_or(|(s, n)| {
-            self.schemas_dropped.contains(&s) || self.gone.iter().any(|(gs, gn)| *gs == s && *gn == n)
-        })
+        catalog
+            .name_of(oid)
+            .is_none_or(|(s, n)| self.schemas_dropped.contains(&s) || self.gone.contains(&(s, n)))
     }
 
     pub fn is_filled(&self, oid: u32) -> bool {
@@ -189,12 +247,7 @@ impl Overlay {
             self.prove(oid, &mut c);
             return Some(c);
         }
-        let mut c = match self
-            .columns
-            .iter()
-            .rev()
-            .find(|p| p.oid == oid && p.column.name == name)
-        {
+        let mut c = match self.columns.get(&(oid, name.to_owned())) {
             Some(p) if p.dropped => return None,
             Some(p) => p.column.clone(),
             None => catalog.column(oid, name)?,
@@ -218,12 +271,7 @@ impl Overlay {
 
     /// The catalog's name of column `name` of catalog relation `oid` (`None`: added by the script).
     pub fn catalog_name(&self, oid: u32, name: &str) -> Option<String> {
-        match self
-            .columns
-            .iter()
-            .rev()
-            .find(|p| p.oid == oid && p.column.name == name)
-        {
+        match self.columns.get(&(oid, name.to_owned())) {
             Some(p) if p.dropped => None,
             Some(p) => p.catalog_name.clone(),
             None => Some(name.to_owned()),
@@ -248,68 +296,51 @@ impl Overlay {
     }
 
     fn patch_column(&mut self, oid: u32, name: &str, catalog: &dyn Catalog, f: impl FnOnce(&mut Column)) {
-        if let Some(created) = self
-            .rels
-            .iter_mut()
-            .find(|r| r.oid == oid)
-            .and_then(|r| r.created.as_mut())
-        {
+        if let Some(created) = self.created_mut(oid) {
             if let Some(c) = created.columns.iter_mut().find(|c| c.name == name) {
                 f(c);
             }
             return;
         }
-        if let Some(p) = self
-            .columns
-            .iter_mut()
-            .rev()
-            .find(|p| p.oid == oid && p.column.name == name && !p.dropped)
-        {
-            f(&mut p.column);
+        let key = (oid, name.to_owned());
+        if let Some(p) = self.columns.get_mut(&key) {
+            if !p.dropped {
+                f(&mut p.column);
+            }
             return;
         }
         if let Some(mut column) = catalog.column(oid, name) {
             f(&mut column);
-            self.columns.push(ColumnPatch {
-                oid,
+            let patch = ColumnPatch {
                 column,
                 catalog_name: Some(name.to_owned()),
                 dropped: false,
-            });
+            };
+            self.columns.insert(key, patch);
         }
     }
 
     fn add_column(&mut self, oid: u32, column: Column) {
-        if let Some(created) = self
-            .rels
-            .iter_mut()
-            .find(|r| r.oid == oid)
-            .and_then(|r| r.created.as_mut())
-        {
+        if let Some(created) = self.created_mut(oid) {
             created.columns.retain(|c| c.name != column.name);
             created.columns.push(column);
             return;
         }
-        self.columns.push(ColumnPatch {
-            oid,
+        let key = (oid, column.name.clone());
+        let patch = ColumnPatch {
             column,
             catalog_name: None,
             dropped: false,
-        });
+        };
+        self.columns.insert(key, patch);
     }
 
     fn drop_column(&mut self, oid: u32, name: &str) {
-        if let Some(created) = self
-            .rels
-            .iter_mut()
-            .find(|r| r.oid == oid)
-            .and_then(|r| r.created.as_mut())
-        {
+        if let Some(created) = self.created_mut(oid) {
             created.columns.retain(|c| c.name != name);
             return;
         }
-        self.columns.push(ColumnPatch {
-            oid,
+        let patch = ColumnPatch {
             column: Column {
                 name: name.to_owned(),
                 not_null: false,
@@ -319,16 +350,12 @@ impl Overlay {
             },
             catalog_name: None,
             dropped: true,
-        });
+        };
+        self.columns.insert((oid, name.to_owned()), patch);
     }
 
     fn rename_column(&mut self, oid: u32, from: &str, to: &str, catalog: &dyn Catalog) {
-        if let Some(created) = self
-            .rels
-            .iter_mut()
-            .find(|r| r.oid == oid)
-            .and_then(|r| r.created.as_mut())
-        {
+        if let Some(created) = self.created_mut(oid) {
             if let Some(c) = created.columns.iter_mut().find(|c| c.name == from) {
                 c.name = to.to_owned();
             }
@@ -341,12 +368,12 @@ impl Overlay {
         column.name = to.to_owned();
         column.not_null_proven_by = None;
         self.drop_column(oid, from);
-        self.columns.push(ColumnPatch {
-            oid,
+        let patch = ColumnPatch {
             column,
             catalog_name,
             dropped: false,
-        });
+        };
+        self.columns.insert((oid, to.to_owned()), patch);
         for k in self.checks.iter_mut().filter(|k| k.oid == oid) {
             for c in k.implies_not_null.iter_mut().filter(|c| *c == from) {
                 *c = to.to_owned();
@@ -367,11 +394,20 @@ impl Overlay {
         self.resolve_in(schema, name, catalog).is_some()
     }
 
+    /// The name PostgreSQL chooses, remembering where the numbering got to: a script that
+    /// creates a thousand unnamed indexes on one column costs a thousand lookups, not a million.
+    fn choose(&mut self, schema: &str, name1: &str, name2: Option<&str>, label: &str, catalog: &dyn Catalog) -> String {
+        let key = format!("{schema}\0{name1}\0{}\0{label}", name2.unwrap_or_default());
+        let start = self.chosen.get(&key).copied().unwrap_or(0);
+        let (name, pass) = naming::choose_from(name1, name2, label, start, |n| self.taken(schema, n, catalog));
+        self.chosen.insert(key, pass);
+        name
+    }
+
+    /// A new relation; it replaces one of the same name the script dropped earlier.
     fn create(&mut self, schema: &str, name: &str, created: Created) -> u32 {
         let oid = self.new_oid();
-        // Re-creating a name the script dropped from the catalog hides the old one for good.
-        self.rels.retain(|r| !(r.schema == schema && r.name == name));
-        self.rels.push(OverlayRel {
+        self.rels.insert(OverlayRel {
             oid,
             schema: schema.to_owned(),
             name: name.to_owned(),
@@ -380,42 +416,30 @@ impl Overlay {
         oid
     }
 
-    /// Make a relation unreachable under its current name.
+    /// Make a relation unreachable under its current name, with the indexes the script built
+    /// on it. (A renamed catalog relation's old name is in `gone` already.)
     fn remove(&mut self, oid: u32, catalog: &dyn Catalog) {
-        // A renamed catalog relation's old name is in `gone` already.
-        match self.rels.iter().position(|r| r.oid == oid) {
-            Some(i) => {
-                self.rels.remove(i);
-            }
-            None => {
-                if let Some((s, n)) = catalog.name_of(oid) {
-                    self.gone.push((s, n));
-                }
-            }
+        if self.rels.remove(oid).is_none()
+            && let Some(name) = catalog.name_of(oid)
+        {
+            self.gone.insert(name);
         }
-        // Its indexes and sequences go with it.
-        let dependent: Vec<u32> = self
-            .rels
-            .iter()
-            .filter(|r| {
-                r.created
-                    .as_ref()
-                    .and_then(|c| c.index.as_ref())
-                    .is_some_and(|(t, _)| *t == oid)
-            })
-            .map(|r| r.oid)
-            .collect();
-        self.rels.retain(|r| !dependent.contains(&r.oid));
+        self.rels.retain(|r| {
+            r.created
+                .as_ref()
+                .and_then(|c| c.index.as_ref())
+                .is_none_or(|(t, _)| *t != oid)
+        });
     }
 
     fn rename(&mut self, oid: u32, new_name: &str, catalog: &dyn Catalog) {
-        if let Some(r) = self.rels.iter_mut().find(|r| r.oid == oid) {
-            r.name = new_name.to_owned();
+        if self.rels.get(oid).is_some() {
+            self.rels.rename(oid, new_name);
             return;
         }
         if let Some((schema, name)) = catalog.name_of(oid) {
-            self.gone.push((schema.clone(), name));
-            self.rels.push(OverlayRel {
+            self.gone.insert((schema.clone(), name));
+            self.rels.insert(OverlayRel {
                 oid,
                 schema,
                 name: new_name.to_owned(),
@@ -578,7 +602,7 @@ impl Overlay {
             },
         );
         if new.with_data {
-            self.filled.push(oid);
+            self.filled.insert(oid);
         }
         for c in new.columns.iter().filter(|c| c.sequence) {
             self.create_sequence(&schema, &new.name.name, &c.name, catalog);
@@ -591,7 +615,7 @@ impl Overlay {
     }
 
     fn create_sequence(&mut self, schema: &str, table: &str, column: &str, catalog: &dyn Catalog) {
-        let name = naming::choose(table, Some(column), "seq", |n| self.taken(schema, n, catalog));
+        let name = self.choose(schema, table, Some(column), "seq", catalog);
         let tx = self.tx;
         self.create(
             schema,
@@ -653,9 +677,7 @@ impl Overlay {
                     "idx"
                 };
                 let columns = (!ix.primary).then(|| naming::column_addition(&ix.columns));
-                naming::choose(table_name, columns.as_deref(), label, |n| {
-                    self.taken(schema, n, catalog)
-                })
+                self.choose(schema, table_name, columns.as_deref(), label, catalog)
             }
         };
         let tx = self.tx;
@@ -777,9 +799,7 @@ impl Overlay {
 
     /// Rows were written to the relation.
     pub fn fill(&mut self, oid: u32) {
-        if !self.filled.contains(&oid) {
-            self.filled.push(oid);
-        }
+        self.filled.insert(oid);
     }
 }
 
