@@ -45,6 +45,11 @@ else
     BENCH_PGDATA=${MG_BENCH_PGDATA:-$MG_HOME/pg$PG_MAJOR/bench}
 fi
 BENCH_PORT=${MG_BENCH_PORT:-56$PG_MAJOR}
+# A streaming replica of the test cluster, started by the check() integration test (58NN).
+STANDBY_PGDATA=$MG_HOME/pg$PG_MAJOR/standby
+STANDBY_PORT=${MG_STANDBY_PORT:-58$PG_MAJOR}
+# The migrate-guard command-line client, built by `cargo build -p migrate-guard`.
+MG_CLI=$REPO_ROOT/target/debug/migrate-guard
 
 # The chosen version's own client programs (psql, pgbench, pg_dump) come first.
 export PATH="$PG_BIN:$HOME/.cargo/bin:$PATH"

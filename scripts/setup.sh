@@ -6,7 +6,7 @@ source "$(dirname "$0")/lib.sh"
 
 packages=(
     postgresql-$SYSTEM_MAJOR postgresql-server-dev-$SYSTEM_MAJOR postgresql-client-$SYSTEM_MAJOR
-    libclang-dev clang build-essential pkg-config libssl-dev sudo ca-certificates
+    libclang-dev clang build-essential pkg-config libssl-dev sudo ca-certificates openssl
     # PostgreSQL's sources come from Debian's source packages and are built here
     # (scripts/pgsource.sh): the regression suite, and the versions Debian 12 has no binaries for.
     dpkg-dev bzip2 xz-utils bison flex zlib1g-dev

@@ -10,6 +10,9 @@ cd "$REPO_ROOT"
 
 versions=${PG:-$TESTED_MAJORS}
 t0=$(date +%s)
+# The command-line client's own tests need no server (its tests against servers run per version).
+log "migrate-guard CLI: unit tests"
+cargo test -q -p migrate-guard
 for v in $versions; do
     log "PostgreSQL $v: set-up"
     MG_SETUP_TOOLS=1 MG_VERSIONS=$v PG=$v bash scripts/setup.sh

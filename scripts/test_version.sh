@@ -14,6 +14,8 @@ as_root install -d -o postgres -g postgres -m 0755 "$MG_HOME" "$MG_HOME/pg$PG_MA
 cargo pgrx test "pg$PG_MAJOR" --runas postgres --pgdata "$MG_HOME/pg$PG_MAJOR/pgrx-test"
 
 bash scripts/install.sh
+log "building the migrate-guard command-line client"
+cargo build -q -p migrate-guard
 bash pg_test/install_fixtures.sh
 bash scripts/cluster.sh fresh test
 trap 'bash scripts/cluster.sh stop test' EXIT
@@ -23,6 +25,7 @@ bash pg_test/integration/restore.sh
 bash pg_test/integration/upgrade.sh
 bash pg_test/integration/backfill.sh
 bash pg_test/integration/tools.sh
+bash pg_test/integration/check.sh
 bash pg_test/integration/verdicts.sh
 bash pg_test/pg_regress_suite.sh
 log "PostgreSQL $PG_MAJOR: all tests passed"

@@ -93,6 +93,16 @@ check "Django: its own history table was created without a block" eq "$(val mg_d
 check "Django: django_migrations records 0001 and 0002 only" eq "$(applied)" "0001_initial,0002_load_customers"
 check "Django: showmigrations agrees" contains "$(SHOP_MIGRATIONS=shop.migrations_unsafe django showmigrations shop)" "[ ] 0003_customer_email_idx"
 check "Django: no index left behind" eq "$(val mg_django "SELECT count(*) FROM pg_indexes WHERE indexname = 'customer_email_idx'")" 0
+# Before the deploy: the SQL Django would run, piped into migrate-guard check.
+sql=$(SHOP_MIGRATIONS=shop.migrations_unsafe django sqlmigrate shop 0003)
+line=$(grep -n '^CREATE INDEX' <<<"$sql" | cut -d: -f1)
+out=$(PGDATABASE=mg_django "$MG_CLI" check - <<<"$sql") && rc=0 || rc=$?
+check "Django sqlmigrate | migrate-guard check -: the unsafe migration would be blocked (exit 1)" eq "$rc" 1
+check "Django sqlmigrate | migrate-guard check -: rule, table and line" contains "$out" \
+    "<stdin>:$line:1: block blocking-index: CREATE INDEX would block writes to table public.shop_customer while the index is built"
+out=$(SHOP_MIGRATIONS=shop.migrations_safe django sqlmigrate shop 0003 | PGDATABASE=mg_django "$MG_CLI" check -) && rc=0 || rc=$?
+check "Django sqlmigrate | migrate-guard check -: the safe migration passes (exit 0)" eq "$rc:$out" \
+    "0:migrate-guard: 1 file checked: nothing would be blocked"
 out=$(SHOP_MIGRATIONS=shop.migrations_safe django migrate shop) && rc=0 || rc=$?
 check "Django: the safe migration (AddIndexConcurrently, atomic = False) passes" eq "$rc" 0
 check "Django: django_migrations records 0003" eq "$(applied)" "0001_initial,0002_load_customers,0003_customer_email_idx"
