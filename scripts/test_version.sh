@@ -27,5 +27,6 @@ bash pg_test/integration/backfill.sh
 bash pg_test/integration/tools.sh
 bash pg_test/integration/check.sh
 bash pg_test/integration/verdicts.sh
+bash pg_test/integration/crosscheck.sh
 bash pg_test/pg_regress_suite.sh
 log "PostgreSQL $PG_MAJOR: all tests passed"

@@ -172,3 +172,24 @@ ALTER FUNCTION migrate_guard._backfill_alive(integer, timestamptz, timestamptz) 
 ALTER FUNCTION migrate_guard._backfill_running_elsewhere(oid, text, text) PARALLEL RESTRICTED;
 ALTER FUNCTION migrate_guard._backfill_job_exists(bigint) PARALLEL SAFE;
 ALTER FUNCTION migrate_guard.list_backfills() PARALLEL RESTRICTED;
+
+-- check(): a whole migration script judged before it runs (C function in the library).
+CREATE FUNCTION migrate_guard."check"(
+    "script" TEXT,
+    "assume_populated" bool DEFAULT NULL
+) RETURNS TABLE (
+    "statement_no" INT,
+    "line" INT,
+    "col" INT,
+    "rule" TEXT,
+    "verdict" TEXT,
+    "message" TEXT,
+    "detail" TEXT,
+    "hint" TEXT,
+    "statement" TEXT,
+    "end_line" INT,
+    "sqlstate" TEXT
+)
+VOLATILE PARALLEL UNSAFE
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'check_script_wrapper';

@@ -182,6 +182,8 @@ pub struct TypeRef {
     pub resolved: Option<(u32, i32)>,
     /// `serial`, `bigserial`, `smallserial` (a sequence default is attached).
     pub serial: bool,
+    /// A domain with constraints (`ADD COLUMN` display lookups only): its base type, e.g. `integer`.
+    pub constrained_domain: Option<String>,
 }
 
 /// A default or generation expression, analysed against the catalog.

@@ -131,6 +131,22 @@ def connect(db):
                            autocommit=True, options="-c TimeZone=UTC")
 
 
+def judged(db, stmt, cleanup):
+    """What migrate_guard.check() says of the statement run the way run() runs it: (verdict, rule)."""
+    script = f"{stmt};" if cleanup is not None else f"BEGIN;\n{stmt};\nROLLBACK;"
+    target = 1 if cleanup is not None else 2
+    with connect(db) as conn:
+        rows = conn.execute("SELECT rule, verdict, sqlstate, message FROM migrate_guard.check(%s) "
+                            "WHERE statement_no = %s", (script, target)).fetchall()
+    blocked = [r for r in rows if r[1] == "block"]
+    errors = [r for r in rows if r[1] == "error"]
+    if blocked:
+        return "blocked", blocked[0][0]
+    if errors:
+        return f"error {errors[0][2]}: {errors[0][3]}", ""
+    return "runs", ""
+
+
 def run(db, stmt, cleanup):
     """Run one statement; return (verdict, rule, safety net set?)."""
     notices = []
@@ -203,6 +219,8 @@ def main():
         conn.execute("CREATE EXTENSION migrate_guard")
         with conn.transaction():
             conn.execute(FIXTURE)
+    # check() first, on the same state: the statements run are rolled back or cleaned up.
+    judgements = [judged(db, stmt, cleanup) for stmt, cleanup in CASES]
     outcomes = [run(db, stmt, cleanup) for stmt, cleanup in CASES]
     with connect("postgres") as conn:
         conn.execute(f"DROP DATABASE {db} WITH (FORCE)")
@@ -244,6 +262,21 @@ def main():
               f"(rewrite it with: make verdicts PG={major})")
         return 1
     print(f"  ok    all {len(CASES)} statements of the README verdict table behave as documented on PostgreSQL {major}")
+    # check() must give the verdict running the statement gives; PostgreSQL's own errors it may
+    # not model (it then says the statement runs).
+    disagree = []
+    for (stmt, _), (verdict, rule, _), (c_verdict, c_rule) in zip(CASES, outcomes, judgements):
+        same = (c_verdict, c_rule) == (verdict, rule) or (
+            verdict.startswith("error ") and c_verdict == "runs")
+        if verdict.startswith("error ") and c_verdict.startswith("error "):
+            same = verdict.split(":")[0] == c_verdict.split(":")[0]
+        if not same:
+            disagree.append(f"  {stmt}: runs as {verdict} {rule}, check() says {c_verdict} {c_rule}")
+    if disagree:
+        print("\n".join(disagree))
+        print(f"  FAIL  check() disagrees with execution on {len(disagree)} statements of the verdict table")
+        return 1
+    print(f"  ok    check() gives the same verdict as execution for all {len(CASES)} statements of the table")
     # A statement PostgreSQL itself refuses belongs in the table only where another version runs it.
     refused_everywhere = [stmt for (stmt, _), (verdict, _, _) in zip(CASES, outcomes)
                           if major == BASE and verdict.startswith("error ")

@@ -21,6 +21,14 @@ ALTER TABLE orders ADD COLUMN total_cents bigint GENERATED ALWAYS AS ((total * 1
 -- A user-defined volatile function counts too: volatility comes from pg_proc, not a name list.
 CREATE FUNCTION acr.next_code() RETURNS text LANGUAGE sql VOLATILE AS $$ SELECT md5(random()::text) $$;
 ALTER TABLE orders ADD COLUMN code text DEFAULT acr.next_code();
+-- A domain with constraints: PostgreSQL checks the new value of every row, default or not.
+CREATE DOMAIN acr.positive_int AS int CHECK (VALUE > 0);
+CREATE DOMAIN acr.any_int AS int;
+ALTER TABLE orders ADD COLUMN rating acr.positive_int DEFAULT 1;
+ALTER TABLE orders ADD COLUMN rating acr.positive_int;
+-- (A domain without constraints is its base type; an array of the domain checks nothing.)
+ALTER TABLE orders ADD COLUMN plain acr.any_int DEFAULT 1;
+ALTER TABLE orders ADD COLUMN ratings acr.positive_int[];
 
 -- Constant and stable defaults are instant since PostgreSQL 11: they pass.
 ALTER TABLE orders ADD COLUMN created_at timestamptz DEFAULT now();

@@ -13,15 +13,20 @@ ANALYZE events;
 ALTER TABLE events SET UNLOGGED;
 ALTER TABLE events SET TABLESPACE pg_default;
 
--- The backstop: a domain with a CHECK makes ADD COLUMN validate every row by rewriting the
--- table, which no start-time rule predicts. The table_rewrite event names the reason.
+-- The backstop: ALTER TABLE on an empty inheritance parent also alters its children, and a
+-- volatile default rewrites the child that holds rows; the start-time rule judged the empty
+-- parent. The table_rewrite event names the table and the reason.
 CREATE DOMAIN tr.positive_int AS int CHECK (VALUE > 0);
-ALTER TABLE events ADD COLUMN score tr.positive_int DEFAULT 1;
-SELECT count(*) AS score_columns FROM pg_attribute WHERE attrelid = 'events'::regclass AND attname = 'score';
+CREATE TABLE log_parent (id int);
+CREATE TABLE log_child () INHERITS (log_parent);
+INSERT INTO log_child SELECT generate_series(1, 1000);
+VACUUM ANALYZE log_child;
+ALTER TABLE log_parent ADD COLUMN score float8 DEFAULT random();
+SELECT count(*) AS score_columns FROM pg_attribute WHERE attrelid = 'log_child'::regclass AND attname = 'score';
 -- ... allowed with the rule id, the backstop lets it through.
 BEGIN;
 SET LOCAL migrate_guard.allow = 'table-rewrite';
-ALTER TABLE events ADD COLUMN score tr.positive_int DEFAULT 1;
+ALTER TABLE log_parent ADD COLUMN score float8 DEFAULT random();
 ROLLBACK;
 -- A rewrite a start-time rule foresaw and that was allowed is not blocked again by the backstop.
 BEGIN;
@@ -46,7 +51,7 @@ ALTER TABLE events SET LOGGED;
 -- Warn mode: start-time rule and backstop both warn.
 SET migrate_guard.mode = warn;
 ALTER TABLE events SET UNLOGGED;
-ALTER TABLE events ADD COLUMN score2 tr.positive_int DEFAULT 1;
+ALTER TABLE log_parent ADD COLUMN score2 float8 DEFAULT random();
 RESET migrate_guard.mode;
 
 -- Exemptions: new table in this transaction, temporary table, empty table.

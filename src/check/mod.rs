@@ -485,8 +485,11 @@ impl Run<'_> {
 /// settings, and the two a dump restore turns off (the guard stays out of a restore's way).
 const FOLLOWED_SETTINGS: [&str; 4] = ["search_path", "lock_timeout", "row_security", "check_function_bodies"];
 
+/// The settings above, and every `migrate_guard.*` name (a misspelt one is PostgreSQL's error
+/// from 15 on, as when the script runs) except the one `begin_migration` keeps.
 fn followed(name: &str) -> bool {
-    FOLLOWED_SETTINGS.contains(&name) || crate::gucs::VERDICT_SETTINGS.contains(&name)
+    FOLLOWED_SETTINGS.contains(&name)
+        || (name.starts_with("migrate_guard.") && name != "migrate_guard.current_migration")
 }
 
 fn apply_setting(name: &str, value: Option<&str>, local: bool) -> Result<(), CaughtError> {

@@ -402,6 +402,7 @@ pub(crate) unsafe fn type_ref(tn: *mut pg_sys::TypeName, lookup: TypeLookup) -> 
             display: "?".into(),
             resolved: None,
             serial: false,
+            constrained_domain: None,
         };
     }
     unsafe {
@@ -418,6 +419,7 @@ pub(crate) unsafe fn type_ref(tn: *mut pg_sys::TypeName, lookup: TypeLookup) -> 
                 display: written,
                 resolved: None,
                 serial,
+                constrained_domain: None,
             };
         }
         if lookup == TypeLookup::Display {
@@ -427,17 +429,25 @@ pub(crate) unsafe fn type_ref(tn: *mut pg_sys::TypeName, lookup: TypeLookup) -> 
                     display: written,
                     resolved: None,
                     serial,
+                    constrained_domain: None,
                 };
             }
             let mut display = cstr_owned(pg_sys::format_type_be(oid));
             display.push_str(&typmod_text((*tn).typmods));
-            if !(*tn).arrayBounds.is_null() && !display.ends_with("[]") {
+            let array = !(*tn).arrayBounds.is_null();
+            if array && !display.ends_with("[]") {
                 display.push_str("[]");
             }
+            // A domain with constraints: PostgreSQL checks them for every existing row.
+            let constrained_domain = (!array
+                && pg_sys::get_typtype(oid) == pg_sys::TYPTYPE_DOMAIN as core::ffi::c_char
+                && pg_sys::DomainHasConstraints(oid))
+            .then(|| cstr_owned(pg_sys::format_type_be(pg_sys::getBaseType(oid))));
             return TypeRef {
                 display,
                 resolved: None,
                 serial,
+                constrained_domain,
             };
         }
         // A bad type modifier raises an ERROR inside the lookup; PostgreSQL reports it itself
@@ -459,11 +469,13 @@ pub(crate) unsafe fn type_ref(tn: *mut pg_sys::TypeName, lookup: TypeLookup) -> 
                 display: cstr_owned(pg_sys::format_type_with_typemod(oid, typmod)),
                 resolved: Some((oid.to_u32(), typmod)),
                 serial,
+                constrained_domain: None,
             },
             None => TypeRef {
                 display: written,
                 resolved: None,
                 serial,
+                constrained_domain: None,
             },
         }
     }

@@ -95,7 +95,7 @@ mod tests {
         let src = b"CREATE TABLE a(); /* x; */ CREATE INDEX ON a (b); SELECT ';'; -- c\nDROP TABLE a";
         // 18 points at the first token, earlier versions just after the semicolon.
         let create_index = src.windows(6).position(|w| w == b"CREATE").map(|_| 27).unwrap();
-        assert_eq!(own_start(src, create_index as i32), 17);
+        assert_eq!(own_start(src, create_index), 17);
         assert_eq!(own_start(src, 17), 17);
         let drop = src.windows(4).position(|w| w == b"DROP").unwrap();
         assert_eq!(own_start(src, drop as i32), 61);

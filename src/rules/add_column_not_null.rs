@@ -55,6 +55,7 @@ mod tests {
                 display: "text".into(),
                 resolved: None,
                 serial,
+                constrained_domain: None,
             },
             not_null,
             default: default.then_some(Expr {

@@ -78,6 +78,7 @@ mod tests {
                 display: format!("type{to}"),
                 resolved: Some((to, -1)),
                 serial: false,
+                constrained_domain: None,
             },
             using,
         }

@@ -317,6 +317,7 @@ pub(crate) mod testing {
                 display: "integer".into(),
                 resolved: None,
                 serial: false,
+                constrained_domain: None,
             },
             not_null: false,
             default: None,
