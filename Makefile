@@ -5,7 +5,7 @@
 # uses PostgreSQL 15 (Debian 12's own) and make test runs 15, 18 and 13 in turn.
 PG ?=
 export PG
-.PHONY: run stop test bench bench-backfill bench-temp bench-callgrind install setup psql verdicts
+.PHONY: run stop test cli bench bench-backfill bench-temp bench-callgrind bench-check install setup psql verdicts
 
 run:
 	@bash scripts/setup.sh
@@ -15,6 +15,12 @@ run:
 
 stop:
 	@bash scripts/cluster.sh stop demo
+
+# The migrate-guard command-line client: target/release/migrate-guard
+# (or install it: cargo install --path cli).
+cli:
+	@cargo build --release -q -p migrate-guard
+	@echo "built target/release/migrate-guard"
 
 test:
 	@bash scripts/test.sh
@@ -37,6 +43,13 @@ bench-callgrind:
 	@bash bench/ddl_callgrind.sh 200 single
 	@bash bench/ddl_callgrind.sh 200 autocommit
 	@bash bench/ddl_callgrind.sh 300 temp
+
+# migrate-guard check against squawk on one 2,000-statement migration: statements per second.
+bench-check:
+	@bash scripts/setup.sh
+	@bash scripts/install.sh --release
+	@cargo build --release -q -p migrate-guard
+	@bash bench/check_speed.sh
 
 bench-backfill:
 	@bash scripts/setup.sh
