@@ -10,6 +10,7 @@ export PG
 run:
 	@bash scripts/setup.sh
 	@bash scripts/install.sh --release
+	@cargo build --release -q -p migrate-guard
 	@bash scripts/cluster.sh start demo
 	@bash scripts/demo.sh
 

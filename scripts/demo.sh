@@ -51,6 +51,25 @@ FROM migrate_guard.history WHERE table_name = 'public.accounts' ORDER BY id;
 SQL
 psql_demo -d demo -f "$demo_sql" 2>&1 | sed "s|^psql:$demo_sql:|line |"
 
+log "checking the next migration before it runs (the migrate-guard command-line client)"
+next_dir=$(mktemp -d /tmp/mg-demo-next.XXXXXX)
+trap 'rm -f "$demo_sql"; rm -rf "$next_dir"' EXIT
+cat > "$next_dir/0002_orders.sql" <<'SQL'
+CREATE TABLE orders (id bigserial PRIMARY KEY, account_id bigint NOT NULL, total numeric(12,2));
+CREATE INDEX orders_account_idx ON orders (account_id);
+ALTER TABLE orders ADD CONSTRAINT orders_account_fk FOREIGN KEY (account_id) REFERENCES accounts (id);
+ALTER TABLE accounts ADD COLUMN tier text NOT NULL;
+ALTER TABLE accounts RENAME COLUMN plan TO subscription;
+SQL
+echo ""
+echo "-- 7. The next migration, checked before the deploy without running it:"
+echo "\$ cat 0002_orders.sql"
+cat "$next_dir/0002_orders.sql"
+echo "\$ migrate-guard check 0002_orders.sql"
+(cd "$next_dir" && PGHOST=$MG_SOCKET_DIR PGPORT=$DEMO_PORT PGUSER=postgres PGDATABASE=demo \
+    "$REPO_ROOT/target/release/migrate-guard" check 0002_orders.sql) && rc=0 || rc=$?
+echo "(exit status $rc: 1 means the deploy would be stopped)"
+
 cat <<MSG
 
 The demo database is running. Connect with:

@@ -47,6 +47,10 @@ struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// The file name to report for standard input (e.g. the migration the SQL came from, so that
+    /// GitHub annotations land on it).
+    #[arg(long, value_name = "NAME", default_value = "<stdin>")]
+    stdin_name: String,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -94,7 +98,7 @@ fn check(args: &CheckArgs) -> Result<u8, String> {
             std::fs::read_to_string(name).map_err(|e| format!("cannot read {name}: {e}"))?
         };
         let label = if name == "-" {
-            "<stdin>".to_owned()
+            args.stdin_name.clone()
         } else {
             name.clone()
         };

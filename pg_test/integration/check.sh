@@ -101,6 +101,8 @@ check "standard input: exit 1" eq "$rc" 1
 check "standard input: named <stdin>" contains "$out" "<stdin>:3:1: block blocking-index:"
 out=$(printf 'CREATE INDEX ON accounts (plan);' | mg check) && rc=0 || rc=$?
 check "standard input is the default" eq "$rc" 1
+out=$(mg check --format github --stdin-name db/0001_orders.sql - <"$f1") && rc=0 || rc=$?
+check "standard input named with --stdin-name" contains "$out" "::error file=db/0001_orders.sql,line=3,col=1,"
 
 # Failures of the check itself: exit 2 with a message.
 err=$(mg check --database-url "postgresql://postgres@localhost:1/mg_check" "$f1" 2>&1 >/dev/null) && rc=0 || rc=$?
