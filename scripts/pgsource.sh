@@ -139,7 +139,7 @@ regress() {
 
 # Options every server build gets; the version built with assertions gets more.
 server_options() { # major
-    local opts=(--without-icu --without-readline --with-zlib)
+    local opts=(--without-icu --without-readline --with-zlib --with-openssl)
     [ "$1" = "$CASSERT_MAJOR" ] && opts+=(--enable-cassert --enable-debug)
     echo "${opts[@]}"
 }
@@ -154,8 +154,9 @@ server() {
     src=$(fetch "$major")
     # shellcheck disable=SC2046
     local opts=(--prefix="$prefix" $(server_options "$major"))
+    # Configured again (and so rebuilt) when the options change.
+    configure "$src" "${opts[@]}"
     if [ ! -f "$src/.mg-built-server" ] || [ ! -x "$prefix/bin/postgres" ]; then
-        configure "$src" "${opts[@]}"
         log "building PostgreSQL $major from source ($(basename "$src"), ${opts[*]:1}; a few minutes, once per machine)"
         (cd "$src" && make -j"$(nproc)" && make install && make -C src/test/isolation install \
             && make -C contrib -j"$(nproc)" install \
