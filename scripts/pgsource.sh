@@ -112,6 +112,10 @@ configure() {
     local stamp
     stamp="$src/.mg-configured-$(echo "$*" | md5sum | cut -c1-12)"
     [ -f "$stamp" ] && return
+    # Configured before with other options: what was built with them must go first.
+    if compgen -G "$src/.mg-configured-*" >/dev/null; then
+        (cd "$src" && make -s distclean) >/dev/null 2>&1 || true
+    fi
     rm -f "$src"/.mg-configured-* "$src"/.mg-built-*
     log "configuring $(basename "$src") $*"
     (cd "$src" && ./configure "$@") >"$src/.mg-configure.log" 2>&1 \
