@@ -112,10 +112,6 @@ configure() {
     local stamp
     stamp="$src/.mg-configured-$(echo "$*" | md5sum | cut -c1-12)"
     [ -f "$stamp" ] && return
-    # Configured before with other options: what was built with them must go first.
-    if compgen -G "$src/.mg-configured-*" >/dev/null; then
-        (cd "$src" && make -s distclean) >/dev/null 2>&1 || true
-    fi
     rm -f "$src"/.mg-configured-* "$src"/.mg-built-*
     log "configuring $(basename "$src") $*"
     (cd "$src" && ./configure "$@") >"$src/.mg-configure.log" 2>&1 \
@@ -158,7 +154,14 @@ server() {
     src=$(fetch "$major")
     # shellcheck disable=SC2046
     local opts=(--prefix="$prefix" $(server_options "$major"))
-    # Configured again (and so rebuilt) when the options change.
+    # Built before with other options: start again from a fresh copy of the source (a cleaned
+    # tree of 17+ lacks the headers a release tarball used to ship).
+    if compgen -G "$src/.mg-configured-*" >/dev/null \
+        && [ ! -f "$src/.mg-configured-$(echo "${opts[*]}" | md5sum | cut -c1-12)" ]; then
+        log "PostgreSQL $major's source was built with other options: fetching it again"
+        rm -rf "$src"
+        src=$(fetch "$major")
+    fi
     configure "$src" "${opts[@]}"
     if [ ! -f "$src/.mg-built-server" ] || [ ! -x "$prefix/bin/postgres" ]; then
         log "building PostgreSQL $major from source ($(basename "$src"), ${opts[*]:1}; a few minutes, once per machine)"
