@@ -13,6 +13,12 @@
 #   13 bullseye, 15 bookworm (the version of the installed server where it can), 17 trixie, 18 sid.
 source "$(dirname "$0")/lib.sh"
 
+# PostgreSQL's makefiles generate their headers (utils/errcodes.h and others, which 17+ tarballs no
+# longer ship) only when make runs at the top level (MAKELEVEL 0). Called from `make test`, this
+# script inherits MAKELEVEL=1 and the outer make's flags: drop them so PostgreSQL's build is a
+# top-level build of its own.
+unset MAKELEVEL MAKEFLAGS MFLAGS MAKEOVERRIDES
+
 # Sources and builds are kept between runs in MG_CACHE (from lib.sh), readable by the postgres
 # OS user, which runs the regression suite and loads regress.so from there.
 
