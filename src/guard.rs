@@ -308,7 +308,28 @@ fn judge(findings: Vec<rules::Finding>, mode: Mode, client_text: &str) -> policy
         return policy::Verdict::default();
     }
     let setting = gucs::allow_list().unwrap_or_else(|bad| unknown_rule(&bad, "migrate_guard.allow"));
-    policy::decide(findings, mode, &setting, &directive)
+    let mut verdict = policy::decide(findings, mode, &setting, &directive);
+    if (!verdict.blocked.is_empty() || !verdict.warned.is_empty()) && expansion_step_in_progress() {
+        verdict.allow_as_expansion_step();
+    }
+    verdict
+}
+
+/// Whether `migrate_guard.expansion_step` names an expansion whose step is running: the helpers
+/// set it for their own transaction, and the registry row says which step (row level security
+/// shows a role only the expansions it may run).
+fn expansion_step_in_progress() -> bool {
+    let Some(id) = gucs::expansion_step() else {
+        return false;
+    };
+    Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM migrate_guard.expansion_registry \
+          WHERE id = $1 AND phase NOT IN ('contracted', 'aborted'))",
+        &[id.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false)
 }
 
 /// Send the warnings; return the ERROR to raise, if the statement is blocked. A block cannot

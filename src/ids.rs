@@ -92,7 +92,7 @@ pub unsafe fn identity_sequence(table: pg_sys::Oid) -> pg_sys::Oid {
 }
 
 /// The tables whose ids `migrate_guard._next_id()` hands out.
-const ID_TABLES: [&str; 2] = ["migrations", "backfills"];
+const ID_TABLES: [&str; 3] = ["migrations", "backfills", "expansion_registry"];
 
 /// The next id for a row of `migrate_guard.migrations` or `migrate_guard.backfills`, for the
 /// extension's own SQL functions, which insert those rows with `OVERRIDING SYSTEM VALUE` so that
@@ -112,7 +112,7 @@ pub fn next_row_id(tbl: pg_sys::Oid) -> i64 {
             PgLogLevel::ERROR,
             PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             format!(
-                "migrate_guard: _next_id() serves only migrate_guard.migrations and migrate_guard.backfills, not {}",
+                "migrate_guard: _next_id() serves only migrate_guard.migrations, backfills and expansion_registry, not {}",
                 rel.display
             )
         );

@@ -10,6 +10,7 @@ pub mod backfill;
 pub mod catalog;
 pub mod check;
 pub mod ddl;
+pub mod expansion;
 pub mod facts;
 pub mod guard;
 pub mod gucs;

@@ -14,6 +14,8 @@ pub enum Mode {
 pub enum AllowSource {
     Setting,
     Directive,
+    /// A step of a registered expansion (expand, contract, abort), run by its helper.
+    Expansion,
 }
 
 impl AllowSource {
@@ -21,6 +23,7 @@ impl AllowSource {
         match self {
             AllowSource::Setting => "setting",
             AllowSource::Directive => "directive",
+            AllowSource::Expansion => "expansion",
         }
     }
 }
@@ -94,6 +97,15 @@ pub fn decide(findings: Vec<Finding>, mode: Mode, setting: &AllowList, directive
         }
     }
     v
+}
+
+impl Verdict {
+    /// Everything blocked or warned becomes allowed as a step of an expansion.
+    pub fn allow_as_expansion_step(&mut self) {
+        for f in self.blocked.drain(..).chain(self.warned.drain(..)) {
+            self.allowed.push((f, AllowSource::Expansion));
+        }
+    }
 }
 
 /// The client-visible text of a finding: (message, detail, hint). `also` lists the other
@@ -172,6 +184,23 @@ mod tests {
         assert_eq!((v.blocked.len(), v.warned.len()), (0, 3));
         let v = decide(fs, Mode::Off, &AllowList::default(), &AllowList::default());
         assert!(v.is_clean());
+    }
+
+    #[test]
+    fn expansion_steps_allow_what_was_blocked_or_warned() {
+        let fs = vec![finding(RuleId::DropColumn), finding(RuleId::RenameColumn)];
+        let setting = AllowList::parse_setting("drop-column").unwrap();
+        let mut v = decide(fs, Mode::Enforce, &setting, &AllowList::default());
+        v.allow_as_expansion_step();
+        assert!(v.blocked.is_empty() && v.warned.is_empty());
+        let via: Vec<_> = v.allowed.iter().map(|(f, s)| (f.rule, *s)).collect();
+        assert_eq!(
+            via,
+            vec![
+                (RuleId::DropColumn, AllowSource::Setting),
+                (RuleId::RenameColumn, AllowSource::Expansion)
+            ]
+        );
     }
 
     #[test]

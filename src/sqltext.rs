@@ -174,6 +174,23 @@ pub fn quote_ident(s: &str) -> String {
     }
 }
 
+/// `sql` with every reference to the identifier `old` (a bare word that folds to it, or a quoted
+/// identifier spelling it exactly) replaced by `new`, quoted as needed. String literals and
+/// comments are left alone. For index definitions, whose column references are unqualified.
+pub fn replace_identifier(sql: &str, old: &str, new: &str) -> String {
+    let replacement = quote_ident(new);
+    let mut out = String::with_capacity(sql.len() + replacement.len());
+    for piece in lex(sql) {
+        let matches = match piece {
+            Piece::Word(w) => w.to_ascii_lowercase() == old && quote_ident(old) == old,
+            Piece::QuotedIdent(q) => q.len() >= 2 && q[1..q.len() - 1].replace("\"\"", "\"") == old,
+            _ => false,
+        };
+        out.push_str(if matches { &replacement } else { piece.text() });
+    }
+    out
+}
+
 /// Quote a string literal.
 pub fn quote_literal(s: &str) -> String {
     if s.contains('\\') {
@@ -482,6 +499,27 @@ pub fn json_string(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn replaces_an_identifier_outside_literals() {
+        use super::replace_identifier;
+        assert_eq!(
+            replace_identifier("USING btree (id)", "id", "id_new"),
+            "USING btree (id_new)"
+        );
+        assert_eq!(
+            replace_identifier(
+                "USING btree (lower(email)) WHERE (email <> 'email'::text)",
+                "email",
+                "Mail"
+            ),
+            "USING btree (lower(\"Mail\")) WHERE (\"Mail\" <> 'email'::text)"
+        );
+        assert_eq!(replace_identifier("(\"User Id\", ID2)", "User Id", "uid"), "(uid, ID2)");
+        // A bare word folds to lower case; a mixed-case column is only ever quoted.
+        assert_eq!(replace_identifier("(Id, \"Id\")", "Id", "x"), "(Id, x)");
+        assert_eq!(replace_identifier("(ID)", "id", "x"), "(x)");
+    }
+
     use super::*;
 
     #[test]

@@ -576,6 +576,7 @@ fn judge(here: &Here, stmt: &crate::model::Statement, facts: &ScriptFacts, mode:
         let by = match source {
             AllowSource::Setting => "migrate_guard.allow",
             AllowSource::Directive => "a migrate_guard:allow comment",
+            AllowSource::Expansion => "an expansion step",
         };
         rows.push(Row {
             detail: Some(f.detail.clone()),
