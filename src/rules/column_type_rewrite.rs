@@ -3,9 +3,9 @@
 //! PostgreSQL decides it (`ATColumnChangeRequiresRewrite`), from the catalog.
 
 use super::{Finding, RuleId, backfill_call, populated_target};
-use crate::facts::Facts;
+use crate::facts::{Facts, RelKind};
 use crate::model::{AlterCmd, Command, Statement, Using};
-use crate::sqltext::quote_ident;
+use crate::sqltext::{quote_ident, quote_literal};
 
 pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     let Command::AlterTable(at) = &stmt.command else { return };
@@ -53,16 +53,37 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
                  rebuild its indexes; every read and write of the table waits until it is done.",
                 rel.described()
             ),
-            safe_way: format!(
-                "Expand, migrate, contract: ALTER TABLE {t} ADD COLUMN {tmp} {new}; keep it in step with {c} (a \
-                 trigger or the application), backfill it in batches ({}), move readers to it, then drop {c}. \
-                 Changes PostgreSQL makes without a rewrite pass the guard: varchar(n) to varchar(m >= n) or text, \
-                 numeric(p,s) to numeric(p' >= p,s), dropping a length limit.",
-                backfill_call(t, &format!("{tmp} = {c}::{new}"), &format!("{tmp} IS NULL"))
-            ),
+            safe_way: if rel.kind == RelKind::Table {
+                format!(
+                    "Let the database do expand, migrate, contract: SELECT migrate_guard.expand_column({}, {}, \
+                     new_type => {}{}); adds a new column that a trigger keeps in step with {c}; CALL \
+                     migrate_guard.backfill_expansion(<id>); fills the existing rows; SELECT migrate_guard.contract(<id>); \
+                     swaps it in under the name {c} in one short transaction, with its indexes, constraints, default \
+                     and sequence. {NO_REWRITE}",
+                    quote_literal(t),
+                    quote_literal(column),
+                    quote_literal(new),
+                    if *using == Using::Expression {
+                        ", using_expr => '<the USING expression>'"
+                    } else {
+                        ""
+                    }
+                )
+            } else {
+                format!(
+                    "Expand, migrate, contract: ALTER TABLE {t} ADD COLUMN {tmp} {new}; keep it in step with {c} (a \
+                     trigger or the application), backfill it in batches ({}), move readers to it, then drop {c}. \
+                     {NO_REWRITE}",
+                    backfill_call(t, &format!("{tmp} = {c}::{new}"), &format!("{tmp} IS NULL"))
+                )
+            },
         });
     }
 }
+
+/// The type changes that pass the guard.
+const NO_REWRITE: &str = "Changes PostgreSQL makes without a rewrite pass the guard: varchar(n) to varchar(m >= n) or \
+                          text, numeric(p,s) to numeric(p' >= p,s), dropping a length limit.";
 
 #[cfg(test)]
 mod tests {

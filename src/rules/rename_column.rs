@@ -4,7 +4,7 @@
 use super::{Finding, RuleId, existing_target};
 use crate::facts::{Facts, RelKind};
 use crate::model::{Command, ObjectKind, Statement};
-use crate::sqltext::quote_ident;
+use crate::sqltext::{quote_ident, quote_literal};
 
 pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     let Command::Rename(r) = &stmt.command else { return };
@@ -27,6 +27,15 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
         RelKind::MatView => format!(
             "Expand, migrate, contract: create a new materialized view that has both {old} and {new}, move clients \
              to it, then drop the old one."
+        ),
+        RelKind::Table => format!(
+            "Let the database do expand, migrate, contract: SELECT migrate_guard.expand_column({}, {}, new_name => {}); \
+             adds {new} and keeps both names in step whichever one a client writes; CALL \
+             migrate_guard.backfill_expansion(<id>); fills the existing rows; once every client uses {new}, SELECT \
+             migrate_guard.contract(<id>); drops {old}.",
+            quote_literal(t),
+            quote_literal(column),
+            quote_literal(&r.new_name)
         ),
         _ => {
             let ty = facts
@@ -91,7 +100,9 @@ mod tests {
             out[0].message
         );
         assert!(
-            out[0].safe_way.contains("ADD COLUMN \"Email Address\" <type>"),
+            out[0]
+                .safe_way
+                .contains("SELECT migrate_guard.expand_column('public.t', 'email', new_name => 'Email Address');"),
             "{}",
             out[0].safe_way
         );

@@ -4,7 +4,7 @@
 use super::{Finding, RuleId, existing_target};
 use crate::facts::{Facts, RelKind};
 use crate::model::{Command, ObjectKind, Statement};
-use crate::sqltext::quote_ident;
+use crate::sqltext::{quote_ident, quote_literal};
 
 pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     let Command::Rename(r) = &stmt.command else { return };
@@ -26,9 +26,11 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     let noun = rel.kind.noun();
     let safe_way = match rel.kind {
         RelKind::Table | RelKind::PartitionedTable => format!(
-            "Expand, migrate, contract: rename it and leave an updatable view under the old name in the same \
-             transaction: BEGIN; SET LOCAL migrate_guard.allow = 'rename-table'; ALTER TABLE {old} RENAME TO {new_bare}; \
-             CREATE VIEW {old} AS SELECT * FROM {new}; COMMIT; then move clients to {new} and DROP VIEW {old}."
+            "Let the database do expand, migrate, contract: SELECT migrate_guard.expand_rename_table({}, {}); renames \
+             it and leaves an updatable view under the old name in one short transaction; move clients to {new}, \
+             then SELECT migrate_guard.contract(<id>); drops the view.",
+            quote_literal(old),
+            quote_literal(&r.new_name)
         ),
         RelKind::MatView => format!(
             "Expand, migrate, contract: create the new one beside it (CREATE MATERIALIZED VIEW {new} AS <same query>), \
@@ -89,7 +91,7 @@ mod tests {
         assert!(
             out[0]
                 .safe_way
-                .contains("CREATE VIEW public.t AS SELECT * FROM public.users"),
+                .contains("SELECT migrate_guard.expand_rename_table('public.t', 'users');"),
             "{}",
             out[0].safe_way
         );
