@@ -130,7 +130,7 @@ INSERT INTO orders (user_id, amount) VALUES (1, 42) RETURNING user_id, amount;
 INSERT INTO purchases (user_id, amount) VALUES (1, 43) RETURNING user_id, amount;
 UPDATE orders SET amount = 44 WHERE amount = 42;
 SELECT count(*) AS both_writes FROM purchases WHERE user_id = 1 AND amount IN (43, 44);
-SELECT relkind, relacl FROM pg_class WHERE oid = 'exp.orders'::regclass;
+SELECT relkind, (SELECT string_agg(privilege_type, ', ' ORDER BY privilege_type) FROM aclexplode(relacl) WHERE grantee = 'exp_reader'::regrole) AS exp_reader_may FROM pg_class WHERE oid = 'exp.orders'::regclass;
 SELECT * FROM progress(:e5);
 CALL migrate_guard.backfill_expansion(:e5);
 SELECT migrate_guard.contract(:e5);
