@@ -193,3 +193,956 @@ CREATE FUNCTION migrate_guard."check"(
 VOLATILE PARALLEL UNSAFE
 LANGUAGE c
 AS 'MODULE_PATHNAME', 'check_script_wrapper';
+
+-- Expansions (expand → migrate → contract): an index definition's column renamed (C function in
+-- the library), then the objects of sql/objects/expansions.sql as 0.4.0 ships them.
+CREATE FUNCTION migrate_guard."_replace_identifier"(
+	"sql" TEXT, /* & str */
+	"old" TEXT, /* & str */
+	"new" TEXT /* & str */
+) RETURNS TEXT /* String */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'replace_identifier_wrapper';
+
+-- Expand → migrate → contract, done by the database.
+--
+--   expand_column(table, column, new_name, new_type, using_expr, reverse_expr)  → expansion id
+--   CALL backfill_expansion(id, …)    fill the new column of existing rows (migrate_guard.backfill)
+--   contract(id)                      swap in the new column, drop the old one (short, lock_timeout)
+--   abort_expansion(id)               undo an expansion that was not contracted
+--   expand_rename_table(table, new_name) → expansion id (rename, and a view under the old name)
+--   migrate_guard.expansions          what is in progress
+--
+-- Every helper runs with the caller's privileges (the caller must own the tables). Their DDL runs
+-- with migrate_guard.expansion_step set to the expansion's id for the transaction, which the
+-- guard takes as "a step of a registered expansion": it lets the statements through and records
+-- them in history as such.
+
+CREATE TABLE migrate_guard.expansion_registry (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind          text NOT NULL CHECK (kind IN ('rename column', 'change type', 'rename column and change type', 'rename table')),
+    table_oid     oid NOT NULL,
+    table_name    text NOT NULL,
+    column_name   name,
+    new_name      name,
+    old_type      text,
+    new_type      text,
+    using_expr    text,
+    reverse_expr  text,
+    phase         text NOT NULL CHECK (phase IN ('expanding', 'expanded', 'contracting', 'contracted', 'aborting', 'aborted')),
+    backfilled_at timestamptz,
+    created_by    name NOT NULL,
+    created_at    timestamptz NOT NULL,
+    finished_by   name,
+    finished_at   timestamptz
+);
+COMMENT ON TABLE migrate_guard.expansion_registry IS
+    'migrate_guard: expansions (expand → migrate → contract), one row each; see the view migrate_guard.expansions';
+
+-- The columns an expansion changes: the expanded column, and the columns of other tables whose
+-- foreign keys reference it (a primary key int → bigint changes them too).
+CREATE TABLE migrate_guard.expansion_columns (
+    expansion_id   bigint NOT NULL REFERENCES migrate_guard.expansion_registry (id) ON DELETE CASCADE,
+    ord            integer NOT NULL,
+    table_oid      oid NOT NULL,
+    table_name     text NOT NULL,
+    column_name    name NOT NULL,
+    shadow_name    name NOT NULL,
+    final_name     name NOT NULL,
+    old_type       text NOT NULL,
+    new_type       text NOT NULL,
+    set_clause     text NOT NULL,
+    where_clause   text NOT NULL,
+    function_name  text NOT NULL,
+    trigger_name   name NOT NULL,
+    not_null_check name,
+    default_expr   text,
+    identity       "char",
+    sequence_name  text,
+    comment        text,
+    -- [{old, new, constraint, contype, statement}]: the indexes to build on the new column
+    indexes        jsonb NOT NULL DEFAULT '[]',
+    -- [{table, table_name, constraint, new_constraint, definition}]: foreign keys to re-create
+    -- (NOT VALID, then validated) before contract, replacing `constraint` at contract
+    fks            jsonb NOT NULL DEFAULT '[]',
+    PRIMARY KEY (expansion_id, ord)
+);
+COMMENT ON TABLE migrate_guard.expansion_columns IS
+    'migrate_guard: the columns each expansion adds, keeps in step and swaps in at contract';
+
+ALTER TABLE migrate_guard.expansion_registry ENABLE ROW LEVEL SECURITY;
+CREATE POLICY expansion_registry_own ON migrate_guard.expansion_registry
+    USING (pg_catalog.pg_has_role(current_user, created_by, 'MEMBER'))
+    WITH CHECK (pg_catalog.pg_has_role(current_user, created_by, 'MEMBER'));
+ALTER TABLE migrate_guard.expansion_columns ENABLE ROW LEVEL SECURITY;
+CREATE POLICY expansion_columns_own ON migrate_guard.expansion_columns
+    USING (EXISTS (SELECT 1 FROM migrate_guard.expansion_registry e WHERE e.id = expansion_id));
+REVOKE ALL ON migrate_guard.expansion_registry, migrate_guard.expansion_columns FROM PUBLIC;
+GRANT SELECT, INSERT, UPDATE ON migrate_guard.expansion_registry TO PUBLIC;
+GRANT SELECT, INSERT, UPDATE ON migrate_guard.expansion_columns TO PUBLIC;
+
+-- Runs the rest of the transaction as a step of expansion `id`, in phase `phase`: the guard lets
+-- its statements through (while the registry says the step is running), and a lock the step
+-- waits for gives up after lock_timeout (migrate_guard.lock_timeout, 5s unless set) instead of
+-- making every query on the table queue behind it.
+CREATE FUNCTION migrate_guard._expansion_step(p_id bigint, p_phase text)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE migrate_guard.expansion_registry e SET phase = p_phase WHERE e.id = p_id;
+    PERFORM set_config('migrate_guard.expansion_step', p_id::text, true);
+    IF current_setting('lock_timeout') IN ('0', '0ms') THEN
+        PERFORM set_config('lock_timeout',
+                           coalesce(nullif(current_setting('migrate_guard.lock_timeout', true), '0'), '5s'), true);
+    END IF;
+END
+$$;
+
+-- The caller must own the table (ALTER TABLE needs it, and the trigger function runs as them).
+CREATE FUNCTION migrate_guard._expansion_check_table(tbl regclass, what text)
+RETURNS void
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c record;
+BEGIN
+    SELECT r.relkind, r.relpersistence, r.relowner, r.relispartition,
+           EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhparent = r.oid OR i.inhrelid = r.oid) AS inherits
+      INTO c FROM pg_class r WHERE r.oid = tbl;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'migrate_guard.%: relation with OID % does not exist', what, tbl::oid USING ERRCODE = '42P01';
+    END IF;
+    IF NOT pg_has_role(current_user, c.relowner, 'USAGE') THEN
+        RAISE EXCEPTION 'migrate_guard.%: must be owner of table %', what, tbl USING ERRCODE = '42501';
+    END IF;
+    IF what = 'expand_rename_table' AND c.relkind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION 'migrate_guard.%: % is not a table', what, tbl USING ERRCODE = '42809';
+    ELSIF what <> 'expand_rename_table' AND (c.relkind <> 'r' OR c.relispartition OR c.inherits) THEN
+        RAISE EXCEPTION 'migrate_guard.%: % is not a plain table', what, tbl
+            USING ERRCODE = '0A000',
+                  DETAIL = 'Expansions work on ordinary tables without partitions or inheritance (CREATE INDEX CONCURRENTLY, which contract relies on, cannot build an index on a partitioned table).';
+    END IF;
+    IF c.relpersistence = 't' THEN
+        RAISE EXCEPTION 'migrate_guard.%: % is a temporary table', what, tbl
+            USING ERRCODE = '0A000', HINT = 'Only this session sees it: change it directly with ALTER TABLE.';
+    END IF;
+END
+$$;
+
+-- The expansion in progress on a table (and column), if any.
+CREATE FUNCTION migrate_guard._expansion_in_progress(tbl oid, col name)
+RETURNS bigint
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT e.id FROM migrate_guard.expansion_registry e
+ WHERE e.phase NOT IN ('contracted', 'aborted')
+   AND (EXISTS (SELECT 1 FROM migrate_guard.expansion_columns c
+                 WHERE c.expansion_id = e.id AND c.table_oid = tbl AND (col IS NULL OR c.column_name = col))
+        OR (e.kind = 'rename table' AND e.table_oid = tbl))
+ ORDER BY e.id LIMIT 1
+$$;
+
+-- Refuses a column whose dependents an expansion cannot carry over to the new column.
+CREATE FUNCTION migrate_guard._expansion_check_dependents(tbl regclass, attnum smallint, colname name)
+RETURNS void
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    views    text;
+    others   text;
+BEGIN
+    SELECT string_agg(DISTINCT r.ev_class::regclass::text, ', ') INTO views
+      FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+     WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = tbl AND d.refobjsubid = attnum
+       AND r.ev_class <> tbl;
+    IF views IS NOT NULL THEN
+        RAISE EXCEPTION 'migrate_guard.expand_column: views use column % of %: %', colname, tbl, views
+            USING ERRCODE = '2BP01',
+                  DETAIL = 'contract drops the old column, which these views read.',
+                  HINT = 'Change the views to read the column through a function or drop them first, then expand the column; re-create them on the new column after contract.';
+    END IF;
+    SELECT string_agg(DISTINCT pg_describe_object(d.classid, d.objid, d.objsubid), '; ') INTO others
+      FROM pg_depend d
+     WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = tbl AND d.refobjsubid = attnum
+       AND d.deptype IN ('n', 'a')
+       AND NOT (d.classid = 'pg_rewrite'::regclass)
+       -- indexes (copied), sequences (serial: moved), the column's own default
+       AND NOT (d.classid = 'pg_class'::regclass
+                AND (SELECT relkind FROM pg_class WHERE oid = d.objid) IN ('i', 'S'))
+       AND NOT (d.classid = 'pg_attrdef'::regclass
+                AND (SELECT adnum FROM pg_attrdef WHERE oid = d.objid) = attnum
+                AND (SELECT adrelid FROM pg_attrdef WHERE oid = d.objid) = tbl)
+       -- primary key, unique (their indexes are copied), single-column foreign keys, NOT NULL
+       AND NOT (d.classid = 'pg_constraint'::regclass
+                AND EXISTS (SELECT 1 FROM pg_constraint k WHERE k.oid = d.objid
+                               AND (k.contype IN ('p', 'u', 'n')
+                                    OR (k.contype = 'f' AND cardinality(k.conkey) = 1))));
+    IF others IS NOT NULL THEN
+        RAISE EXCEPTION 'migrate_guard.expand_column: column % of % has dependents an expansion cannot carry over: %',
+                        colname, tbl, others
+            USING ERRCODE = '0A000',
+                  DETAIL = 'An expansion copies the column''s indexes, primary key, unique constraints, single-column foreign keys, NOT NULL, default and sequence; not check constraints, multi-column foreign keys, policies, statistics, generated columns or triggers that name it.',
+                  HINT = 'Drop those objects first and re-create them after contract, or do this change by hand.';
+    END IF;
+END
+$$;
+
+-- The statements that copy the indexes on a column to its new column.
+CREATE FUNCTION migrate_guard._expansion_index_copies(tbl regclass, attnum smallint, colname name, shadow name, p_id bigint)
+RETURNS jsonb
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ix      record;
+    def     text;
+    at      integer;
+    newname name;
+    result  jsonb := '[]';
+BEGIN
+    FOR ix IN
+        SELECT DISTINCT i.indexrelid, c.relname, i.indisunique, k.conname, k.contype
+          FROM pg_index i
+          JOIN pg_class c ON c.oid = i.indexrelid
+          LEFT JOIN pg_constraint k ON k.conindid = i.indexrelid AND k.conrelid = tbl AND k.contype IN ('p', 'u', 'x')
+         WHERE i.indrelid = tbl
+           -- a key column, or a column its expressions or predicate use (recorded in pg_depend)
+           AND (attnum = ANY (i.indkey::int2[])
+                OR EXISTS (SELECT 1 FROM pg_depend d
+                            WHERE d.classid = 'pg_class'::regclass AND d.objid = i.indexrelid
+                              AND d.refclassid = 'pg_class'::regclass AND d.refobjid = tbl AND d.refobjsubid = attnum))
+         ORDER BY c.relname
+    LOOP
+        IF ix.contype = 'x' THEN
+            RAISE EXCEPTION 'migrate_guard.expand_column: exclusion constraint % uses column % of %', ix.conname, colname, tbl
+                USING ERRCODE = '0A000', HINT = 'Drop it first and re-create it after contract.';
+        END IF;
+        def := pg_get_indexdef(ix.indexrelid);
+        at := strpos(def, ' USING ');
+        newname := left(ix.relname, 63 - length('_mg' || p_id)) || '_mg' || p_id;
+        def := format('CREATE %sINDEX CONCURRENTLY IF NOT EXISTS %I ON %s%s',
+                      CASE WHEN ix.indisunique THEN 'UNIQUE ' ELSE '' END, newname, tbl,
+                      migrate_guard._replace_identifier(substr(def, at), colname, shadow));
+        result := result || jsonb_build_object('old', ix.relname, 'new', newname, 'constraint', ix.conname,
+                                               'contype', ix.contype, 'statement', def);
+    END LOOP;
+    RETURN result;
+END
+$$;
+
+-- A foreign key's definition with other columns: `FOREIGN KEY (col) REFERENCES target(ref) …`.
+CREATE FUNCTION migrate_guard._expansion_fk_definition(k oid, col name, target regclass, ref name)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT format('FOREIGN KEY (%I) REFERENCES %s (%I)', col, target, ref)
+       || CASE c.confmatchtype WHEN 'f' THEN ' MATCH FULL' ELSE '' END
+       || CASE c.confupdtype WHEN 'r' THEN ' ON UPDATE RESTRICT' WHEN 'c' THEN ' ON UPDATE CASCADE'
+                             WHEN 'n' THEN ' ON UPDATE SET NULL' WHEN 'd' THEN ' ON UPDATE SET DEFAULT' ELSE '' END
+       || CASE c.confdeltype WHEN 'r' THEN ' ON DELETE RESTRICT' WHEN 'c' THEN ' ON DELETE CASCADE'
+                             WHEN 'n' THEN ' ON DELETE SET NULL' WHEN 'd' THEN ' ON DELETE SET DEFAULT' ELSE '' END
+       || CASE WHEN c.condeferrable AND c.condeferred THEN ' DEFERRABLE INITIALLY DEFERRED'
+               WHEN c.condeferrable THEN ' DEFERRABLE' ELSE '' END
+FROM pg_constraint c WHERE c.oid = k
+$$;
+
+-- Adds the new column of one expanded column: the column itself, the CHECK that will prove NOT
+-- NULL, the trigger that keeps it in step, and what contract needs to know.
+CREATE FUNCTION migrate_guard._expansion_add_column(
+    p_id bigint, p_ord integer, tbl regclass, col name, shadow name, final_name name, p_new_type text,
+    forward_expr text, reverse_expr text, bidirectional boolean)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    a          record;
+    schema     name;
+    relname    name;
+    fn         text;
+    trg        name := left('mg_expansion_' || p_id || '_' || col, 63);
+    chk        name;
+    canonical  text;
+    fwd_row    text;
+    rev_row    text;
+    body       text;
+    seq        text;
+    indexes    jsonb;
+BEGIN
+    SELECT t.attnum, t.attnotnull, t.attidentity, t.attgenerated, format_type(t.atttypid, t.atttypmod) AS typ,
+           t.attcollation, ty.typcollation,
+           (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d WHERE d.adrelid = t.attrelid AND d.adnum = t.attnum) AS def
+      INTO a FROM pg_attribute t JOIN pg_type ty ON ty.oid = t.atttypid
+     WHERE t.attrelid = tbl AND t.attname = col AND t.attnum > 0 AND NOT t.attisdropped;
+    IF a.attgenerated <> '' THEN
+        RAISE EXCEPTION 'migrate_guard.expand_column: column % of % is a generated column', col, tbl
+            USING ERRCODE = '0A000', HINT = 'Change its expression with ALTER TABLE … ALTER COLUMN … SET EXPRESSION (PostgreSQL 17+), or by hand.';
+    END IF;
+    PERFORM migrate_guard._expansion_check_dependents(tbl, a.attnum, col);
+    SELECT n.nspname, c.relname INTO schema, relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tbl;
+
+    -- The new column: no default (a client's INSERT leaves it NULL, and the trigger fills it),
+    -- so adding it is instant; the old column's collation when the type stays.
+    EXECUTE format('ALTER TABLE %s ADD COLUMN %I %s%s', tbl, shadow, p_new_type,
+                   CASE WHEN p_new_type = a.typ AND a.attcollation <> 0 AND a.attcollation <> a.typcollation
+                        THEN (SELECT format(' COLLATE %I.%I', n.nspname, c.collname) FROM pg_collation c
+                                JOIN pg_namespace n ON n.oid = c.collnamespace WHERE c.oid = a.attcollation)
+                        ELSE '' END);
+    SELECT format_type(t.atttypid, t.atttypmod) INTO canonical FROM pg_attribute t
+     WHERE t.attrelid = tbl AND t.attname = shadow;
+
+    IF a.attnotnull THEN
+        chk := left(relname || '_' || shadow, 63 - length('_mg_not_null')) || '_mg_not_null';
+        EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I CHECK (%I IS NOT NULL) NOT VALID', tbl, chk, shadow);
+    END IF;
+
+    -- Expressions over the row a trigger sees: a cast of a column, or the caller's expression
+    -- evaluated over the row's columns.
+    fwd_row := CASE WHEN forward_expr IS NULL THEN format('NEW.%I::%s', col, canonical)
+                    ELSE format('(SELECT (%s)::%s FROM (SELECT (NEW).*) AS mg_row)', forward_expr, canonical) END;
+    rev_row := CASE WHEN reverse_expr IS NULL THEN format('NEW.%I::%s', shadow, a.typ)
+                    ELSE format('(SELECT (%s)::%s FROM (SELECT (NEW).*) AS mg_row)', reverse_expr, a.typ) END;
+    IF bidirectional THEN
+        -- Clients of both versions write: an INSERT that gives the new column sets the old one
+        -- from it; otherwise the new one follows the old. An UPDATE that changes one side
+        -- changes the other (a backfill's update of the new column, already in step, does not);
+        -- any update fills the new column of a row the backfill has not reached.
+        body := format($b$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.%2$I IS NOT NULL THEN
+            NEW.%1$I := %4$s;
+        ELSE
+            NEW.%2$I := %3$s;
+        END IF;
+    ELSIF NEW.%2$I IS DISTINCT FROM OLD.%2$I THEN
+        IF NEW.%2$I IS DISTINCT FROM %3$s THEN
+            NEW.%1$I := %4$s;
+        END IF;
+    ELSIF NEW.%1$I IS DISTINCT FROM OLD.%1$I OR (NEW.%2$I IS NULL AND NEW.%1$I IS NOT NULL) THEN
+        NEW.%2$I := %3$s;
+    END IF;
+    RETURN NEW;
+END$b$, col, shadow, fwd_row, rev_row);
+    ELSE
+        -- Only the old column is written by clients: the new one follows it (and is filled by
+        -- any update of a row the backfill has not reached).
+        body := format($b$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        NEW.%2$I := %3$s;
+    ELSIF NEW.%1$I IS DISTINCT FROM OLD.%1$I OR NEW.%2$I IS DISTINCT FROM OLD.%2$I
+          OR (NEW.%2$I IS NULL AND NEW.%1$I IS NOT NULL) THEN
+        NEW.%2$I := %3$s;
+    END IF;
+    RETURN NEW;
+END$b$, col, shadow, fwd_row);
+    END IF;
+    fn := format('%I.%I', schema, left(relname || '_mg_expansion_' || p_id || '_' || p_ord, 63));
+    EXECUTE format('CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS %L',
+                   fn, body);
+    EXECUTE format('COMMENT ON FUNCTION %s() IS %L', fn,
+                   format('migrate_guard: keeps %s.%s and %s in step (expansion %s); dropped by contract or abort',
+                          tbl, col, shadow, p_id));
+    -- Every UPDATE, not only those naming the columns: a row not backfilled yet gets its new
+    -- column filled by any update (the NOT VALID check on the new column applies to new row
+    -- versions, and would refuse it).
+    EXECUTE format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION %s()',
+                   trg, tbl, fn);
+
+    -- A serial column's sequence (owned by the column, drawn by its default) moves to the new
+    -- column at contract; an identity column's sequence is re-created there.
+    SELECT format('%I.%I', sn.nspname, s.relname) INTO seq FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+      JOIN pg_namespace sn ON sn.oid = s.relnamespace
+     WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjid = tbl
+       AND d.refobjsubid = a.attnum AND d.deptype IN ('a', 'i')
+     LIMIT 1;
+    indexes := migrate_guard._expansion_index_copies(tbl, a.attnum, col, shadow, p_id);
+    INSERT INTO migrate_guard.expansion_columns
+        (expansion_id, ord, table_oid, table_name, column_name, shadow_name, final_name, old_type, new_type,
+         set_clause, where_clause, function_name, trigger_name, not_null_check, default_expr, identity,
+         sequence_name, comment, indexes)
+    VALUES (p_id, p_ord, tbl, tbl::text, col, shadow, final_name, a.typ, canonical,
+            format('%I = (%s)::%s', shadow, coalesce(forward_expr, quote_ident(col)), canonical),
+            format('%I IS DISTINCT FROM (%s)::%s', shadow, coalesce(forward_expr, quote_ident(col)), canonical),
+            fn, trg, chk, CASE WHEN a.attidentity = '' THEN a.def END, nullif(a.attidentity, ''), seq,
+            col_description(tbl, a.attnum), indexes);
+END
+$$;
+
+CREATE FUNCTION migrate_guard.expand_column(
+    tbl regclass, col name, new_name name DEFAULT NULL, new_type text DEFAULT NULL,
+    using_expr text DEFAULT NULL, reverse_expr text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+AS $fn$
+DECLARE
+    a          record;
+    exp_id     bigint;
+    other      bigint;
+    target     text;
+    shadow     name;
+    kind       text;
+    statements text[];
+    fk         record;
+    n_cols     integer := 1;
+    own_fks    jsonb := '[]';
+    err_state  text;
+    err_msg    text;
+BEGIN
+    IF tbl IS NULL OR col IS NULL THEN
+        RAISE EXCEPTION 'migrate_guard.expand_column: tbl and col are required' USING ERRCODE = '22004';
+    END IF;
+    PERFORM migrate_guard._expansion_check_table(tbl, 'expand_column');
+    SELECT t.attnum, format_type(t.atttypid, t.atttypmod) AS typ INTO a FROM pg_catalog.pg_attribute t
+     WHERE t.attrelid = tbl AND t.attname = col AND t.attnum > 0 AND NOT t.attisdropped;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'migrate_guard.expand_column: column "%" of relation % does not exist', col, tbl
+            USING ERRCODE = '42703';
+    END IF;
+    IF new_name IS NULL AND new_type IS NULL THEN
+        RAISE EXCEPTION 'migrate_guard.expand_column: nothing to change'
+            USING ERRCODE = '22023', HINT = 'Give new_name => …, new_type => …, or both.';
+    END IF;
+    IF new_name = col THEN
+        RAISE EXCEPTION 'migrate_guard.expand_column: column % is already named %', col, new_name USING ERRCODE = '22023';
+    END IF;
+    IF new_name IS NOT NULL AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute t WHERE t.attrelid = tbl
+                                           AND t.attname = new_name AND NOT t.attisdropped) THEN
+        RAISE EXCEPTION 'migrate_guard.expand_column: column "%" of relation % already exists', new_name, tbl
+            USING ERRCODE = '42701';
+    END IF;
+    other := migrate_guard._expansion_in_progress(tbl, NULL);
+    IF other IS NOT NULL THEN
+        RAISE EXCEPTION 'migrate_guard.expand_column: % is already being changed by expansion %', tbl, other
+            USING ERRCODE = '55006',
+                  HINT = format('Finish it first: SELECT migrate_guard.contract(%s); or undo it: SELECT migrate_guard.abort_expansion(%s);', other, other);
+    END IF;
+    -- The new type: a type name with its modifiers, nothing else (it is spliced into DDL).
+    IF new_type IS NOT NULL THEN
+        IF new_type ~ '[;]|--|/\*' THEN
+            RAISE EXCEPTION 'migrate_guard.expand_column: "%" is not a type name', new_type USING ERRCODE = '22023';
+        END IF;
+        BEGIN
+            EXECUTE format('SELECT NULL::%s', new_type);
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_msg = MESSAGE_TEXT;
+            RAISE EXCEPTION 'migrate_guard.expand_column: new_type "%": %', new_type, err_msg USING ERRCODE = err_state;
+        END;
+    END IF;
+    target := coalesce(new_type, a.typ);
+    -- The conversions, checked against the table (they are planned, not run).
+    BEGIN
+        EXECUTE format('SELECT (%s)::%s FROM %s LIMIT 0', coalesce(using_expr, quote_ident(col)), target, tbl);
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_msg = MESSAGE_TEXT;
+        IF using_expr IS NULL THEN
+            RAISE EXCEPTION 'migrate_guard.expand_column: column % of % (%) cannot be converted to %: %', col, tbl, a.typ, target, err_msg
+                USING ERRCODE = err_state,
+                      HINT = format('Say how: using_expr => %L (an expression over the table''s columns).', quote_ident(col) || '::text::' || target);
+        END IF;
+        RAISE EXCEPTION 'migrate_guard.expand_column: using_expr %: %', using_expr, err_msg USING ERRCODE = err_state;
+    END;
+    kind := CASE WHEN new_name IS NOT NULL AND new_type IS NOT NULL THEN 'rename column and change type'
+                 WHEN new_name IS NOT NULL THEN 'rename column' ELSE 'change type' END;
+
+    exp_id := migrate_guard._next_id('migrate_guard.expansion_registry'::regclass);
+    INSERT INTO migrate_guard.expansion_registry
+        (id, kind, table_oid, table_name, column_name, new_name, old_type, new_type, using_expr, reverse_expr,
+         phase, created_by, created_at)
+    OVERRIDING SYSTEM VALUE
+    VALUES (exp_id, kind, tbl, tbl::text, col, new_name, a.typ, new_type, using_expr, reverse_expr,
+            'expanding', current_user, clock_timestamp());
+    PERFORM migrate_guard._expansion_step(exp_id, 'expanding');
+
+    shadow := coalesce(new_name, left(col, 63 - length('_mg' || exp_id)) || '_mg' || exp_id);
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_attribute t WHERE t.attrelid = tbl AND t.attname = shadow AND NOT t.attisdropped) THEN
+        RAISE EXCEPTION 'migrate_guard.expand_column: column "%" of relation % already exists', shadow, tbl
+            USING ERRCODE = '42701';
+    END IF;
+    PERFORM migrate_guard._expansion_add_column(exp_id, n_cols, tbl, col, shadow, coalesce(new_name, col), target,
+                                                using_expr, reverse_expr, new_name IS NOT NULL);
+    IF new_name IS NOT NULL THEN
+        -- Clients of the new version write the new column: the way back must work too.
+        BEGIN
+            EXECUTE format('SELECT (%s)::%s FROM %s LIMIT 0', coalesce(reverse_expr, quote_ident(new_name)), a.typ, tbl);
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_msg = MESSAGE_TEXT;
+            RAISE EXCEPTION 'migrate_guard.expand_column: values written to % (%) cannot be converted back to % (%): %',
+                            new_name, target, col, a.typ, err_msg
+                USING ERRCODE = err_state,
+                      HINT = format('Say how: reverse_expr => %L (an expression over the table''s columns).', quote_ident(new_name) || '::text::' || a.typ);
+        END;
+    END IF;
+
+    -- The column's own single-column foreign keys are re-created on the new column.
+    FOR fk IN SELECT k.oid, k.conname, k.confrelid::regclass AS target,
+                     (SELECT t.attname FROM pg_catalog.pg_attribute t WHERE t.attrelid = k.confrelid AND t.attnum = k.confkey[1]) AS ref
+                FROM pg_catalog.pg_constraint k
+               WHERE k.conrelid = tbl AND k.contype = 'f' AND k.conkey = ARRAY[a.attnum]
+               ORDER BY k.conname LOOP
+        own_fks := own_fks || jsonb_build_object('table', tbl::oid, 'table_name', tbl::text, 'constraint', fk.conname,
+                                         'new_constraint', left(fk.conname, 63 - length('_mg' || exp_id)) || '_mg' || exp_id,
+                                         'definition', migrate_guard._expansion_fk_definition(fk.oid, shadow, fk.target, fk.ref));
+    END LOOP;
+    -- Foreign keys of other tables (or this one) that reference the column: they must reference
+    -- the new column after contract. A referencing column of another type is expanded too.
+    FOR fk IN SELECT k.oid, k.conname, k.conrelid::regclass AS child,
+                     (SELECT t.attname FROM pg_catalog.pg_attribute t WHERE t.attrelid = k.conrelid AND t.attnum = k.conkey[1]) AS child_col,
+                     (SELECT format_type(t.atttypid, t.atttypmod) FROM pg_catalog.pg_attribute t WHERE t.attrelid = k.conrelid AND t.attnum = k.conkey[1]) AS child_type
+                FROM pg_catalog.pg_constraint k
+               WHERE k.confrelid = tbl AND k.contype = 'f' AND a.attnum = ANY (k.confkey)
+               ORDER BY k.conrelid::regclass::text, k.conname LOOP
+        IF (SELECT cardinality(confkey) FROM pg_catalog.pg_constraint WHERE oid = fk.oid) <> 1 THEN
+            RAISE EXCEPTION 'migrate_guard.expand_column: foreign key % of % references % with other columns', fk.conname, fk.child, tbl
+                USING ERRCODE = '0A000', HINT = 'Multi-column foreign keys are not carried over: drop it first and re-create it after contract.';
+        END IF;
+        IF fk.child_type = target THEN
+            own_fks := own_fks || jsonb_build_object('table', fk.child::oid, 'table_name', fk.child::text, 'constraint', fk.conname,
+                                             'new_constraint', left(fk.conname, 63 - length('_mg' || exp_id)) || '_mg' || exp_id,
+                                             'definition', migrate_guard._expansion_fk_definition(fk.oid, fk.child_col, tbl, shadow));
+        ELSE
+            PERFORM migrate_guard._expansion_check_table(fk.child, 'expand_column');
+            other := migrate_guard._expansion_in_progress(fk.child, fk.child_col);
+            IF other IS NOT NULL THEN
+                RAISE EXCEPTION 'migrate_guard.expand_column: %.% (which references %) is already being changed by expansion %', fk.child, fk.child_col, tbl, other
+                    USING ERRCODE = '55006';
+            END IF;
+            n_cols := n_cols + 1;
+            PERFORM migrate_guard._expansion_add_column(exp_id, n_cols, fk.child, fk.child_col,
+                                                        left(fk.child_col, 63 - length('_mg' || exp_id)) || '_mg' || exp_id,
+                                                        fk.child_col, target, NULL, NULL, false);
+            UPDATE migrate_guard.expansion_columns c
+               SET fks = jsonb_build_array(jsonb_build_object(
+                       'table', fk.child::oid, 'table_name', fk.child::text, 'constraint', fk.conname,
+                       'new_constraint', left(fk.conname, 63 - length('_mg' || exp_id)) || '_mg' || exp_id,
+                       'definition', migrate_guard._expansion_fk_definition(fk.oid, c.shadow_name, tbl, shadow)))
+             WHERE c.expansion_id = exp_id AND c.ord = n_cols;
+        END IF;
+    END LOOP;
+    UPDATE migrate_guard.expansion_columns c SET fks = own_fks WHERE c.expansion_id = exp_id AND c.ord = 1;
+
+    UPDATE migrate_guard.expansion_registry e SET phase = 'expanded' WHERE e.id = exp_id;
+    SELECT coalesce(array_agg(i->>'statement' ORDER BY c.ord, i->>'new'), '{}') INTO statements
+      FROM migrate_guard.expansion_columns c, jsonb_array_elements(c.indexes) i WHERE c.expansion_id = exp_id;
+    RAISE NOTICE 'migrate_guard: expansion %: % of %: % added%', exp_id, kind, tbl, shadow,
+                 CASE WHEN n_cols > 1 THEN format(' (and %s referencing column(s) of other tables)', n_cols - 1) ELSE '' END
+        USING DETAIL = CASE WHEN new_name IS NOT NULL
+                            THEN format('A trigger keeps %s and %s in step whichever one a client writes.', col, new_name)
+                            ELSE format('A trigger keeps %s in step with %s; contract swaps it in under the name %s.', shadow, col, col) END,
+              HINT = CASE WHEN cardinality(statements) > 0
+                          THEN 'Next, outside a transaction block (CREATE INDEX CONCURRENTLY cannot run in a function): '
+                               || array_to_string(statements, '; ') || '; then '
+                          ELSE 'Next: ' END
+                     || format('CALL migrate_guard.backfill_expansion(%s); then, once every reader uses the new column, SELECT migrate_guard.contract(%s);', exp_id, exp_id);
+    RETURN exp_id;
+END
+$fn$;
+COMMENT ON FUNCTION migrate_guard.expand_column(regclass, name, name, text, text, text) IS
+    'migrate_guard: expand a column (rename, type change): add the new column and keep both in step; returns the expansion id';
+
+-- The expansion row the caller may run, or an error that says why not.
+CREATE FUNCTION migrate_guard._expansion_get(p_id bigint, what text)
+RETURNS migrate_guard.expansion_registry
+LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e migrate_guard.expansion_registry;
+BEGIN
+    SELECT * INTO e FROM migrate_guard.expansion_registry r WHERE r.id = p_id;
+    IF NOT FOUND THEN
+        IF p_id IS NOT NULL AND migrate_guard._expansion_exists(p_id) THEN
+            RAISE EXCEPTION 'migrate_guard.%: permission denied for expansion %', what, p_id
+                USING ERRCODE = '42501', DETAIL = 'It was started by a role you are not a member of.';
+        END IF;
+        RAISE EXCEPTION 'migrate_guard.%: there is no expansion %', what, coalesce(p_id::text, 'NULL')
+            USING ERRCODE = '22023', HINT = 'SELECT * FROM migrate_guard.expansions shows them.';
+    END IF;
+    IF e.phase <> 'expanded' THEN
+        RAISE EXCEPTION 'migrate_guard.%: expansion % is %', what, p_id, e.phase
+            USING ERRCODE = '55000';
+    END IF;
+    RETURN e;
+END
+$$;
+
+CREATE FUNCTION migrate_guard._expansion_exists(p_id bigint)
+RETURNS boolean
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $$ SELECT EXISTS (SELECT 1 FROM migrate_guard.expansion_registry e WHERE e.id = p_id) $$;
+
+-- The statements (CREATE INDEX CONCURRENTLY) of an expansion whose index is missing or invalid.
+CREATE FUNCTION migrate_guard._expansion_pending_indexes(p_id bigint)
+RETURNS text[]
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT coalesce(array_agg(i->>'statement' ORDER BY c.ord, i->>'new'), '{}')
+  FROM migrate_guard.expansion_columns c, jsonb_array_elements(c.indexes) i
+ WHERE c.expansion_id = p_id
+   AND NOT EXISTS (SELECT 1 FROM pg_class x JOIN pg_index ix ON ix.indexrelid = x.oid
+                    WHERE x.relname = i->>'new' AND ix.indrelid = c.table_oid AND ix.indisvalid)
+$$;
+
+CREATE PROCEDURE migrate_guard.backfill_expansion(
+    id bigint,
+    batch_size integer DEFAULT 10000,
+    pause interval DEFAULT '0',
+    lock_timeout interval DEFAULT '1s',
+    max_retries integer DEFAULT 10)
+LANGUAGE plpgsql
+AS $proc$
+DECLARE
+    e        migrate_guard.expansion_registry;
+    c        migrate_guard.expansion_columns;
+    fk       jsonb;
+    pending  text[];
+    lock_ms  text;
+BEGIN
+    PERFORM migrate_guard._backfill_check_call();
+    e := migrate_guard._expansion_get(id, 'backfill_expansion');
+    IF e.kind = 'rename table' THEN
+        RAISE NOTICE 'migrate_guard: expansion % renames a table: there is nothing to backfill', e.id
+            USING HINT = format('Once no client uses the old name: SELECT migrate_guard.contract(%s);', e.id);
+        RETURN;
+    END IF;
+    IF lock_timeout IS NULL OR lock_timeout < interval '1 millisecond' THEN
+        RAISE EXCEPTION 'migrate_guard.backfill_expansion: lock_timeout must be at least 1ms, not %', coalesce(lock_timeout::text, 'NULL')
+            USING ERRCODE = '22023';
+    END IF;
+    lock_ms := (extract(epoch FROM lock_timeout) * 1000)::bigint::text;
+    COMMIT;
+    FOR c IN SELECT * FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id ORDER BY x.ord LOOP
+        CALL migrate_guard.backfill(c.table_oid::regclass, c.set_clause, c.where_clause, batch_size, pause,
+                                    lock_timeout, max_retries);
+        IF c.not_null_check IS NOT NULL
+           AND NOT (SELECT k.convalidated FROM pg_catalog.pg_constraint k
+                     WHERE k.conrelid = c.table_oid AND k.conname = c.not_null_check) THEN
+            -- Scans the table under SHARE UPDATE EXCLUSIVE: reads and writes go on.
+            PERFORM pg_catalog.set_config('lock_timeout', lock_ms, true);
+            PERFORM migrate_guard._expansion_step(e.id, 'expanded');
+            EXECUTE format('ALTER TABLE %s VALIDATE CONSTRAINT %I', c.table_oid::regclass, c.not_null_check);
+            RAISE NOTICE 'migrate_guard: expansion %: %.% proved NOT NULL (constraint % validated)',
+                         e.id, c.table_name, c.shadow_name, c.not_null_check;
+            COMMIT;
+        END IF;
+    END LOOP;
+    -- Foreign keys on the new columns need the unique indexes they reference.
+    IF EXISTS (SELECT 1 FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id AND x.fks <> '[]') THEN
+        pending := migrate_guard._expansion_pending_indexes(e.id);
+        IF cardinality(pending) > 0 THEN
+            UPDATE migrate_guard.expansion_registry r SET backfilled_at = clock_timestamp() WHERE r.id = e.id;
+            COMMIT;
+            RAISE EXCEPTION 'migrate_guard: expansion %: the rows are backfilled; the foreign keys on the new columns need their indexes first', e.id
+                USING ERRCODE = '55000',
+                      DETAIL = 'Missing or invalid: ' || array_to_string(pending, '; '),
+                      HINT = format('Run those statements (outside a transaction block), then CALL migrate_guard.backfill_expansion(%s) again.', e.id);
+        END IF;
+        FOR c IN SELECT * FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id ORDER BY x.ord LOOP
+            FOR fk IN SELECT * FROM jsonb_array_elements(c.fks) LOOP
+                IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
+                                WHERE k.conrelid = (fk->>'table')::oid AND k.conname = fk->>'new_constraint') THEN
+                    PERFORM pg_catalog.set_config('lock_timeout', lock_ms, true);
+                    PERFORM migrate_guard._expansion_step(e.id, 'expanded');
+                    EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s NOT VALID',
+                                   (fk->>'table')::oid::regclass, fk->>'new_constraint', fk->>'definition');
+                    COMMIT;
+                END IF;
+                IF NOT (SELECT k.convalidated FROM pg_catalog.pg_constraint k
+                         WHERE k.conrelid = (fk->>'table')::oid AND k.conname = fk->>'new_constraint') THEN
+                    PERFORM pg_catalog.set_config('lock_timeout', lock_ms, true);
+                    PERFORM migrate_guard._expansion_step(e.id, 'expanded');
+                    EXECUTE format('ALTER TABLE %s VALIDATE CONSTRAINT %I',
+                                   (fk->>'table')::oid::regclass, fk->>'new_constraint');
+                    RAISE NOTICE 'migrate_guard: expansion %: foreign key % on % validated', e.id, fk->>'new_constraint', fk->>'table_name';
+                    COMMIT;
+                END IF;
+            END LOOP;
+        END LOOP;
+    END IF;
+    UPDATE migrate_guard.expansion_registry r SET backfilled_at = clock_timestamp() WHERE r.id = e.id;
+    COMMIT;
+    pending := migrate_guard._expansion_pending_indexes(e.id);
+    RAISE NOTICE 'migrate_guard: expansion % backfilled', e.id
+        USING HINT = CASE WHEN cardinality(pending) > 0
+                          THEN 'Before contract, build the indexes: ' || array_to_string(pending, '; ') || '; then '
+                          ELSE 'Next, ' END
+                     || format('once every reader uses the new column: SELECT migrate_guard.contract(%s);', e.id);
+END
+$proc$;
+COMMENT ON PROCEDURE migrate_guard.backfill_expansion(bigint, integer, interval, interval, integer) IS
+    'migrate_guard: fill the new column(s) of an expansion in committed batches, then prove NOT NULL and validate foreign keys';
+
+CREATE FUNCTION migrate_guard.contract(id bigint)
+RETURNS void
+LANGUAGE plpgsql
+AS $fn$
+DECLARE
+    e        migrate_guard.expansion_registry;
+    c        migrate_guard.expansion_columns;
+    fk       jsonb;
+    ix       jsonb;
+    pending  text[];
+    missing  text;
+    seq      record;
+    tables   text;
+BEGIN
+    e := migrate_guard._expansion_get(id, 'contract');
+    IF e.kind = 'rename table' THEN
+        PERFORM migrate_guard._expansion_step(e.id, 'contracting');
+        EXECUTE format('DROP VIEW %s', e.table_name);
+        UPDATE migrate_guard.expansion_registry r
+           SET phase = 'contracted', finished_by = current_user, finished_at = clock_timestamp() WHERE r.id = e.id;
+        RAISE NOTICE 'migrate_guard: expansion % contracted: the view % is dropped', e.id, e.table_name;
+        RETURN;
+    END IF;
+    IF e.backfilled_at IS NULL THEN
+        RAISE EXCEPTION 'migrate_guard.contract: expansion % is not backfilled yet', e.id
+            USING ERRCODE = '55000',
+                  DETAIL = 'Rows written before the expansion have no value in the new column.',
+                  HINT = format('CALL migrate_guard.backfill_expansion(%s); first.', e.id);
+    END IF;
+    pending := migrate_guard._expansion_pending_indexes(e.id);
+    IF cardinality(pending) > 0 THEN
+        RAISE EXCEPTION 'migrate_guard.contract: expansion % needs its indexes on the new column first', e.id
+            USING ERRCODE = '55000',
+                  DETAIL = 'Missing or invalid: ' || array_to_string(pending, '; '),
+                  HINT = 'CREATE INDEX CONCURRENTLY cannot run inside a function: run those statements outside a transaction block, then contract again (DROP INDEX CONCURRENTLY an invalid one first).';
+    END IF;
+    SELECT string_agg(f->>'new_constraint', ', ') INTO missing
+      FROM migrate_guard.expansion_columns x, jsonb_array_elements(x.fks) f
+     WHERE x.expansion_id = e.id
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conrelid = (f->>'table')::oid
+                          AND k.conname = f->>'new_constraint' AND k.convalidated);
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'migrate_guard.contract: expansion %: foreign keys % are not in place and validated', e.id, missing
+            USING ERRCODE = '55000', HINT = format('CALL migrate_guard.backfill_expansion(%s); first.', e.id);
+    END IF;
+    SELECT string_agg(DISTINCT x.table_name || '.' || x.not_null_check, ', ') INTO missing
+      FROM migrate_guard.expansion_columns x
+     WHERE x.expansion_id = e.id AND x.not_null_check IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conrelid = x.table_oid
+                          AND k.conname = x.not_null_check AND k.convalidated);
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'migrate_guard.contract: expansion %: NOT NULL of the new column is not proved yet (%)', e.id, missing
+            USING ERRCODE = '55000', HINT = format('CALL migrate_guard.backfill_expansion(%s); first.', e.id);
+    END IF;
+
+    -- One short transaction: every table locked up front (within lock_timeout), then the swap.
+    PERFORM migrate_guard._expansion_step(e.id, 'contracting');
+    SELECT string_agg(DISTINCT x.table_oid::regclass::text, ', ') INTO tables
+      FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id;
+    EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', tables);
+    -- The old foreign keys go first: they hang on the old columns and the old unique index.
+    FOR c IN SELECT * FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id ORDER BY x.ord LOOP
+        FOR fk IN SELECT * FROM jsonb_array_elements(c.fks) LOOP
+            EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', (fk->>'table')::oid::regclass, fk->>'constraint');
+        END LOOP;
+    END LOOP;
+    FOR c IN SELECT * FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id ORDER BY x.ord DESC LOOP
+        EXECUTE format('DROP TRIGGER %I ON %s', c.trigger_name, c.table_oid::regclass);
+        EXECUTE format('DROP FUNCTION %s()', c.function_name);
+        seq := NULL;
+        IF c.identity IS NOT NULL THEN
+            EXECUTE format('SELECT s.last_value, s.is_called, q.increment_by, q.cache_size, q.cycle FROM %s s, pg_catalog.pg_sequences q
+                             WHERE q.schemaname = %L AND q.sequencename = %L',
+                           c.sequence_name, (parse_ident(c.sequence_name))[1], (parse_ident(c.sequence_name))[2])
+              INTO seq;
+        ELSIF c.sequence_name IS NOT NULL THEN
+            EXECUTE format('ALTER SEQUENCE %s OWNED BY %s.%I', c.sequence_name, c.table_oid::regclass, c.shadow_name);
+            IF c.new_type IN ('bigint', 'integer', 'smallint') THEN
+                EXECUTE format('ALTER SEQUENCE %s AS %s', c.sequence_name, c.new_type);
+            END IF;
+        END IF;
+        EXECUTE format('ALTER TABLE %s DROP COLUMN %I', c.table_oid::regclass, c.column_name);
+        IF c.shadow_name <> c.final_name THEN
+            EXECUTE format('ALTER TABLE %s RENAME COLUMN %I TO %I', c.table_oid::regclass, c.shadow_name, c.final_name);
+        END IF;
+        IF c.not_null_check IS NOT NULL THEN
+            -- The validated CHECK proves it: no scan.
+            EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET NOT NULL', c.table_oid::regclass, c.final_name);
+            EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', c.table_oid::regclass, c.not_null_check);
+        END IF;
+        IF c.default_expr IS NOT NULL THEN
+            EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET DEFAULT %s', c.table_oid::regclass, c.final_name, c.default_expr);
+        END IF;
+        IF c.identity IS NOT NULL THEN
+            EXECUTE format('ALTER TABLE %s ALTER COLUMN %I ADD GENERATED %s AS IDENTITY (SEQUENCE NAME %s START WITH %s INCREMENT BY %s CACHE %s%s)',
+                           c.table_oid::regclass, c.final_name,
+                           CASE c.identity WHEN 'a' THEN 'ALWAYS' ELSE 'BY DEFAULT' END, c.sequence_name,
+                           CASE WHEN seq.is_called THEN seq.last_value + seq.increment_by ELSE seq.last_value END,
+                           seq.increment_by, seq.cache_size, CASE WHEN seq.cycle THEN ' CYCLE' ELSE '' END);
+        END IF;
+        IF c.comment IS NOT NULL THEN
+            EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', c.table_oid::regclass, c.final_name, c.comment);
+        END IF;
+        FOR ix IN SELECT * FROM jsonb_array_elements(c.indexes) LOOP
+            IF ix->>'contype' = 'p' THEN
+                EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I PRIMARY KEY USING INDEX %I', c.table_oid::regclass, ix->>'constraint', ix->>'new');
+            ELSIF ix->>'contype' = 'u' THEN
+                EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I UNIQUE USING INDEX %I', c.table_oid::regclass, ix->>'constraint', ix->>'new');
+            ELSE
+                EXECUTE format('ALTER INDEX %I.%I RENAME TO %I',
+                               (SELECT n.nspname FROM pg_catalog.pg_class r JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace WHERE r.oid = c.table_oid),
+                               ix->>'new', ix->>'old');
+            END IF;
+        END LOOP;
+    END LOOP;
+    FOR c IN SELECT * FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id ORDER BY x.ord LOOP
+        FOR fk IN SELECT * FROM jsonb_array_elements(c.fks) LOOP
+            EXECUTE format('ALTER TABLE %s RENAME CONSTRAINT %I TO %I', (fk->>'table')::oid::regclass,
+                           fk->>'new_constraint', fk->>'constraint');
+        END LOOP;
+    END LOOP;
+    UPDATE migrate_guard.expansion_registry r
+       SET phase = 'contracted', finished_by = current_user, finished_at = clock_timestamp() WHERE r.id = e.id;
+    RAISE NOTICE 'migrate_guard: expansion % contracted: %', e.id,
+                 CASE e.kind WHEN 'change type' THEN format('%s.%s is now %s', e.table_name, e.column_name, e.new_type)
+                             ELSE format('%s.%s is now %s', e.table_name, e.column_name, e.new_name) END
+        USING HINT = format('The planner has no statistics for the new column yet: ANALYZE %s;', tables);
+END
+$fn$;
+COMMENT ON FUNCTION migrate_guard.contract(bigint) IS
+    'migrate_guard: finish an expansion in one short transaction: swap in the new column (or drop the old-name view)';
+
+CREATE FUNCTION migrate_guard.abort_expansion(id bigint)
+RETURNS void
+LANGUAGE plpgsql
+AS $fn$
+DECLARE
+    e       migrate_guard.expansion_registry;
+    c       migrate_guard.expansion_columns;
+    fk      jsonb;
+    ix      jsonb;
+    tables  text;
+    schema  name;
+BEGIN
+    e := migrate_guard._expansion_get(id, 'abort_expansion');
+    PERFORM migrate_guard._expansion_step(e.id, 'aborting');
+    IF e.kind = 'rename table' THEN
+        EXECUTE format('DROP VIEW %s', e.table_name);
+        EXECUTE format('ALTER TABLE %s RENAME TO %I', e.table_oid::regclass, (parse_ident(e.table_name))[cardinality(parse_ident(e.table_name))]);
+    ELSE
+        SELECT string_agg(DISTINCT x.table_oid::regclass::text, ', ') INTO tables
+          FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id;
+        EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', tables);
+        FOR c IN SELECT * FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id ORDER BY x.ord LOOP
+            FOR fk IN SELECT * FROM jsonb_array_elements(c.fks) LOOP
+                EXECUTE format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS %I', (fk->>'table')::oid::regclass, fk->>'new_constraint');
+            END LOOP;
+        END LOOP;
+        FOR c IN SELECT * FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id ORDER BY x.ord DESC LOOP
+            SELECT n.nspname INTO schema FROM pg_catalog.pg_class r JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace WHERE r.oid = c.table_oid;
+            EXECUTE format('DROP TRIGGER %I ON %s', c.trigger_name, c.table_oid::regclass);
+            EXECUTE format('DROP FUNCTION %s()', c.function_name);
+            FOR ix IN SELECT * FROM jsonb_array_elements(c.indexes) LOOP
+                EXECUTE format('DROP INDEX IF EXISTS %I.%I', schema, ix->>'new');
+            END LOOP;
+            EXECUTE format('ALTER TABLE %s DROP COLUMN %I', c.table_oid::regclass, c.shadow_name);
+        END LOOP;
+    END IF;
+    UPDATE migrate_guard.expansion_registry r
+       SET phase = 'aborted', finished_by = current_user, finished_at = clock_timestamp() WHERE r.id = e.id;
+    RAISE NOTICE 'migrate_guard: expansion % aborted: % is as it was', e.id, e.table_name;
+END
+$fn$;
+COMMENT ON FUNCTION migrate_guard.abort_expansion(bigint) IS
+    'migrate_guard: undo an expansion that was not contracted (drop the new column, its trigger and indexes; rename a table back)';
+
+CREATE FUNCTION migrate_guard.expand_rename_table(tbl regclass, new_name name)
+RETURNS bigint
+LANGUAGE plpgsql
+AS $fn$
+DECLARE
+    exp_id  bigint;
+    other   bigint;
+    schema  name;
+    old     name;
+    acl     record;
+BEGIN
+    IF tbl IS NULL OR new_name IS NULL THEN
+        RAISE EXCEPTION 'migrate_guard.expand_rename_table: tbl and new_name are required' USING ERRCODE = '22004';
+    END IF;
+    PERFORM migrate_guard._expansion_check_table(tbl, 'expand_rename_table');
+    SELECT n.nspname, c.relname INTO schema, old FROM pg_catalog.pg_class c
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tbl;
+    IF new_name = old THEN
+        RAISE EXCEPTION 'migrate_guard.expand_rename_table: % is already named %', tbl, new_name USING ERRCODE = '22023';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = schema AND c.relname = new_name) THEN
+        RAISE EXCEPTION 'migrate_guard.expand_rename_table: relation "%" already exists in schema %', new_name, schema
+            USING ERRCODE = '42P07';
+    END IF;
+    other := migrate_guard._expansion_in_progress(tbl, NULL);
+    IF other IS NOT NULL THEN
+        RAISE EXCEPTION 'migrate_guard.expand_rename_table: % is already being changed by expansion %', tbl, other
+            USING ERRCODE = '55006';
+    END IF;
+    exp_id := migrate_guard._next_id('migrate_guard.expansion_registry'::regclass);
+    INSERT INTO migrate_guard.expansion_registry (id, kind, table_oid, table_name, new_name, phase, created_by, created_at)
+    OVERRIDING SYSTEM VALUE
+    VALUES (exp_id, 'rename table', tbl, format('%I.%I', schema, old), new_name, 'expanding', current_user, clock_timestamp());
+    PERFORM migrate_guard._expansion_step(exp_id, 'expanding');
+    EXECUTE format('ALTER TABLE %s RENAME TO %I', tbl, new_name);
+    -- Under the old name, a view that clients of the old version read and write as before (a
+    -- simple view is updatable). It checks privileges as the querying role where PostgreSQL
+    -- can (15+), and has the table's grants.
+    EXECUTE format('CREATE VIEW %I.%I%s AS SELECT * FROM %I.%I', schema, old,
+                   CASE WHEN current_setting('server_version_num')::int >= 150000 THEN ' WITH (security_invoker = true)' ELSE '' END,
+                   schema, new_name);
+    EXECUTE format('COMMENT ON VIEW %I.%I IS %L', schema, old,
+                   format('migrate_guard: %s under its old name while clients move (expansion %s); dropped by contract', new_name, exp_id));
+    FOR acl IN SELECT a.grantee, a.privilege_type, a.is_grantable
+                 FROM pg_catalog.pg_class c, aclexplode(c.relacl) a
+                WHERE c.oid = tbl AND a.privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE')
+                  AND a.grantee <> c.relowner LOOP
+        EXECUTE format('GRANT %s ON %I.%I TO %s%s', acl.privilege_type, schema, old,
+                       CASE WHEN acl.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(acl.grantee::regrole::text) END,
+                       CASE WHEN acl.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+    UPDATE migrate_guard.expansion_registry e SET phase = 'expanded' WHERE e.id = exp_id;
+    RAISE NOTICE 'migrate_guard: expansion %: %.% renamed to %; the view %.% stands in for the old name', exp_id, schema, old, new_name, schema, old
+        USING HINT = format('Once no client uses %s: SELECT migrate_guard.contract(%s);', old, exp_id);
+    RETURN exp_id;
+END
+$fn$;
+COMMENT ON FUNCTION migrate_guard.expand_rename_table(regclass, name) IS
+    'migrate_guard: rename a table and leave an updatable view under the old name; returns the expansion id';
+
+CREATE VIEW migrate_guard.expansions AS
+SELECT e.id,
+       e.table_name AS "table",
+       e.kind,
+       coalesce(e.column_name::text, e.table_name) AS old_name,
+       e.new_name::text AS new_name,
+       e.old_type,
+       e.new_type,
+       e.phase,
+       CASE WHEN e.kind = 'rename table' THEN 'not needed'
+            WHEN e.backfilled_at IS NOT NULL THEN 'done'
+            WHEN b.job_id IS NULL THEN 'not started'
+            ELSE b.status || ' (' || b.done_percent || '%)' END AS backfill,
+       b.rows_updated AS rows_backfilled,
+       CASE WHEN e.phase = 'expanded' THEN migrate_guard._expansion_pending_indexes(e.id) END AS pending_statements,
+       CASE WHEN e.phase <> 'expanded' THEN NULL
+            WHEN e.kind = 'rename table' THEN format('SELECT migrate_guard.contract(%s);', e.id)
+            WHEN e.backfilled_at IS NULL THEN format('CALL migrate_guard.backfill_expansion(%s);', e.id)
+            WHEN cardinality(migrate_guard._expansion_pending_indexes(e.id)) > 0 THEN 'run pending_statements'
+            ELSE format('SELECT migrate_guard.contract(%s);', e.id) END AS next_step,
+       e.created_by,
+       e.created_at,
+       e.finished_by,
+       e.finished_at
+FROM migrate_guard.expansion_registry e
+LEFT JOIN LATERAL (
+    SELECT l.job_id, l.status, l.done_percent, l.rows_updated
+      FROM migrate_guard.expansion_columns c
+      JOIN migrate_guard.list_backfills() l
+        ON l.set_clause = c.set_clause AND l.where_clause = c.where_clause
+       AND l.started_at >= e.created_at
+     WHERE c.expansion_id = e.id
+     ORDER BY l.job_id DESC LIMIT 1
+) b ON true;
+COMMENT ON VIEW migrate_guard.expansions IS
+    'migrate_guard: expansions (expand → migrate → contract) with their phase, backfill progress and next step';
+GRANT SELECT ON migrate_guard.expansions TO PUBLIC;

@@ -105,6 +105,15 @@ for old in $released; do
         fail "$old: the upgraded extension differs from a fresh $current installation"
         diff <(echo "$fresh_shape") <(echo "$upgraded_shape") | head -40
     fi
+    # A release that brings expansions: one runs from expand to contract on the upgraded data.
+    if [ "$(val "$db" "SELECT to_regprocedure('migrate_guard.expand_column(regclass,name,name,text,text,text)') IS NOT NULL")" = t ]; then
+        e=$(val "$db" "SELECT migrate_guard.expand_column('accounts', 'email', new_name => 'mail')" 2>/dev/null)
+        q -d "$db" -c "SET client_min_messages = warning" -c "CALL migrate_guard.backfill_expansion($e)"
+        q -d "$db" -c "SET client_min_messages = warning" -c "SELECT migrate_guard.contract($e)" >/dev/null
+        check "$old: an expansion runs after the update" eq \
+            "$(val "$db" "SELECT count(*) FILTER (WHERE mail = upper(mail)) || ' ' || (SELECT phase FROM migrate_guard.expansions WHERE id = $e) FROM accounts")" \
+            "1000 contracted"
+    fi
     q -d postgres -c "DROP DATABASE \"$db\" WITH (FORCE)"
 done
 q -d postgres -c "DROP DATABASE mg_fresh WITH (FORCE)"
