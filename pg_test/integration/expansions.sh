@@ -26,10 +26,12 @@ CREATE SEQUENCE new_ids START 1500000000;
 ANALYZE;
 SQL
 
-# A pgbench client in the background: client name seconds script-text.
+# A pgbench client in the background: client name seconds script-text. It runs a fixed number of
+# transactions at 400 per second (about that many seconds), so that the count of rows it wrote is
+# known exactly (a run cut off by -T can leave a script half done).
 start_client() {
     printf '%s\n' "$3" >"$work/$1.sql"
-    "$PGBENCH" -n -c 1 -j 1 -T "$2" -f "$work/$1.sql" $db >"$work/$1.out" 2>&1 &
+    "$PGBENCH" -n -c 1 -j 1 -R 400 -t $(($2 * 400)) -f "$work/$1.sql" $db >"$work/$1.out" 2>&1 &
     pids+=($!)
     eval "pid_$1=$!"
 }
@@ -43,6 +45,12 @@ finish_client() {
         sed 's/^/        /' "$work/$1.out" | tail -15
         tx=0
     fi
+}
+# A step run through psql: the check fails (and shows why) if the step does.
+step() { # description sql
+    local out rc=0
+    out=$(psql -X -q -v ON_ERROR_STOP=1 -d $db -c "$2" 2>&1) || rc=$?
+    check "$1" eq "$rc" 0 || printf '%s\n' "$out" | sed 's/^/        /' | tail -8
 }
 # The pending CREATE INDEX CONCURRENTLY statements of an expansion, run as a deployment would.
 build_indexes() {
@@ -77,7 +85,7 @@ INSERT INTO users (username) VALUES ('old-' || md5(random()::text));
 UPDATE users SET username = 'old-' || md5(random()::text), score = score + 1 WHERE id = :uid;
 SELECT username, score FROM users WHERE id = :uid;"
 sleep 0.5
-e1=$(val $db "SELECT migrate_guard.expand_column('users', 'username', new_name => 'display_name')" 2>/dev/null)
+e1=$(val $db "SELECT migrate_guard.expand_column('users', 'username', new_name => 'display_name')" 2>/dev/null) || die "expand_column failed"
 start_client new1 10 "\\set uid random(1, 20000)
 INSERT INTO users (display_name) VALUES ('new-' || md5(random()::text));
 UPDATE users SET display_name = 'new-' || md5(random()::text), score = score + 1 WHERE id = :uid;
@@ -87,7 +95,7 @@ finish_client old1; old=$tx
 check "rename column: the old version's client ran without an error" test "${old:-0}" -gt 0
 check "rename column: every row has the same value under both names" \
     eq "$(val $db "SELECT count(*) FROM users WHERE display_name IS DISTINCT FROM username")" 0
-q -d $db -c "SELECT migrate_guard.contract($e1)" >/dev/null 2>&1
+step "rename column: contract succeeds while the clients run" "SELECT migrate_guard.contract($e1)"
 finish_client new1; new=$tx
 check "rename column: the new version's client ran through contract without an error" test "${new:-0}" -gt 0
 check "rename column: no write lost (20000 rows + one per transaction)" \
@@ -104,7 +112,7 @@ INSERT INTO orders (user_id, amount) VALUES (:uid, 1);
 UPDATE users SET score = score + 1 WHERE id = :uid;
 SELECT count(*) FROM orders WHERE user_id = :uid;"
 sleep 0.5
-e2=$(val $db "SELECT migrate_guard.expand_column('users', 'id', new_type => 'bigint')" 2>/dev/null)
+e2=$(val $db "SELECT migrate_guard.expand_column('users', 'id', new_type => 'bigint')" 2>/dev/null) || die "expand_column failed"
 start_client new2 10 "\\set amount random(1, 1000)
 INSERT INTO users (display_name) VALUES ('n-' || md5(random()::text));
 INSERT INTO orders (user_id, amount) SELECT max(id), :amount FROM users;
@@ -115,7 +123,7 @@ check "int → bigint: every users row has its key in the new column" \
     eq "$(val $db "SELECT count(*) FROM users WHERE id_mg$e2 IS DISTINCT FROM id")" 0
 check "int → bigint: every orders row has its reference in the new column" \
     eq "$(val $db "SELECT count(*) FROM orders WHERE user_id_mg$e2 IS DISTINCT FROM user_id")" 0
-q -d $db -c "SELECT migrate_guard.contract($e2)" >/dev/null 2>&1
+step "int → bigint: contract succeeds while the clients run" "SELECT migrate_guard.contract($e2)"
 finish_client old2; old=$tx
 finish_client new2; new=$tx
 check "int → bigint: the old version's client ran through contract without an error" test "${old:-0}" -gt 0
@@ -139,14 +147,14 @@ UPDATE accounts SET balance = balance + 1 WHERE id = :aid;
 INSERT INTO accounts (id, owner) VALUES (nextval('old_ids'), 'old');
 SELECT balance FROM accounts WHERE id = :aid;"
 sleep 0.5
-e3=$(val $db "SELECT migrate_guard.expand_rename_table('accounts', 'ledger')" 2>/dev/null)
+e3=$(val $db "SELECT migrate_guard.expand_rename_table('accounts', 'ledger')" 2>/dev/null) || die "expand_rename_table failed"
 start_client new3 6 "\\set aid random(1, 5000)
 UPDATE ledger SET balance = balance + 1 WHERE id = :aid;
 INSERT INTO ledger (id, owner) VALUES (nextval('new_ids'), 'new');
 SELECT balance FROM ledger WHERE id = :aid;"
 finish_client old3; old=$tx
 check "rename table: the old version's client ran without an error" test "${old:-0}" -gt 0
-q -d $db -c "SELECT migrate_guard.contract($e3)" >/dev/null 2>&1
+step "rename table: contract succeeds while the clients run" "SELECT migrate_guard.contract($e3)"
 finish_client new3; new=$tx
 check "rename table: the new version's client ran through contract without an error" test "${new:-0}" -gt 0
 check "rename table: every update counted once (balances sum to the transactions)" \

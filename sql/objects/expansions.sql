@@ -56,7 +56,7 @@ CREATE TABLE migrate_guard.expansion_columns (
     comment        text,
     -- [{old, new, constraint, contype, statement}]: the indexes to build on the new column
     indexes        jsonb NOT NULL DEFAULT '[]',
-    -- [{table, table_name, constraint, new_constraint, definition}]: foreign keys to re-create
+    -- [{table, references, table_name, constraint, new_constraint, definition}]: foreign keys to re-create
     -- (NOT VALID, then validated) before contract, replacing `constraint` at contract
     fks            jsonb NOT NULL DEFAULT '[]',
     PRIMARY KEY (expansion_id, ord)
@@ -90,6 +90,49 @@ BEGIN
         PERFORM set_config('lock_timeout',
                            coalesce(nullif(current_setting('migrate_guard.lock_timeout', true), '0'), '5s'), true);
     END IF;
+END
+$$;
+
+-- Locks the tables in the given mode without risking a deadlock with the
+-- application: clients that lock the same tables in another order (a join, a foreign key check)
+-- would deadlock with a step that holds one table and waits for the next. Each attempt waits at
+-- most 200ms, in a subtransaction whose failure releases what it got; attempts go on, with a
+-- little random backoff, until the transaction's lock_timeout (5s when none) has passed.
+CREATE FUNCTION migrate_guard._expansion_lock(p_tables oid[], p_mode text)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    budget   text := current_setting('lock_timeout');
+    deadline timestamptz;
+    attempts integer := 0;
+    names    text;
+BEGIN
+    -- Qualified names, in oid order (every step locks a set of tables in the same order).
+    SELECT string_agg(format('%I.%I', n.nspname, c.relname), ', ' ORDER BY c.oid) INTO names
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = ANY (p_tables);
+    IF p_mode NOT IN ('ACCESS EXCLUSIVE', 'SHARE ROW EXCLUSIVE') THEN
+        RAISE EXCEPTION 'migrate_guard: unexpected lock mode %', p_mode USING ERRCODE = '22023';
+    END IF;
+    deadline := clock_timestamp() + CASE WHEN budget IN ('0', '0ms') THEN interval '5s' ELSE budget::interval END;
+    LOOP
+        BEGIN
+            PERFORM set_config('lock_timeout', '200ms', true);
+            EXECUTE format('LOCK TABLE %s IN %s MODE', names, p_mode);
+            PERFORM set_config('lock_timeout', budget, true);
+            RETURN;
+        EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+            attempts := attempts + 1;
+        END;
+        IF clock_timestamp() >= deadline THEN
+            PERFORM set_config('lock_timeout', budget, true);
+            RAISE EXCEPTION 'migrate_guard: could not lock % (% mode) within lock_timeout: % attempts', names, p_mode, attempts
+                USING ERRCODE = '55P03',
+                      DETAIL = 'Long transactions or queries on these tables held their locks; nothing was changed.',
+                      HINT = 'Run the same call again, at a quieter time or with a longer lock_timeout.';
+        END IF;
+        PERFORM pg_sleep(0.02 + random() * 0.08);
+    END LOOP;
 END
 $$;
 
@@ -447,6 +490,11 @@ BEGIN
     VALUES (exp_id, kind, tbl, tbl::text, col, new_name, a.typ, new_type, using_expr, reverse_expr,
             'expanding', current_user, clock_timestamp());
     PERFORM migrate_guard._expansion_step(exp_id, 'expanding');
+    -- The table, and the tables whose foreign keys reference the column (expanded with it).
+    PERFORM migrate_guard._expansion_lock(
+        ARRAY[tbl::oid] || ARRAY(SELECT k.conrelid FROM pg_catalog.pg_constraint k
+                                  WHERE k.confrelid = tbl AND k.contype = 'f' AND a.attnum = ANY (k.confkey)),
+        'ACCESS EXCLUSIVE');
 
     shadow := coalesce(new_name, left(col, 63 - length('_mg' || exp_id)) || '_mg' || exp_id);
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_attribute t WHERE t.attrelid = tbl AND t.attname = shadow AND NOT t.attisdropped) THEN
@@ -474,7 +522,7 @@ BEGIN
                 FROM pg_catalog.pg_constraint k
                WHERE k.conrelid = tbl AND k.contype = 'f' AND k.conkey = ARRAY[a.attnum]
                ORDER BY k.conname LOOP
-        own_fks := own_fks || jsonb_build_object('table', tbl::oid, 'table_name', tbl::text, 'constraint', fk.conname,
+        own_fks := own_fks || jsonb_build_object('table', tbl::oid, 'references', fk.target::oid, 'table_name', tbl::text, 'constraint', fk.conname,
                                          'new_constraint', left(fk.conname, 63 - length('_mg' || exp_id)) || '_mg' || exp_id,
                                          'definition', migrate_guard._expansion_fk_definition(fk.oid, shadow, fk.target, fk.ref));
     END LOOP;
@@ -491,7 +539,7 @@ BEGIN
                 USING ERRCODE = '0A000', HINT = 'Multi-column foreign keys are not carried over: drop it first and re-create it after contract.';
         END IF;
         IF fk.child_type = target THEN
-            own_fks := own_fks || jsonb_build_object('table', fk.child::oid, 'table_name', fk.child::text, 'constraint', fk.conname,
+            own_fks := own_fks || jsonb_build_object('table', fk.child::oid, 'references', tbl::oid, 'table_name', fk.child::text, 'constraint', fk.conname,
                                              'new_constraint', left(fk.conname, 63 - length('_mg' || exp_id)) || '_mg' || exp_id,
                                              'definition', migrate_guard._expansion_fk_definition(fk.oid, fk.child_col, tbl, shadow));
         ELSE
@@ -507,7 +555,7 @@ BEGIN
                                                         fk.child_col, target, NULL, NULL, false);
             UPDATE migrate_guard.expansion_columns c
                SET fks = jsonb_build_array(jsonb_build_object(
-                       'table', fk.child::oid, 'table_name', fk.child::text, 'constraint', fk.conname,
+                       'table', fk.child::oid, 'references', tbl::oid, 'table_name', fk.child::text, 'constraint', fk.conname,
                        'new_constraint', left(fk.conname, 63 - length('_mg' || exp_id)) || '_mg' || exp_id,
                        'definition', migrate_guard._expansion_fk_definition(fk.oid, c.shadow_name, tbl, shadow)))
              WHERE c.expansion_id = exp_id AND c.ord = n_cols;
@@ -636,6 +684,9 @@ BEGIN
                                 WHERE k.conrelid = (fk->>'table')::oid AND k.conname = fk->>'new_constraint') THEN
                     PERFORM pg_catalog.set_config('lock_timeout', lock_ms, true);
                     PERFORM migrate_guard._expansion_step(e.id, 'expanded');
+                    -- Both tables, the referencing one and the referenced one.
+                    PERFORM migrate_guard._expansion_lock(ARRAY[(fk->>'table')::oid, (fk->>'references')::oid],
+                                                          'SHARE ROW EXCLUSIVE');
                     EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s NOT VALID',
                                    (fk->>'table')::oid::regclass, fk->>'new_constraint', fk->>'definition');
                     COMMIT;
@@ -724,7 +775,8 @@ BEGIN
     PERFORM migrate_guard._expansion_step(e.id, 'contracting');
     SELECT string_agg(DISTINCT x.table_oid::regclass::text, ', ') INTO tables
       FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id;
-    EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', tables);
+    PERFORM migrate_guard._expansion_lock(ARRAY(SELECT x.table_oid FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id),
+                                          'ACCESS EXCLUSIVE');
     -- The old foreign keys go first: they hang on the old columns and the old unique index.
     FOR c IN SELECT * FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id ORDER BY x.ord LOOP
         FOR fk IN SELECT * FROM jsonb_array_elements(c.fks) LOOP
@@ -806,18 +858,17 @@ DECLARE
     c       migrate_guard.expansion_columns;
     fk      jsonb;
     ix      jsonb;
-    tables  text;
     schema  name;
 BEGIN
     e := migrate_guard._expansion_get(id, 'abort_expansion');
     PERFORM migrate_guard._expansion_step(e.id, 'aborting');
     IF e.kind = 'rename table' THEN
+        PERFORM migrate_guard._expansion_lock(ARRAY[e.table_oid], 'ACCESS EXCLUSIVE');
         EXECUTE format('DROP VIEW %s', e.table_name);
         EXECUTE format('ALTER TABLE %s RENAME TO %I', e.table_oid::regclass, (parse_ident(e.table_name))[cardinality(parse_ident(e.table_name))]);
     ELSE
-        SELECT string_agg(DISTINCT x.table_oid::regclass::text, ', ') INTO tables
-          FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id;
-        EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', tables);
+        PERFORM migrate_guard._expansion_lock(ARRAY(SELECT x.table_oid FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id),
+                                              'ACCESS EXCLUSIVE');
         FOR c IN SELECT * FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id ORDER BY x.ord LOOP
             FOR fk IN SELECT * FROM jsonb_array_elements(c.fks) LOOP
                 EXECUTE format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS %I', (fk->>'table')::oid::regclass, fk->>'new_constraint');
@@ -876,6 +927,7 @@ BEGIN
     OVERRIDING SYSTEM VALUE
     VALUES (exp_id, 'rename table', tbl, format('%I.%I', schema, old), new_name, 'expanding', current_user, clock_timestamp());
     PERFORM migrate_guard._expansion_step(exp_id, 'expanding');
+    PERFORM migrate_guard._expansion_lock(ARRAY[tbl::oid], 'ACCESS EXCLUSIVE');
     EXECUTE format('ALTER TABLE %s RENAME TO %I', tbl, new_name);
     -- Under the old name, a view that clients of the old version read and write as before (a
     -- simple view is updatable). It checks privileges as the querying role where PostgreSQL
