@@ -71,6 +71,11 @@ impl Backfill<'_> {
     /// The next range of keys: `$1` the last key done (text[], NULL before the first batch), `$2`
     /// the batch size. Returns one row `(last key of the range as text[], keys in the range)`,
     /// or none when no key is left.
+    ///
+    /// A full batch (the common case) is read with `OFFSET $2 - 1 LIMIT 1`, which reads the keys
+    /// of the range from the index and keeps none of them; only when that finds nothing (the
+    /// last, short batch) does the second branch number the remaining keys. `UNION ALL … LIMIT
+    /// 1` runs the branches in order and stops at the first row.
     pub fn bound_sql(&self) -> Option<String> {
         let Walk::Key(keys) = self.walk else {
             return None;
@@ -89,12 +94,18 @@ impl Backfill<'_> {
             })
             .collect();
         Some(format!(
-            "SELECT ARRAY[{as_text}]::text[], s.mg_row\n\
-             FROM (SELECT {inner}, pg_catalog.row_number() OVER (ORDER BY {inner}) AS mg_row\n\
-             \x20     FROM (SELECT {qualified} FROM {only}{table}\n\
-             \x20           WHERE $1::text[] IS NULL OR ({qualified}) > {lower}\n\
-             \x20           ORDER BY {qualified} LIMIT $2) AS page) AS s\n\
-             ORDER BY s.mg_row DESC LIMIT 1",
+            "(SELECT ARRAY[{as_text}]::text[], $2::bigint\n\
+             \x20FROM (SELECT {qualified} FROM {only}{table}\n\
+             \x20      WHERE $1::text[] IS NULL OR ({qualified}) > {lower}\n\
+             \x20      ORDER BY {qualified} OFFSET $2 - 1 LIMIT 1) AS s)\n\
+             UNION ALL\n\
+             (SELECT ARRAY[{as_text}]::text[], s.mg_row\n\
+             \x20FROM (SELECT {inner}, pg_catalog.row_number() OVER (ORDER BY {inner}) AS mg_row\n\
+             \x20      FROM (SELECT {qualified} FROM {only}{table}\n\
+             \x20            WHERE $1::text[] IS NULL OR ({qualified}) > {lower}\n\
+             \x20            ORDER BY {qualified} LIMIT $2) AS page) AS s\n\
+             \x20ORDER BY s.mg_row DESC LIMIT 1)\n\
+             LIMIT 1",
             as_text = as_text.join(", "),
             only = self.only(),
             table = self.table,
@@ -182,12 +193,16 @@ mod tests {
         );
         let bound = b.bound_sql().unwrap();
         assert!(
-            bound.starts_with("SELECT ARRAY[s.id::text]::text[], s.mg_row\n"),
+            bound.starts_with("(SELECT ARRAY[s.id::text]::text[], $2::bigint\n"),
+            "{bound}"
+        );
+        assert!(
+            bound.contains("ORDER BY public.accounts.id OFFSET $2 - 1 LIMIT 1) AS s)\nUNION ALL\n"),
             "{bound}"
         );
         assert!(bound.contains("FROM ONLY public.accounts\n"), "{bound}");
         assert!(bound.contains("ORDER BY public.accounts.id LIMIT $2"), "{bound}");
-        assert!(bound.ends_with("ORDER BY s.mg_row DESC LIMIT 1"), "{bound}");
+        assert!(bound.ends_with("ORDER BY s.mg_row DESC LIMIT 1)\nLIMIT 1"), "{bound}");
     }
 
     #[test]
