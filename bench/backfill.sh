@@ -14,7 +14,8 @@
 # the table; the medians are compared. The loop runs once (it is the baseline to beat, by far).
 # The writer runs at WRITER_RATE updates per second (default 200): an unthrottled writer would get
 # nearly nothing done during the single UPDATE (it waits for its row lock) and a whole CPU core
-# during the backfill, so the comparison would charge the backfill with the writer's work.
+# during the backfill, so the comparison would charge the backfill with the writer's work
+# (WRITER_RATE=0 runs it unthrottled, as this benchmark did before 0.4.0).
 # Targets: backfill <= 1.20 x the single UPDATE, below the loop; writer p99 <= 50 ms during it.
 #
 # Usage: [RUNS=5] [WRITER_RATE=200] bench/backfill.sh [rows, default 1000000] [batch size, default 10000]
@@ -74,7 +75,8 @@ run() {
 UPDATE $table SET touched = touched + 1 WHERE id = :id;
 SQL
     rm -f "$work"/writer_log*
-    pgbench -n -c 1 -T 100000 -R "$rate" -l --log-prefix="$work/writer_log" -f "$work/writer.sql" mg_bench >/dev/null 2>&1 &
+    local throttle=(); [ "$rate" -gt 0 ] && throttle=(-R "$rate")
+    pgbench -n -c 1 -T 100000 "${throttle[@]}" -l --log-prefix="$work/writer_log" -f "$work/writer.sql" mg_bench >/dev/null 2>&1 &
     local writer=$!
     sleep 1
     local t0 t1
@@ -104,7 +106,7 @@ SQL
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-printf 'Backfill benchmark: %s rows, batches of %s, one writer updating random rows throughout at %s/s\n' "$rows" "$batch" "$rate"
+printf 'Backfill benchmark: %s rows, batches of %s, one writer updating random rows throughout at %s/s (0: unthrottled)\n' "$rows" "$batch" "$rate"
 printf 'cluster: %s (on disk, default settings); single UPDATE and backfill: %s alternating runs each\n\n' "$BENCH_PGDATA" "$runs"
 printf '%-22s %-8s %4s %9s %14s %9s %9s %9s\n' table method run seconds "writer upd/s" "p50 ms" "p99 ms" "max ms"
 declare -A secs p99s maxs

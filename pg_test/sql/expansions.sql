@@ -248,6 +248,24 @@ ALTER TABLE t RENAME COLUMN b TO b4;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 \set ON_ERROR_STOP 1
 RESET migrate_guard.expansion_step;
+-- An aborted expansion's unfinished backfill job is not resumed by a later expansion with the
+-- same clauses (a rename to the same name): its position would skip rows.
+SELECT migrate_guard.expand_column('t', 'b', new_name => 'b9') AS e9 \gset
+SET client_min_messages = warning;
+CALL migrate_guard.backfill_expansion(:e9, batch_size => 4);
+-- As if that CALL had been interrupted after its first batch.
+UPDATE migrate_guard.backfills SET status = 'failed', position = '{4}', finished_at = NULL
+ WHERE table_name = 'exp.t' AND set_clause LIKE 'b9 =%';
+RESET client_min_messages;
+SELECT migrate_guard.abort_expansion(:e9);
+SELECT status FROM migrate_guard.backfills WHERE table_name = 'exp.t' AND set_clause LIKE 'b9 =%' ORDER BY id;
+SELECT migrate_guard.expand_column('t', 'b', new_name => 'b9') AS e10 \gset
+SET client_min_messages = warning;
+CALL migrate_guard.backfill_expansion(:e10, batch_size => 4);
+RESET client_min_messages;
+SELECT status, rows_updated FROM migrate_guard.backfills WHERE table_name = 'exp.t' AND set_clause LIKE 'b9 =%' ORDER BY id;
+SELECT count(*) AS rows_out_of_step FROM t WHERE b9 IS DISTINCT FROM b;
+SELECT migrate_guard.abort_expansion(:e10);
 SELECT * FROM shape('t');
 SELECT id, kind, old_name, new_name, phase FROM migrate_guard.expansions ORDER BY id;
 DROP SCHEMA exp CASCADE;

@@ -882,6 +882,12 @@ BEGIN
                 EXECUTE format('DROP INDEX IF EXISTS %I.%I', schema, ix->>'new');
             END LOOP;
             EXECUTE format('ALTER TABLE %s DROP COLUMN %I', c.table_oid::regclass, c.shadow_name);
+            -- Its unfinished backfill job must not be resumed by a later expansion that happens
+            -- to have the same clauses (a rename to the same name): its position would skip rows.
+            UPDATE migrate_guard.backfills b
+               SET status = 'abandoned', finished_at = clock_timestamp(), updated_at = clock_timestamp()
+             WHERE b.table_oid = c.table_oid AND b.set_clause = c.set_clause AND b.where_clause = c.where_clause
+               AND b.status IN ('running', 'failed', 'cancelled');
         END LOOP;
     END IF;
     UPDATE migrate_guard.expansion_registry r
