@@ -1,0 +1,2 @@
+-- CreateIndex
+CREATE INDEX "Customer_email_idx" ON "Customer"("email");
