@@ -313,6 +313,7 @@ mod tests {
                     only: false,
                     concurrent: false,
                     unique: false,
+                    if_not_exists: false,
                 }),
             )
         };

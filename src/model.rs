@@ -146,6 +146,8 @@ pub struct CreateIndex {
     pub only: bool,
     pub concurrent: bool,
     pub unique: bool,
+    /// `IF NOT EXISTS`: when the name is taken PostgreSQL skips the statement without a build.
+    pub if_not_exists: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -18,6 +18,11 @@ SELECT count(*) AS indexes_built FROM pg_indexes WHERE schemaname = 'bi' AND ind
 
 -- The safe alternative from the hint passes.
 CREATE INDEX CONCURRENTLY accounts_email_idx ON accounts (email);
+-- IF NOT EXISTS with that name taken: PostgreSQL skips it (a NOTICE, no build), and so does
+-- the guard (a tool that always emits IF NOT EXISTS, after the index was built concurrently);
+-- with a free name it builds, and is blocked.
+CREATE INDEX IF NOT EXISTS accounts_email_idx ON accounts (email);
+CREATE INDEX IF NOT EXISTS accounts_email_idx2 ON accounts (email);
 CREATE UNIQUE INDEX CONCURRENTLY accounts_email_key ON accounts (email);
 
 -- Allowed with the setting, for one transaction.

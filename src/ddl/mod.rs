@@ -46,6 +46,7 @@ unsafe fn convert_command(node: *mut pg_sys::Node) -> Command {
                     table,
                     concurrent: s.concurrent,
                     unique: s.unique,
+                    if_not_exists: s.if_not_exists,
                 })
             }
             T::T_DropStmt => {

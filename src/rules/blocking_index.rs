@@ -3,7 +3,7 @@
 
 use super::{Finding, RuleId, populated_target};
 use crate::facts::{Facts, RelKind};
-use crate::model::{Command, Statement};
+use crate::model::{Command, RelRef, Statement};
 use crate::sqltext::insert_after_words;
 
 pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
@@ -16,6 +16,16 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     let Some(rel) = populated_target(&ci.table, facts) else {
         return;
     };
+    // IF NOT EXISTS with a name that is taken in the table's schema: PostgreSQL skips the
+    // statement with a NOTICE, and builds nothing.
+    if ci.if_not_exists
+        && ci
+            .name
+            .as_deref()
+            .is_some_and(|n| facts.relation(&RelRef::new(Some(&rel.schema), n)).is_some())
+    {
+        return;
+    }
     let partitioned = rel.kind == RelKind::PartitionedTable;
     // ON ONLY a partitioned table creates an invalid parent index without reading any data.
     if partitioned && ci.only {
@@ -87,6 +97,7 @@ mod tests {
                 only,
                 concurrent,
                 unique: false,
+                if_not_exists: false,
             }),
         )
     }
@@ -115,6 +126,31 @@ mod tests {
             "{}",
             got[0].safe_way
         );
+    }
+
+    #[test]
+    fn passes_if_not_exists_when_the_name_is_taken() {
+        let mut idx = FakeFacts::table("t_a");
+        idx.kind = RelKind::Index;
+        let f = FakeFacts::default().with("t", FakeFacts::table("t")).with("t_a", idx);
+        let named = |name: &str, if_not_exists: bool| {
+            stmt(
+                "CREATE INDEX",
+                "",
+                Command::CreateIndex(CreateIndex {
+                    name: Some(name.into()),
+                    table: rel("t"),
+                    only: false,
+                    concurrent: false,
+                    unique: false,
+                    if_not_exists,
+                }),
+            )
+        };
+        // Taken: PostgreSQL skips it. Free, or without IF NOT EXISTS: a build (or an error).
+        assert!(run(&named("t_a", true), &f).is_empty());
+        assert_eq!(run(&named("t_b", true), &f).len(), 1);
+        assert_eq!(run(&named("t_a", false), &f).len(), 1);
     }
 
     #[test]
