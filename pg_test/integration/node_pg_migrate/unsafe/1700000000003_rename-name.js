@@ -1,0 +1,3 @@
+exports.up = (pgm) => {
+  pgm.renameColumn('customers', 'name', 'full_name');
+};
