@@ -16,6 +16,8 @@ packages=(
 if [ "${MG_SETUP_TOOLS:-0}" = 1 ]; then
     python3 -c 'import venv, ensurepip' 2>/dev/null || packages+=(python3 python3-venv python3-pip)
     command -v npm >/dev/null || packages+=(nodejs npm)
+    # ActiveRecord from Debian (no Rails application needed) and its PostgreSQL driver.
+    packages+=(ruby-activerecord ruby-pg)
 fi
 
 missing=()

@@ -28,6 +28,7 @@ bash pg_test/integration/expansions.sh
 bash pg_test/integration/tools.sh
 bash pg_test/integration/emulated_tools.sh
 bash pg_test/integration/node_tools.sh
+bash pg_test/integration/rails.sh
 bash pg_test/integration/check.sh
 bash pg_test/integration/verdicts.sh
 bash pg_test/integration/crosscheck.sh
