@@ -43,6 +43,20 @@ fi
 # The PostgreSQL versions to prepare: MG_VERSIONS (make test: every tested one), else PG's.
 # Versions other than the system's are built from Debian's source packages, once per machine.
 pgrx_home=${PGRX_HOME:-$HOME/.pgrx}
+# An entry whose pg_config is gone (a cache that was cleaned) makes every cargo pgrx command fail,
+# whatever version it is for: drop it (it is added again when that version is prepared).
+if [ -f "$pgrx_home/config.toml" ]; then
+    kept=$(mktemp)
+    while IFS= read -r line; do
+        if [[ $line =~ ^pg[0-9]+\ =\ \"(.*)\"$ ]] && [ ! -x "${BASH_REMATCH[1]}" ]; then
+            log "dropping a stale entry from $pgrx_home/config.toml: $line"
+            continue
+        fi
+        printf '%s\n' "$line"
+    done <"$pgrx_home/config.toml" >"$kept"
+    cat "$kept" >"$pgrx_home/config.toml"
+    rm -f "$kept"
+fi
 for v in ${MG_VERSIONS:-$PG_MAJOR}; do
     if [ "$v" = "$SYSTEM_MAJOR" ]; then
         config=/usr/lib/postgresql/$v/bin/pg_config
