@@ -59,10 +59,11 @@ build_indexes() {
         [ -n "$s" ] && q -d $db -c "$s"
     done < <(val $db "SELECT unnest(pending_statements) FROM migrate_guard.expansions WHERE id = $1")
 }
-# CALL backfill_expansion, killed about halfway through its job (10 batches of about 20), then
+# CALL backfill_expansion, killed about halfway through its job (10 batches of about 20, each
+# followed by a 60 ms pause, so that the poll below sees it in time on a slow machine), then
 # called again.
 backfill_killed_and_resumed() { # expansion-id table
-    psql -X -q -d $db -c "CALL migrate_guard.backfill_expansion($1, batch_size => 1000, pause => '30ms')" \
+    psql -X -q -d $db -c "CALL migrate_guard.backfill_expansion($1, batch_size => 1000, pause => '60ms')" \
         >"$work/backfill1.out" 2>&1 &
     local bf=$! batches=0
     for _ in $(seq 1 600); do
