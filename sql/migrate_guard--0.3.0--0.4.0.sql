@@ -154,16 +154,15 @@ BEGIN
 END
 $$;
 
--- A page walk's batch on PostgreSQL 13 (no TID range scan there): every TID of its pages.
-CREATE FUNCTION migrate_guard._backfill_tids(lo tid, hi tid)
-RETURNS tid[]
-LANGUAGE sql STABLE PARALLEL SAFE STRICT SET search_path = pg_catalog, pg_temp
-AS $$
-SELECT coalesce(array_agg(format('(%s,%s)', p, o)::tid ORDER BY p, o), '{}')
-FROM generate_series((lo::text::point)[0]::bigint, (hi::text::point)[0]::bigint - 1) p,
-     -- MaxHeapTuplesPerPage: (block size - page header) / (tuple header + line pointer)
-     generate_series(1, (current_setting('block_size')::int - 24) / 28) o
-$$;
+-- A page walk's batch on PostgreSQL 13 (no TID range scan there): every TID of its pages (C
+-- function in the library).
+CREATE FUNCTION migrate_guard."_backfill_tids"(
+	"lo" tid, /* pg_sys :: ItemPointerData */
+	"hi" tid /* pg_sys :: ItemPointerData */
+) RETURNS tid[] /* Vec < pg_sys :: ItemPointerData > */
+STABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'backfill_tids_wrapper';
 
 -- Markings: an immutable function is parallel safe; functions that read pg_stat_activity or
 -- pg_backend_pid() (parallel restricted) are restricted; a read-only table lookup is safe.

@@ -211,18 +211,6 @@ BEGIN
 END
 $$;
 
--- Every TID of the pages [lo, hi): a page walk's batch on PostgreSQL 13, which has no TID range
--- scan (a TID list is a TID scan there; a ctid range would read the whole table for each batch).
-CREATE FUNCTION migrate_guard._backfill_tids(lo tid, hi tid)
-RETURNS tid[]
-LANGUAGE sql STABLE PARALLEL SAFE STRICT SET search_path = pg_catalog, pg_temp
-AS $$
-SELECT coalesce(array_agg(format('(%s,%s)', p, o)::tid ORDER BY p, o), '{}')
-FROM generate_series((lo::text::point)[0]::bigint, (hi::text::point)[0]::bigint - 1) p,
-     -- MaxHeapTuplesPerPage: (block size - page header) / (tuple header + line pointer)
-     generate_series(1, (current_setting('block_size')::int - 24) / 28) o
-$$;
-
 -- Fraction of a job done, from its position (page walk) or its row estimate (key walk).
 CREATE FUNCTION migrate_guard._backfill_fraction(job migrate_guard.backfills)
 RETURNS double precision

@@ -26,7 +26,8 @@ pgrx::extension_sql_file!(
         backfill_current_xid,
         backfill_progress,
         backfill_duration,
-        backfill_check_call
+        backfill_check_call,
+        backfill_tids
     ]
 );
 
@@ -53,6 +54,36 @@ fn backfill_check_call() {
             ),
         );
     }
+}
+
+/// Every TID of the pages `[lo, hi)` (the block numbers of `lo` and `hi`; their offsets are
+/// ignored): a page walk's batch on PostgreSQL 13, which has no TID range scan (a TID list is a
+/// TID scan there; a ctid range would read the whole table for each batch). Each page gets as
+/// many offsets as a heap page can hold line pointers (`MaxHeapTuplesPerPage`). Built natively:
+/// the SQL version it replaces took 50 ms per batch. Stable rather than immutable, so that plans
+/// (`backfill_plan()`) show the call, not a list of tens of thousands of TIDs.
+#[pg_extern(schema = "migrate_guard", name = "_backfill_tids", stable, strict, parallel_safe)]
+fn backfill_tids(lo: pg_sys::ItemPointerData, hi: pg_sys::ItemPointerData) -> Vec<pg_sys::ItemPointerData> {
+    let block = |t: &pg_sys::ItemPointerData| (u32::from(t.ip_blkid.bi_hi) << 16) | u32::from(t.ip_blkid.bi_lo);
+    let (first, end) = (block(&lo), block(&hi));
+    let per_page = max_heap_tuples_per_page();
+    let mut tids = Vec::with_capacity(end.saturating_sub(first) as usize * usize::from(per_page));
+    for b in first..end {
+        for offset in 1..=per_page {
+            let mut t = pg_sys::ItemPointerData::default();
+            t.ip_blkid.bi_hi = (b >> 16) as u16;
+            t.ip_blkid.bi_lo = (b & 0xffff) as u16;
+            t.ip_posid = offset;
+            tids.push(t);
+        }
+    }
+    tids
+}
+
+/// PostgreSQL's `MaxHeapTuplesPerPage`: (block size - page header) / (aligned tuple header + line
+/// pointer), 291 for 8 kB pages.
+fn max_heap_tuples_per_page() -> u16 {
+    ((pg_sys::BLCKSZ as usize - 24) / (24 + 4)) as u16
 }
 
 /// The current (sub)transaction's id, if it has one: the `xmin` of the rows a batch updates (a
