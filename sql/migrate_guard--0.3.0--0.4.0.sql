@@ -229,7 +229,10 @@ CREATE TABLE migrate_guard.expansion_registry (
     new_type      text,
     using_expr    text,
     reverse_expr  text,
-    phase         text NOT NULL CHECK (phase IN ('expanding', 'expanded', 'contracting', 'contracted', 'aborting', 'aborted')),
+    -- expanding, backfilling, contracting and aborting exist only inside a helper's own
+    -- transaction: while a row is in one of them, the guard lets that transaction's statements
+    -- through as the expansion's steps.
+    phase         text NOT NULL CHECK (phase IN ('expanding', 'expanded', 'backfilling', 'contracting', 'contracted', 'aborting', 'aborted')),
     backfilled_at timestamptz,
     created_by    name NOT NULL,
     created_at    timestamptz NOT NULL,
@@ -866,8 +869,9 @@ BEGIN
                      WHERE k.conrelid = c.table_oid AND k.conname = c.not_null_check) THEN
             -- Scans the table under SHARE UPDATE EXCLUSIVE: reads and writes go on.
             PERFORM pg_catalog.set_config('lock_timeout', lock_ms, true);
-            PERFORM migrate_guard._expansion_step(e.id, 'expanded');
+            PERFORM migrate_guard._expansion_step(e.id, 'backfilling');
             EXECUTE format('ALTER TABLE %s VALIDATE CONSTRAINT %I', c.table_oid::regclass, c.not_null_check);
+            UPDATE migrate_guard.expansion_registry r SET phase = 'expanded' WHERE r.id = e.id;
             RAISE NOTICE 'migrate_guard: expansion %: %.% proved NOT NULL (constraint % validated)',
                          e.id, c.table_name, c.shadow_name, c.not_null_check;
             COMMIT;
@@ -889,20 +893,22 @@ BEGIN
                 IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
                                 WHERE k.conrelid = (fk->>'table')::oid AND k.conname = fk->>'new_constraint') THEN
                     PERFORM pg_catalog.set_config('lock_timeout', lock_ms, true);
-                    PERFORM migrate_guard._expansion_step(e.id, 'expanded');
+                    PERFORM migrate_guard._expansion_step(e.id, 'backfilling');
                     -- Both tables, the referencing one and the referenced one.
                     PERFORM migrate_guard._expansion_lock(ARRAY[(fk->>'table')::oid, (fk->>'references')::oid],
                                                           'SHARE ROW EXCLUSIVE');
                     EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s NOT VALID',
                                    (fk->>'table')::oid::regclass, fk->>'new_constraint', fk->>'definition');
+                    UPDATE migrate_guard.expansion_registry r SET phase = 'expanded' WHERE r.id = e.id;
                     COMMIT;
                 END IF;
                 IF NOT (SELECT k.convalidated FROM pg_catalog.pg_constraint k
                          WHERE k.conrelid = (fk->>'table')::oid AND k.conname = fk->>'new_constraint') THEN
                     PERFORM pg_catalog.set_config('lock_timeout', lock_ms, true);
-                    PERFORM migrate_guard._expansion_step(e.id, 'expanded');
+                    PERFORM migrate_guard._expansion_step(e.id, 'backfilling');
                     EXECUTE format('ALTER TABLE %s VALIDATE CONSTRAINT %I',
                                    (fk->>'table')::oid::regclass, fk->>'new_constraint');
+                    UPDATE migrate_guard.expansion_registry r SET phase = 'expanded' WHERE r.id = e.id;
                     RAISE NOTICE 'migrate_guard: expansion %: foreign key % on % validated', e.id, fk->>'new_constraint', fk->>'table_name';
                     COMMIT;
                 END IF;

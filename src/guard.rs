@@ -316,15 +316,17 @@ fn judge(findings: Vec<rules::Finding>, mode: Mode, client_text: &str) -> policy
 }
 
 /// Whether `migrate_guard.expansion_step` names an expansion whose step is running: the helpers
-/// set it for their own transaction, and the registry row says which step (row level security
-/// shows a role only the expansions it may run).
+/// set it for their own transaction, along with the registry row's phase, which is a step's
+/// phase (expanding, backfilling, contracting, aborting) only inside that transaction. Set by
+/// hand between steps it lets nothing through. Row level security shows a role only the
+/// expansions it may run.
 fn expansion_step_in_progress() -> bool {
     let Some(id) = gucs::expansion_step() else {
         return false;
     };
     Spi::get_one_with_args::<bool>(
         "SELECT EXISTS (SELECT 1 FROM migrate_guard.expansion_registry \
-          WHERE id = $1 AND phase NOT IN ('contracted', 'aborted'))",
+          WHERE id = $1 AND phase IN ('expanding', 'backfilling', 'contracting', 'aborting'))",
         &[id.into()],
     )
     .ok()

@@ -222,6 +222,11 @@ BEGIN;
 CALL migrate_guard.backfill_expansion(:e7);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 ROLLBACK;
+-- Between steps, setting the step by hand does not get a statement past the guard either.
+SET migrate_guard.expansion_step = :e7;
+ALTER TABLE t RENAME COLUMN b TO b5;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+RESET migrate_guard.expansion_step;
 \set ON_ERROR_STOP 1
 SELECT fingerprint() = :'before' AS nothing_changed;
 SELECT migrate_guard.abort_expansion(:e7);
