@@ -4,7 +4,7 @@ postgres driver, default options) do to a PostgreSQL database, step for step; go
 a Go binary that no registry reachable here carries.
 
 As its postgres driver does (database/postgres/postgres.go):
-* a session advisory lock around the run (`SELECT pg_advisory_lock($1)`);
+* a session advisory lock around the run (`SELECT pg_advisory_lock($1)`; the key differs);
 * `schema_migrations (version bigint not null primary key, dirty boolean not null)`, created
   when information_schema does not list it, holding at most one row;
 * per migration `N_name.up.sql`, in version order above the current one: SetVersion(N, dirty)
@@ -27,7 +27,8 @@ TABLE = '"public"."schema_migrations"'
 
 
 def lock_id(database: str) -> int:
-    # database.GenerateAdvisoryLockId: crc32 of the names joined, times a salt, as a 32-bit key.
+    # A key derived from the database and table names, as golang-migrate derives its own (the
+    # value differs from golang-migrate's; only its role, one run at a time, matters here).
     return (zlib.crc32(f"{database}public\x00schema_migrations".encode()) * 1486364155) % 2**31
 
 
