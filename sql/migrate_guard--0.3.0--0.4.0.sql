@@ -302,6 +302,13 @@ BEGIN
 END
 $$;
 
+-- The name of an expansion's copy of a column, index or constraint: the original's, cut to fit
+-- PostgreSQL's 63 bytes, with _mg<expansion id> appended.
+CREATE FUNCTION migrate_guard._expansion_name(base name, p_id bigint)
+RETURNS name
+LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+AS $$ SELECT (left(base, 63 - length('_mg' || p_id)) || '_mg' || p_id)::name $$;
+
 -- Locks the tables in the given mode without risking a deadlock with the
 -- application: clients that lock the same tables in another order (a join, a foreign key check)
 -- would deadlock with a step that holds one table and waits for the next. Each attempt waits at
@@ -465,7 +472,7 @@ BEGIN
         END IF;
         def := pg_get_indexdef(ix.indexrelid);
         at := strpos(def, ' USING ');
-        newname := left(ix.relname, 63 - length('_mg' || p_id)) || '_mg' || p_id;
+        newname := migrate_guard._expansion_name(ix.relname, p_id);
         def := format('CREATE %sINDEX CONCURRENTLY IF NOT EXISTS %I ON %s%s',
                       CASE WHEN ix.indisunique THEN 'UNIQUE ' ELSE '' END, newname, tbl,
                       migrate_guard._replace_identifier(substr(def, at), colname, shadow));
@@ -705,7 +712,7 @@ BEGIN
                                   WHERE k.confrelid = tbl AND k.contype = 'f' AND a.attnum = ANY (k.confkey)),
         'ACCESS EXCLUSIVE');
 
-    shadow := coalesce(new_name, left(col, 63 - length('_mg' || exp_id)) || '_mg' || exp_id);
+    shadow := coalesce(new_name, migrate_guard._expansion_name(col, exp_id));
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_attribute t WHERE t.attrelid = tbl AND t.attname = shadow AND NOT t.attisdropped) THEN
         RAISE EXCEPTION 'migrate_guard.expand_column: column "%" of relation % already exists', shadow, tbl
             USING ERRCODE = '42701';
@@ -732,7 +739,7 @@ BEGIN
                WHERE k.conrelid = tbl AND k.contype = 'f' AND k.conkey = ARRAY[a.attnum]
                ORDER BY k.conname LOOP
         own_fks := own_fks || jsonb_build_object('table', tbl::oid, 'references', fk.target::oid, 'table_name', tbl::text, 'constraint', fk.conname,
-                                         'new_constraint', left(fk.conname, 63 - length('_mg' || exp_id)) || '_mg' || exp_id,
+                                         'new_constraint', migrate_guard._expansion_name(fk.conname, exp_id),
                                          'definition', migrate_guard._expansion_fk_definition(fk.oid, shadow, fk.target, fk.ref));
     END LOOP;
     -- Foreign keys of other tables (or this one) that reference the column: they must reference
@@ -749,7 +756,7 @@ BEGIN
         END IF;
         IF fk.child_type = target THEN
             own_fks := own_fks || jsonb_build_object('table', fk.child::oid, 'references', tbl::oid, 'table_name', fk.child::text, 'constraint', fk.conname,
-                                             'new_constraint', left(fk.conname, 63 - length('_mg' || exp_id)) || '_mg' || exp_id,
+                                             'new_constraint', migrate_guard._expansion_name(fk.conname, exp_id),
                                              'definition', migrate_guard._expansion_fk_definition(fk.oid, fk.child_col, tbl, shadow));
         ELSE
             PERFORM migrate_guard._expansion_check_table(fk.child, 'expand_column');
@@ -760,12 +767,12 @@ BEGIN
             END IF;
             n_cols := n_cols + 1;
             PERFORM migrate_guard._expansion_add_column(exp_id, n_cols, fk.child, fk.child_col,
-                                                        left(fk.child_col, 63 - length('_mg' || exp_id)) || '_mg' || exp_id,
+                                                        migrate_guard._expansion_name(fk.child_col, exp_id),
                                                         fk.child_col, target, NULL, NULL, false);
             UPDATE migrate_guard.expansion_columns c
                SET fks = jsonb_build_array(jsonb_build_object(
                        'table', fk.child::oid, 'references', tbl::oid, 'table_name', fk.child::text, 'constraint', fk.conname,
-                       'new_constraint', left(fk.conname, 63 - length('_mg' || exp_id)) || '_mg' || exp_id,
+                       'new_constraint', migrate_guard._expansion_name(fk.conname, exp_id),
                        'definition', migrate_guard._expansion_fk_definition(fk.oid, c.shadow_name, tbl, shadow)))
              WHERE c.expansion_id = exp_id AND c.ord = n_cols;
         END IF;
