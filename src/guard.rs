@@ -93,6 +93,9 @@ extern "C-unwind" fn ddl_command_start(fcinfo: pg_sys::FunctionCallInfo) -> *mut
     }
     // SAFETY: as above.
     let text = unsafe { ddl::text::current(td.parsetree) };
+    if mode.is_some() {
+        crate::dml::ddl_ran(&tag);
+    }
     let Some(mode) = mode else {
         // History only: its row is described here, from what is already resolved.
         remember(td.parsetree, &stmt, &facts, &policy::Verdict::default(), text);
@@ -107,7 +110,14 @@ extern "C-unwind" fn ddl_command_start(fcinfo: pg_sys::FunctionCallInfo) -> *mut
     }
     let client_text = text.as_ref().map(|t| t.text.as_str()).unwrap_or("");
     stmt.text = text.as_ref().filter(|t| t.exact).map(|t| t.text.clone());
-    let verdict = judge(rules::evaluate(&stmt, &facts), mode, client_text);
+    let mut findings = rules::evaluate(&stmt, &facts);
+    // A strong lock on a table other sessions read and write: held until the transaction
+    // commits, so the transaction's data changes, before it and after it, are judged with it.
+    let strong = strong_lock_on_populated(&stmt, &facts);
+    if let Some((lock, relation)) = &strong {
+        crate::dml::before_ddl(&stmt.tag, *lock, relation, &facts, &mut findings);
+    }
+    let verdict = judge(findings, mode, client_text);
     if verdict
         .allowed
         .iter()
@@ -119,6 +129,18 @@ extern "C-unwind" fn ddl_command_start(fcinfo: pg_sys::FunctionCallInfo) -> *mut
     }
     if let Some(pending) = act(&verdict, client_text) {
         return pending;
+    }
+    if verdict
+        .allowed
+        .iter()
+        .map(|(f, _)| f)
+        .chain(&verdict.warned)
+        .any(|f| f.rule == RuleId::SchemaAndData)
+    {
+        crate::dml::mixed_accepted();
+    }
+    if let Some((lock, relation)) = strong {
+        crate::dml::strong_lock_taken(lock, relation, &stmt.tag, client_text);
     }
     if recording {
         remember(td.parsetree, &stmt, &facts, &verdict, text);
@@ -163,6 +185,22 @@ extern "C-unwind" fn table_rewrite(fcinfo: pg_sys::FunctionCallInfo) -> *mut Pen
     let client_text = text.as_ref().map(|t| t.text.as_str()).unwrap_or("");
     let verdict = judge(vec![finding], mode, client_text);
     act(&verdict, client_text).unwrap_or(std::ptr::null_mut())
+}
+
+/// The strongest lock above SHARE UPDATE EXCLUSIVE the statement takes on a table or
+/// materialized view that other sessions use and that holds data: `(mode, "table public.t")`.
+fn strong_lock_on_populated(
+    stmt: &crate::model::Statement,
+    facts: &CatalogFacts,
+) -> Option<(crate::model::LockMode, String)> {
+    use crate::facts::RelKind;
+    let (lock, rel) = crate::locks::strong_lock_on_existing(stmt, facts)?;
+    if !matches!(rel.kind, RelKind::Table | RelKind::PartitionedTable | RelKind::MatView) {
+        return None;
+    }
+    let rel = facts.with_storage(rel);
+    rel.has_data()
+        .then(|| (lock, format!("{} {}", rel.kind.noun(), rel.display)))
 }
 
 /// Leave history what the start of the statement knows: its verdict, its object and table
@@ -302,7 +340,7 @@ pub(crate) fn active_mode() -> Option<Mode> {
 }
 
 /// Apply the allow setting and the statement's directives.
-fn judge(findings: Vec<rules::Finding>, mode: Mode, client_text: &str) -> policy::Verdict {
+pub(crate) fn judge(findings: Vec<rules::Finding>, mode: Mode, client_text: &str) -> policy::Verdict {
     let directive = directive_allow_list(client_text);
     if findings.is_empty() {
         return policy::Verdict::default();
@@ -337,7 +375,7 @@ fn expansion_step_in_progress() -> bool {
 /// Send the warnings; return the ERROR to raise, if the statement is blocked. A block cannot
 /// be a history row (it rolls back with its transaction), so it is also written to the server
 /// log as one structured line.
-fn act(verdict: &policy::Verdict, client_text: &str) -> Option<*mut Pending> {
+pub(crate) fn act(verdict: &policy::Verdict, client_text: &str) -> Option<*mut Pending> {
     for w in &verdict.warned {
         let (message, detail, hint) = policy::render(w, &[], Mode::Warn);
         pgrx::pg_sys::panic::ErrorReport::new(PgSqlErrorCode::ERRCODE_WARNING, message, "migrate_guard")

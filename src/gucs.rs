@@ -26,15 +26,17 @@ pub static RECORD_HISTORY: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static REQUIRE_MIGRATION: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static CURRENT_MIGRATION: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static EXPANSION_STEP: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static MAX_ROWS: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 
 /// The settings that change the guard's verdicts (`check()` follows a script's SETs of them).
-pub const VERDICT_SETTINGS: [&str; 6] = [
+pub const VERDICT_SETTINGS: [&str; 7] = [
     "migrate_guard.mode",
     "migrate_guard.allow",
     "migrate_guard.assume_populated",
     "migrate_guard.lock_timeout",
     "migrate_guard.require_lock_timeout",
     "migrate_guard.require_migration",
+    "migrate_guard.max_rows",
 ];
 
 pub fn mode() -> Mode {
@@ -143,6 +145,17 @@ pub fn register() {
         &EXPANSION_STEP,
         GucContext::Userset,
         GucFlags::NO_RESET_ALL | GucFlags::DISALLOW_IN_FILE | GucFlags::NO_SHOW_ALL,
+    );
+    GucRegistry::define_int_guc(
+        c"migrate_guard.max_rows",
+        c"Rows a data change may touch inside a migration or a DDL transaction (rules large-update, schema-and-data).",
+        c"An UPDATE or DELETE the planner estimates past it, inside a registered migration or a transaction that has \
+          run DDL, is large-update; past it in all under a schema change's strong lock, schema-and-data. 0 turns both off.",
+        &MAX_ROWS,
+        0,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::default(),
     );
     // SAFETY: called once from _PG_init with a static C string.
     unsafe { crate::server::compat::reserve_guc_prefix(c"migrate_guard") };

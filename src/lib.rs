@@ -10,6 +10,7 @@ pub mod backfill;
 pub mod catalog;
 pub mod check;
 pub mod ddl;
+pub mod dml;
 pub mod expansion;
 pub mod facts;
 pub mod guard;
@@ -41,6 +42,7 @@ mod migrate_guard {}
 pub extern "C-unwind" fn _PG_init() {
     gucs::register();
     history::register_callbacks();
+    dml::register();
 }
 
 /// The rule catalog: every rule id with what it catches.

@@ -246,6 +246,29 @@ pub mod compat {
         }
     }
 
+    /// The planner's estimate of the rows a ModifyTable node changes: its source plan's rows
+    /// (13 keeps one source plan per result relation, later versions one).
+    ///
+    /// # Safety
+    /// `mt` must be a node of a valid plan.
+    pub unsafe fn modify_table_rows(mt: &pg_sys::ModifyTable) -> f64 {
+        unsafe {
+            #[cfg(feature = "pg13")]
+            {
+                pgrx::PgList::<pg_sys::Plan>::from_pg(mt.plans)
+                    .iter_ptr()
+                    .filter(|p| !p.is_null())
+                    .map(|p| (*p).plan_rows)
+                    .sum()
+            }
+            #[cfg(not(feature = "pg13"))]
+            {
+                let source = mt.plan.lefttree;
+                if source.is_null() { 0.0 } else { (*source).plan_rows }
+            }
+        }
+    }
+
     /// What an ALTER TABLE statement alters (13 calls the field `relkind`).
     pub fn alter_table_object_type(s: &pg_sys::AlterTableStmt) -> pg_sys::ObjectType::Type {
         #[cfg(feature = "pg13")]

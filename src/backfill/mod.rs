@@ -237,12 +237,14 @@ fn backfill_prepare(
         Walk::Key(keys) => ("primary key", keys.iter().map(|k| k.name.clone()).collect()),
         Walk::Pages => ("pages", Vec::new()),
     };
+    let (bound_sql, update_sql) = (b.bound_sql(), b.update_sql());
+    crate::dml::backfill_prepared(&[update_sql.as_str()]);
     TableIterator::once((
         table.name.clone(),
         strategy.to_owned(),
         key_columns,
-        b.bound_sql(),
-        b.update_sql(),
+        bound_sql,
+        update_sql,
         table.rows,
         table.pages,
         plan::pages_per_batch(batch_size as i64, table.per_page),

@@ -47,6 +47,19 @@ pub unsafe fn current(parsetree: *mut pg_sys::Node) -> Option<StatementText> {
     }
 }
 
+/// The text of the statement at `location` (length `len`, 0 = to the end) of `source`, from the
+/// end of the previous statement, so that its leading comments (where directives live) belong
+/// to it.
+pub fn of_statement(source: &[u8], location: i32, len: i32) -> String {
+    let start = own_start(source, location);
+    let end = if len <= 0 || location < 0 {
+        0
+    } else {
+        location + len - start
+    };
+    slice(source, start, end)
+}
+
 /// Where the statement at `location` begins, leading comments included: just after the last
 /// top-level semicolon before it. The boundaries of a multi-statement string are found once
 /// and remembered for the string's other statements (compared byte for byte).

@@ -24,10 +24,12 @@ pub mod column_type_rewrite;
 pub mod drop_column;
 pub mod drop_table;
 pub mod exclusion_constraint;
+pub mod large_update;
 pub mod lock_timeout;
 pub mod manual_ddl;
 pub mod rename_column;
 pub mod rename_table;
+pub mod schema_and_data;
 pub mod set_not_null;
 pub mod table_rewrite;
 pub mod validating_check;
@@ -57,6 +59,8 @@ pub enum RuleId {
     BlockingReindex,
     LockTimeout,
     ManualDdl,
+    LargeUpdate,
+    SchemaAndData,
 }
 
 impl RuleId {
@@ -81,6 +85,8 @@ impl RuleId {
         RuleId::BlockingReindex,
         RuleId::LockTimeout,
         RuleId::ManualDdl,
+        RuleId::LargeUpdate,
+        RuleId::SchemaAndData,
     ];
 
     pub fn id(self) -> &'static str {
@@ -105,6 +111,8 @@ impl RuleId {
             RuleId::BlockingReindex => "blocking-reindex",
             RuleId::LockTimeout => "lock-timeout",
             RuleId::ManualDdl => "manual-ddl",
+            RuleId::LargeUpdate => "large-update",
+            RuleId::SchemaAndData => "schema-and-data",
         }
     }
 
@@ -162,6 +170,12 @@ impl RuleId {
             RuleId::ManualDdl => {
                 "DDL outside a migration registered with begin_migration(), when migrate_guard.require_migration is on"
             }
+            RuleId::LargeUpdate => {
+                "UPDATE or DELETE estimated past migrate_guard.max_rows rows inside a registered migration or a transaction that has run DDL"
+            }
+            RuleId::SchemaAndData => {
+                "a data change past migrate_guard.max_rows rows in the same transaction as DDL holding a lock stronger than SHARE UPDATE EXCLUSIVE on a populated existing table, in either order"
+            }
         }
     }
 
@@ -214,6 +228,8 @@ impl RuleId {
             RuleId::BlockingReindex => blocking_reindex::check,
             RuleId::LockTimeout => lock_timeout::check,
             RuleId::ManualDdl => manual_ddl::check,
+            // Judged on data changes (the executor hook, check()), not on a DDL statement alone.
+            RuleId::LargeUpdate | RuleId::SchemaAndData => |_, _, _| {},
         }
     }
 }

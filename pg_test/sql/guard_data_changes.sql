@@ -1,0 +1,142 @@
+-- Rules large-update and schema-and-data: data changes judged by the executor hook, inside a
+-- registered migration or a transaction that has run DDL.
+SET migrate_guard.lock_timeout = 0;
+CREATE SCHEMA dml;
+SET search_path = dml, public;
+CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL, normalized_email text);
+INSERT INTO users SELECT g, 'User' || g || '@Example.com' FROM generate_series(1, 20000) g;
+CREATE TABLE audit (id bigint, note text);
+VACUUM ANALYZE users;
+SHOW migrate_guard.max_rows;
+
+-- Outside a migration and outside a DDL transaction, nothing is judged.
+BEGIN;
+UPDATE users SET normalized_email = lower(email);
+ROLLBACK;
+VACUUM ANALYZE users;
+
+-- large-update inside a registered migration: blocked before any row is touched, with the
+-- backfill call for this very statement.
+SELECT migrate_guard.begin_migration('0007_normalize_emails', 'sha256:0007');
+UPDATE users SET normalized_email = lower(email);
+-- A WHERE clause stays in the backfill's filter; a DELETE gets batches of its own.
+UPDATE users SET normalized_email = lower(email) WHERE email LIKE 'User%';
+DELETE FROM users WHERE id > 0;
+-- Under the threshold: passes.
+UPDATE users SET normalized_email = lower(email) WHERE id <= 100;
+-- The hint's backfill is the safe way: its batches pass inside the migration.
+SET client_min_messages = warning;
+CALL migrate_guard.backfill('dml.users', 'normalized_email = lower(email)', 'normalized_email IS DISTINCT FROM lower(email)');
+RESET client_min_messages;
+SELECT count(*) FILTER (WHERE normalized_email = lower(email)) AS normalized FROM users;
+SELECT migrate_guard.end_migration();
+VACUUM ANALYZE users;
+
+-- large-update in a transaction that has run DDL, whatever lock that DDL took.
+BEGIN;
+COMMENT ON TABLE users IS 'people';
+UPDATE users SET normalized_email = NULL;
+ROLLBACK;
+-- A table created in the same transaction is nobody else's yet; a temporary table is the
+-- session's own; EXPLAIN changes nothing.
+BEGIN;
+CREATE TABLE staging AS SELECT * FROM users;
+UPDATE staging SET normalized_email = NULL;
+CREATE TEMP TABLE scratch AS SELECT * FROM users;
+UPDATE scratch SET normalized_email = NULL;
+EXPLAIN (COSTS OFF) UPDATE users SET normalized_email = NULL;
+ROLLBACK;
+-- A savepoint rolled back takes its DDL with it.
+BEGIN;
+SAVEPOINT s;
+COMMENT ON TABLE users IS 'people';
+ROLLBACK TO SAVEPOINT s;
+UPDATE users SET normalized_email = NULL WHERE id <= 15000;
+ROLLBACK;
+-- Inside a function, the UPDATE is judged all the same.
+CREATE FUNCTION clear_emails() RETURNS void LANGUAGE sql AS $$ UPDATE dml.users SET normalized_email = NULL $$;
+BEGIN;
+COMMENT ON TABLE users IS 'people';
+SELECT clear_emails();
+ROLLBACK;
+
+-- Allowed by the setting, by a directive; warned in warn mode; max_rows moves the threshold
+-- (0 turns both rules off).
+BEGIN;
+COMMENT ON TABLE users IS 'people';
+SET LOCAL migrate_guard.allow = 'large-update';
+UPDATE users SET normalized_email = upper(email) WHERE id <= 15000;
+COMMIT;
+BEGIN;
+COMMENT ON TABLE users IS 'people, again';
+/* migrate_guard:allow large-update */ DELETE FROM audit; UPDATE users SET normalized_email = lower(email) /* migrate_guard:allow large-update */ WHERE id <= 15000;
+COMMIT;
+SET migrate_guard.mode = warn;
+BEGIN;
+COMMENT ON TABLE users IS 'people';
+UPDATE users SET normalized_email = NULL WHERE id <= 15000;
+ROLLBACK;
+RESET migrate_guard.mode;
+BEGIN;
+COMMENT ON TABLE users IS 'people';
+SET LOCAL migrate_guard.max_rows = 50000;
+UPDATE users SET normalized_email = NULL WHERE id <= 15000;
+SET LOCAL migrate_guard.max_rows = 0;
+UPDATE users SET normalized_email = NULL;
+ROLLBACK;
+SET migrate_guard.max_rows = -1;
+SET migrate_guard.max_rows = 'many';
+VACUUM ANALYZE users;
+
+-- schema-and-data: a large change under the ACCESS EXCLUSIVE lock of an ALTER TABLE (also
+-- large-update: both rules are named).
+BEGIN;
+ALTER TABLE users ADD COLUMN display_name text;
+UPDATE users SET display_name = email;
+ROLLBACK;
+-- Small changes that add up under the lock: judged once they pass max_rows in all.
+BEGIN;
+ALTER TABLE users ADD COLUMN display_name text;
+INSERT INTO audit SELECT g, 'a' FROM generate_series(1, 6000) g;
+INSERT INTO audit SELECT g, 'b' FROM generate_series(1, 6000) g;
+ROLLBACK;
+BEGIN;
+ALTER TABLE users ADD COLUMN display_name text;
+INSERT INTO audit SELECT g, 'a' FROM generate_series(1, 6000) g;
+-- Estimated at 2000 rows, it inserts 6000: judged when it ends, on the rows really changed.
+INSERT INTO audit SELECT g, 'c' FROM generate_series(1, 6000) g WHERE length(g::text) > 0;
+ROLLBACK;
+-- The other order: a large change, then DDL that takes a strong lock.
+BEGIN;
+UPDATE users SET normalized_email = NULL WHERE id <= 15000;
+ALTER TABLE users ADD COLUMN display_name text;
+ROLLBACK;
+-- A weak lock (SHARE UPDATE EXCLUSIVE) blocks no reader or writer: passes.
+BEGIN;
+UPDATE users SET normalized_email = NULL WHERE id <= 15000;
+ALTER TABLE users ALTER COLUMN email SET STATISTICS 200;
+ROLLBACK;
+-- A strong lock on a table created in this transaction, or on an empty one, holds up nobody.
+BEGIN;
+CREATE TABLE fresh (id int);
+ALTER TABLE fresh ADD COLUMN note text;
+INSERT INTO audit SELECT g, 'a' FROM generate_series(1, 12000) g;
+ROLLBACK;
+-- Schema and data together on purpose: allowed once for the transaction.
+BEGIN;
+SET LOCAL migrate_guard.allow = 'schema-and-data, large-update';
+ALTER TABLE users ADD COLUMN display_name text;
+UPDATE users SET display_name = email;
+UPDATE users SET display_name = upper(display_name) WHERE id <= 10;
+COMMIT;
+BEGIN;
+UPDATE users SET normalized_email = NULL WHERE id <= 15000;
+/* migrate_guard:allow schema-and-data */ ALTER TABLE users ADD COLUMN nick text;
+ROLLBACK;
+
+-- History and the overrides view record the data changes that ran with a rule allowed.
+SELECT command_tag, object_identity, verdict, rules_fired, rules_allowed, allowed_via, statement
+FROM migrate_guard.history WHERE command_tag IN ('UPDATE', 'DELETE', 'INSERT') ORDER BY id;
+SELECT rule, via, table_name, migration FROM migrate_guard.overrides
+WHERE rule IN ('large-update', 'schema-and-data') ORDER BY history_id, rule;
+RESET search_path;

@@ -1,0 +1,323 @@
+//! `large-update`: an UPDATE or DELETE whose plan estimates more than `migrate_guard.max_rows`
+//! rows, run inside a registered migration or in a transaction that has run DDL.
+//!
+//! Not a DDL rule: the executor hook ([`crate::dml`]) and `check()` call [`check`] with what
+//! they know of the statement. Every row the statement changes stays locked until the
+//! transaction commits, so writers of those rows wait for the whole statement, replicas replay
+//! it as one long transaction, and a failure near the end throws all of it away.
+
+use super::{Finding, RuleId, backfill_call};
+use crate::sqltext::{Piece, lex};
+
+/// A data-changing statement as the rules see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataChange<'a> {
+    /// `UPDATE`, `DELETE`, `MERGE` or `INSERT`.
+    pub op: &'a str,
+    /// Schema-qualified name of the table it changes.
+    pub table: &'a str,
+    /// The planner's estimate of the rows it changes.
+    pub estimate: i64,
+    /// Where the estimate comes from, when it is not the planner's estimate of this very
+    /// statement (`check()` on a statement it cannot plan).
+    pub estimate_note: Option<&'a str>,
+    /// The statement's own text, for the hint.
+    pub text: Option<&'a str>,
+}
+
+/// Why the statement is judged at all.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Context {
+    /// Inside the registered migration of this name.
+    Migration(String),
+    /// In a transaction that has run this DDL statement (its command tag).
+    DdlTransaction(String),
+}
+
+/// Whether `op` changes rows that already exist (the statements this rule is about).
+pub fn changes_existing_rows(op: &str) -> bool {
+    matches!(op, "UPDATE" | "DELETE" | "MERGE")
+}
+
+pub fn check(change: &DataChange, context: Option<&Context>, max_rows: i64, out: &mut Vec<Finding>) {
+    let Some(context) = context else { return };
+    if max_rows <= 0 || !changes_existing_rows(change.op) || change.estimate <= max_rows {
+        return;
+    }
+    let verb = if change.op == "DELETE" { "delete" } else { "change" };
+    let place = match context {
+        Context::Migration(name) => format!("inside migration \"{name}\""),
+        Context::DdlTransaction(tag) => format!("in a transaction that has run {tag}"),
+    };
+    out.push(Finding {
+        rule: RuleId::LargeUpdate,
+        message: format!(
+            "{} would {verb} about {} rows of table {} in one transaction",
+            change.op, change.estimate, change.table
+        ),
+        detail: format!(
+            "{} (migrate_guard.max_rows is {max_rows}), {place}. Every row it changes stays locked until the \
+             transaction commits: writers of those rows wait for the whole statement, replicas fall behind while \
+             they replay it, and a failure near the end throws all the work away.",
+            estimate_words(change),
+        ),
+        safe_way: batches(change, max_rows),
+    });
+}
+
+/// `The planner estimates 20000 rows`, or the same with where the estimate comes from.
+pub(crate) fn estimate_words(change: &DataChange) -> String {
+    match change.estimate_note {
+        Some(note) => format!("About {} rows ({note})", change.estimate),
+        None => format!("The planner estimates {} rows", change.estimate),
+    }
+}
+
+/// The safe way: committed batches, with the `migrate_guard.backfill` call for this very UPDATE
+/// when its text allows one.
+pub(crate) fn batches(change: &DataChange, max_rows: i64) -> String {
+    if let Some((set, filter)) = change.text.and_then(backfill_clauses) {
+        return format!(
+            "Change the rows in batches that commit one by one, in a migration step of its own that runs outside \
+             a transaction block: {};",
+            backfill_call(change.table, &set, &filter)
+        );
+    }
+    match change.op {
+        "DELETE" => format!(
+            "Delete in batches of at most {max_rows} rows that commit one by one, in a migration step of its own \
+             that runs outside a transaction block (for example DELETE ... WHERE id IN (SELECT id ... LIMIT \
+             {max_rows}), repeated until it deletes nothing)."
+        ),
+        "INSERT" => format!(
+            "Load the rows in batches of at most {max_rows} that commit one by one, in a migration step of its own \
+             that runs outside a transaction block."
+        ),
+        _ => format!(
+            "Change the rows in batches that commit one by one, in a migration step of its own that runs outside \
+             a transaction block: for an UPDATE of one table, CALL migrate_guard.backfill('{}', '<set clause>', \
+             '<where clause>') does it.",
+            change.table.replace('\'', "''")
+        ),
+    }
+}
+
+/// `(set clause, filter)` of `migrate_guard.backfill` for an `UPDATE t SET … [WHERE …]` of one
+/// table: the filter is the WHERE clause (if any) and the rows not yet holding the new values,
+/// so that a resumed backfill skips what is done. `None` for anything else (FROM, WITH,
+/// WHERE CURRENT OF, SET … = DEFAULT, an UPDATE this cannot split).
+pub fn backfill_clauses(text: &str) -> Option<(String, String)> {
+    let pieces = lex(text);
+    let words: Vec<(usize, usize, String)> = top_level(&pieces);
+    // The statement starts with UPDATE (after comments) and has SET at top level.
+    let first = pieces
+        .iter()
+        .find(|p| !matches!(p, Piece::Space(_) | Piece::Comment(_)))?;
+    if !matches!(first, Piece::Word(w) if w.eq_ignore_ascii_case("update")) {
+        return None;
+    }
+    let kw = |name: &str| words.iter().find(|(_, _, w)| w == name).map(|(s, e, _)| (*s, *e));
+    let (_, set_end) = kw("set")?;
+    if kw("from").is_some() || kw("current").is_some() {
+        return None;
+    }
+    let ret = kw("returning").map(|(s, _)| s);
+    let where_ = kw("where");
+    let end_of_text = text.trim_end().trim_end_matches(';').len();
+    let set_stop = where_.map(|(s, _)| s).or(ret).unwrap_or(end_of_text);
+    let set = text.get(set_end..set_stop)?.trim();
+    let filter = where_.and_then(|(_, e)| text.get(e..ret.unwrap_or(end_of_text)).map(str::trim));
+    let items = split_top(set, ",");
+    let mut targets = Vec::new();
+    let mut values = Vec::new();
+    for item in &items {
+        let parts = split_top(item, "=");
+        if parts.len() < 2 {
+            return None;
+        }
+        let target = parts[0].trim();
+        let value = item[parts[0].len() + 1..].trim();
+        if target.is_empty() || value.is_empty() || value.eq_ignore_ascii_case("default") {
+            return None;
+        }
+        targets.push(target.to_owned());
+        values.push(value.to_owned());
+    }
+    if targets.is_empty() {
+        return None;
+    }
+    let changed = if targets.len() == 1 {
+        format!("{} IS DISTINCT FROM {}", targets[0], grouped(&values[0]))
+    } else {
+        format!("({}) IS DISTINCT FROM ({})", targets.join(", "), values.join(", "))
+    };
+    let filter = match filter.filter(|f| !f.is_empty()) {
+        Some(w) => format!("{} AND {changed}", grouped(w)),
+        None => changed,
+    };
+    Some((crate::sqltext::compact(set), crate::sqltext::compact(&filter)))
+}
+
+/// Top-level (outside parentheses) keywords of interest, lower-cased, with their byte span.
+fn top_level(pieces: &[Piece]) -> Vec<(usize, usize, String)> {
+    let mut out = Vec::new();
+    let (mut at, mut depth) = (0usize, 0i32);
+    for p in pieces {
+        let len = p.text().len();
+        match p {
+            Piece::Other("(") | Piece::Other("[") => depth += 1,
+            Piece::Other(")") | Piece::Other("]") => depth -= 1,
+            Piece::Word(w) if depth == 0 => {
+                let w = w.to_ascii_lowercase();
+                if matches!(w.as_str(), "set" | "from" | "where" | "returning" | "current") {
+                    out.push((at, at + len, w));
+                }
+            }
+            _ => {}
+        }
+        at += len;
+    }
+    out
+}
+
+/// `text` split at top-level occurrences of the one-character `sep` (not inside parentheses,
+/// brackets, literals or comments; `=` only where it stands alone, not in `<=`, `>=`, `!=`).
+fn split_top<'a>(text: &'a str, sep: &str) -> Vec<&'a str> {
+    let pieces = lex(text);
+    let mut out = Vec::new();
+    let (mut at, mut depth, mut from) = (0usize, 0i32, 0usize);
+    for (i, p) in pieces.iter().enumerate() {
+        let len = p.text().len();
+        match p {
+            Piece::Other("(") | Piece::Other("[") => depth += 1,
+            Piece::Other(")") | Piece::Other("]") => depth -= 1,
+            Piece::Other(s) if depth == 0 && *s == sep => {
+                let operator_char =
+                    |q: Option<&Piece>| matches!(q, Some(Piece::Other(c)) if "<>!=:*/+-%^|&~#@?".contains(*c));
+                let standalone = sep != "="
+                    || !(operator_char(i.checked_sub(1).and_then(|j| pieces.get(j)))
+                        || operator_char(pieces.get(i + 1)));
+                if standalone {
+                    out.push(&text[from..at]);
+                    from = at + len;
+                }
+            }
+            _ => {}
+        }
+        at += len;
+    }
+    out.push(&text[from..]);
+    out
+}
+
+/// `expr` as an operand of `IS DISTINCT FROM` or `AND`: in parentheses unless it is a single
+/// token or a function call.
+fn grouped(expr: &str) -> String {
+    let pieces: Vec<Piece> = lex(expr.trim())
+        .into_iter()
+        .filter(|p| !matches!(p, Piece::Comment(_)))
+        .collect();
+    let mut depth = 0i32;
+    let mut spaced = false;
+    for p in &pieces {
+        match p {
+            Piece::Other("(") => depth += 1,
+            Piece::Other(")") => depth -= 1,
+            Piece::Space(_) if depth == 0 => spaced = true,
+            Piece::Other(o) if depth == 0 && !matches!(*o, "." | "(" | ")") => spaced = true,
+            _ => {}
+        }
+    }
+    if spaced {
+        format!("({})", expr.trim())
+    } else {
+        expr.trim().to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change<'a>(op: &'a str, estimate: i64, text: Option<&'a str>) -> DataChange<'a> {
+        DataChange {
+            op,
+            table: "public.users",
+            estimate,
+            estimate_note: None,
+            text,
+        }
+    }
+
+    #[test]
+    fn fires_only_past_the_threshold_inside_a_migration_or_ddl_transaction() {
+        let ctx = Context::Migration("0042_fill".into());
+        let text = "UPDATE users SET normalized_email = lower(email)";
+        let mut out = vec![];
+        check(&change("UPDATE", 10_000, Some(text)), Some(&ctx), 10_000, &mut out);
+        check(&change("UPDATE", 20_000, Some(text)), None, 10_000, &mut out);
+        check(&change("INSERT", 20_000, Some(text)), Some(&ctx), 10_000, &mut out);
+        check(&change("UPDATE", 20_000, Some(text)), Some(&ctx), 0, &mut out);
+        assert!(out.is_empty());
+        check(&change("UPDATE", 10_001, Some(text)), Some(&ctx), 10_000, &mut out);
+        assert_eq!(out.len(), 1);
+        let f = &out[0];
+        assert_eq!(f.rule, RuleId::LargeUpdate);
+        assert_eq!(
+            f.message,
+            "UPDATE would change about 10001 rows of table public.users in one transaction"
+        );
+        assert!(f.detail.starts_with(
+            "The planner estimates 10001 rows (migrate_guard.max_rows is 10000), inside migration \"0042_fill\"."
+        ));
+        assert!(f.safe_way.ends_with(
+            "CALL migrate_guard.backfill('public.users', 'normalized_email = lower(email)', \
+             'normalized_email IS DISTINCT FROM lower(email)');"
+        ));
+        let mut out = vec![];
+        check(
+            &change("DELETE", 50_000, Some("DELETE FROM users")),
+            Some(&Context::DdlTransaction("ALTER TABLE".into())),
+            10_000,
+            &mut out,
+        );
+        assert!(out[0].message.starts_with("DELETE would delete about 50000 rows"));
+        assert!(out[0].detail.contains("in a transaction that has run ALTER TABLE."));
+        assert!(out[0].safe_way.starts_with("Delete in batches of at most 10000 rows"));
+    }
+
+    #[test]
+    fn backfill_clauses_of_an_update() {
+        let b = |t: &str| backfill_clauses(t);
+        assert_eq!(
+            b("UPDATE users SET normalized_email = lower(email);"),
+            Some((
+                "normalized_email = lower(email)".into(),
+                "normalized_email IS DISTINCT FROM lower(email)".into()
+            ))
+        );
+        assert_eq!(
+            b("/* x */ update public.users u set a = a + 1, b = 'x, y' where u.a <= 10 OR b IS NULL returning *"),
+            Some((
+                "a = a + 1, b = 'x, y'".into(),
+                "(u.a <= 10 OR b IS NULL) AND (a, b) IS DISTINCT FROM (a + 1, 'x, y')".into()
+            ))
+        );
+        assert_eq!(
+            b("UPDATE t SET flag = (x > 1) WHERE id IN (SELECT id FROM s WHERE s.v = 1)"),
+            Some((
+                "flag = (x > 1)".into(),
+                "(id IN (SELECT id FROM s WHERE s.v = 1)) AND flag IS DISTINCT FROM (x > 1)".into()
+            ))
+        );
+        assert_eq!(
+            b("UPDATE t SET ok = a AND b WHERE done"),
+            Some(("ok = a AND b".into(), "done AND ok IS DISTINCT FROM (a AND b)".into()))
+        );
+        assert_eq!(b("UPDATE t SET a = s.a FROM s WHERE s.id = t.id"), None);
+        assert_eq!(b("UPDATE t SET a = DEFAULT"), None);
+        assert_eq!(b("UPDATE t SET a = 1 WHERE CURRENT OF c"), None);
+        assert_eq!(b("WITH x AS (SELECT 1) UPDATE t SET a = 1"), None);
+        assert_eq!(b("DELETE FROM t"), None);
+    }
+}
