@@ -108,6 +108,31 @@ check "Django: the safe migration (AddIndexConcurrently, atomic = False) passes"
 check "Django: django_migrations records 0003" eq "$(applied)" "0001_initial,0002_load_customers,0003_customer_email_idx"
 check "Django: the index is valid" eq "$(val mg_django "SELECT indisvalid FROM pg_index WHERE indexrelid = 'customer_email_idx'::regclass")" t
 
+# --- Django: schema and data in one migration --------------------------------------------------
+log "integration: Django AddField + RunPython (schema-and-data) and the split version"
+fresh_db mg_django_data guarded
+crm() { (cd "$here/django" && MG_DJANGO_DB=mg_django_data "$venv/bin/python" manage.py "$@" 2>&1); }
+crm_applied() { val mg_django_data "SELECT string_agg(name, ',' ORDER BY name) FROM django_migrations WHERE app = 'crm'"; }
+out=$(CRM_MIGRATIONS=crm.migrations_mixed crm migrate crm) && rc=0 || rc=$?
+check "Django: AddField + RunPython filling every row fails" eq "$rc" 1
+check "Django: blocked as schema-and-data, in Django's output" contains "$out" \
+    "migrate_guard: schema-and-data: UPDATE of about 20000 rows of table public.crm_account while this transaction holds an ACCESS EXCLUSIVE lock on table public.crm_account"
+check "Django: the hint, with the backfill call, in Django's output" contains "$out" \
+    "HINT:  Split schema and data: let the schema change commit in a migration of its own, and move the UPDATE to the next migration."
+check "Django: ... and the backfill call for the UPDATE Django ran" contains "$out" \
+    "CALL migrate_guard.backfill('public.crm_account', '\"normalized_email\" = LOWER(\"crm_account\".\"email\")', '\"normalized_email\" IS DISTINCT FROM LOWER(\"crm_account\".\"email\")')"
+check "Django: the failed migration is not recorded, and left no column behind" eq \
+    "$(crm_applied):$(val mg_django_data "SELECT count(*) FROM pg_attribute WHERE attrelid = 'crm_account'::regclass AND attname = 'normalized_email'")" \
+    "0001_initial:0"
+# The same change split: the schema migration, then a non-atomic data migration that backfills.
+out=$(CRM_MIGRATIONS=crm.migrations_split crm migrate crm) && rc=0 || rc=$?
+check "Django: the split version (AddField, then a non-atomic RunPython calling migrate_guard.backfill) passes" eq "$rc" 0
+check "Django: django_migrations records all three" eq "$(crm_applied)" "0001_initial,0002_normalized_email,0003_fill_normalized_email"
+check "Django: every row is filled" eq \
+    "$(val mg_django_data "SELECT count(*) FILTER (WHERE normalized_email = lower(email)) || '/' || count(*) FROM crm_account")" "20000/20000"
+check "Django: the backfill committed its batches of 5,000 rows (the fifth finds none left)" eq \
+    "$(val mg_django_data "SELECT status || ' ' || batches || ' ' || rows_updated FROM migrate_guard.backfills")" "done 5 20000"
+
 # --- dbmate ----------------------------------------------------------------------------------
 dbmate_bin=$TOOLS/node/node_modules/.bin/dbmate
 log "integration: $("$dbmate_bin" --version)"
@@ -125,5 +150,5 @@ check "dbmate: the safe migration (transaction:false, CONCURRENTLY) passes" eq "
 check "dbmate: schema_migrations records them" eq "$(versions)" "20260101000000,20260102000000,20260103000000"
 check "dbmate: the index is valid" eq "$(val mg_dbmate "SELECT indisvalid FROM pg_index WHERE indexrelid = 'customers_email_idx'::regclass")" t
 
-for db in mg_psql mg_history mg_django mg_dbmate; do q -d postgres -c "DROP DATABASE \"$db\" WITH (FORCE)"; done
+for db in mg_psql mg_history mg_django mg_django_data mg_dbmate; do q -d postgres -c "DROP DATABASE \"$db\" WITH (FORCE)"; done
 finish "tools"
