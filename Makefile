@@ -5,7 +5,7 @@
 # uses PostgreSQL 15 (Debian 12's own) and make test runs 15, 18 and 13 in turn.
 PG ?=
 export PG
-.PHONY: run stop test cli bench bench-backfill bench-temp bench-callgrind bench-check install setup psql verdicts
+.PHONY: run stop test cli bench bench-backfill bench-temp bench-dml bench-callgrind bench-check install setup psql verdicts
 
 run:
 	@bash scripts/setup.sh
@@ -36,6 +36,13 @@ bench-temp:
 	@bash scripts/setup.sh
 	@bash scripts/install.sh --release
 	@bash bench/temp_tables.sh
+
+# pgbench TPC-B-like in sessions that ran one DDL statement first, plain against guarded: the
+# executor hook's cost on ordinary traffic (target >= 0.99).
+bench-dml:
+	@bash scripts/setup.sh
+	@bash scripts/install.sh --release
+	@bash bench/dml_overhead.sh
 
 # The DDL migration under valgrind --tool=callgrind: instruction counts, which do not vary.
 bench-callgrind:
