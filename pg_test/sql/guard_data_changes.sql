@@ -140,3 +140,35 @@ FROM migrate_guard.history WHERE command_tag IN ('UPDATE', 'DELETE', 'INSERT') O
 SELECT rule, via, table_name, migration FROM migrate_guard.overrides
 WHERE rule IN ('large-update', 'schema-and-data') ORDER BY history_id, rule;
 RESET search_path;
+
+-- check() judges a script's data changes the same way, with the planner's estimate of the rows
+-- each would change (planned, never run).
+SET search_path = dml, public;
+SELECT statement_no, rule, verdict, message FROM migrate_guard.check($$
+BEGIN;
+ALTER TABLE users ADD COLUMN nickname text;
+UPDATE users SET nickname = email;
+COMMIT;
+BEGIN;
+UPDATE users SET normalized_email = NULL WHERE id <= 15000;
+ALTER TABLE users ADD COLUMN nickname text;
+COMMIT;
+BEGIN;
+COMMENT ON TABLE users IS 'people';
+UPDATE users SET normalized_email = NULL WHERE id <= 100;
+/* migrate_guard:allow large-update */ DELETE FROM users WHERE id > 100;
+COMMIT;
+SELECT migrate_guard.begin_migration('0008_prune');
+DELETE FROM users USING audit WHERE audit.id = users.id OR users.id > 0;
+SELECT migrate_guard.end_migration();
+UPDATE users SET nickname = NULL;
+SELECT migrate_guard.begin_migration('0009_nicknames');
+UPDATE users SET nickname = lower(email) WHERE nickname IS NULL;
+$$) ORDER BY statement_no, rule;
+SELECT detail, hint FROM migrate_guard.check($$
+SELECT migrate_guard.begin_migration('0009');
+UPDATE users SET normalized_email = lower(email);
+$$);
+-- Outside a migration and a DDL transaction, nothing to report.
+SELECT count(*) FROM migrate_guard.check('UPDATE users SET normalized_email = NULL; DELETE FROM users;');
+RESET search_path;

@@ -16,9 +16,12 @@ pub mod step;
 
 use crate::catalog::{CaughtError, attempt};
 use crate::ddl::script::Parsed;
+use crate::facts::RelKind;
 use crate::model::Command;
 use crate::policy::{self, AllowSource, Mode};
 use crate::rules;
+use crate::rules::large_update::{Context, DataChange};
+use crate::rules::schema_and_data::{self, HeldLock};
 use facts::{LiveCatalog, ScriptFacts};
 use overlay::{Overlay, Refusal};
 use pgrx::prelude::*;
@@ -135,6 +138,7 @@ pub fn run(script: &str, assume_populated: Option<bool>) -> Vec<Row> {
         rows: Vec::new(),
         statement_no: 0,
         assume_populated,
+        migration_name: None,
     };
     let mut start = 0;
     while start < spans.len() {
@@ -165,6 +169,8 @@ struct Run<'a> {
     rows: Vec<Row>,
     statement_no: i32,
     assume_populated: Option<bool>,
+    /// The name given to `begin_migration` in the script.
+    migration_name: Option<String>,
 }
 
 /// An open transaction block: its GUC nest level, the overlay as it was at BEGIN, and the
@@ -178,6 +184,21 @@ struct Block {
     saved: Overlay,
     savepoints: Vec<Savepoint>,
     session_sets: Vec<(String, Option<String>)>,
+    /// What the block has done that the data-change rules read.
+    data: DataTx,
+}
+
+/// A transaction block's DDL and data changes, for `large-update` and `schema-and-data`.
+#[derive(Default, Clone)]
+struct DataTx {
+    /// The command tag of its first DDL statement.
+    ddl: Option<String>,
+    /// Strong locks its DDL takes on populated tables other sessions use.
+    held: Vec<HeldLock>,
+    /// Rows its data changes are estimated to change, per table.
+    rows: Vec<(String, i64)>,
+    /// `schema-and-data` was allowed or warned about in it.
+    mixed_accepted: bool,
 }
 
 struct Savepoint {
@@ -306,6 +327,7 @@ impl Run<'_> {
             Step::Transaction(op) => self.transaction(&here, op),
             Step::Set(op) => self.set(&here, op),
             Step::Calls(calls) => self.calls(&here, calls),
+            Step::Data { op, table } => self.data(&here, op, &table),
             Step::Fill(r) => {
                 let path = facts::search_path();
                 if let Some(oid) = self.overlay.resolve(&r, &path, &LiveCatalog) {
@@ -332,14 +354,129 @@ impl Run<'_> {
             && (!matches!(d.stmt.command, Command::Other) || crate::facts::Facts::session(&facts).require_migration)
         {
             d.stmt.text = Some(here.text.clone());
-            let rows = judge(here, &d.stmt, &facts, mode);
+            let mut extra = Vec::new();
+            let strong = crate::locks::strong_lock_on_existing(&d.stmt, &facts)
+                .filter(|(_, r)| matches!(r.kind, RelKind::Table | RelKind::PartitionedTable | RelKind::MatView))
+                .map(|(m, r)| (m, crate::facts::Facts::with_storage(&facts, r)))
+                .filter(|(_, r)| r.has_data())
+                .map(|(m, r)| (m, format!("{} {}", r.kind.noun(), r.display)));
+            if let (Some((lock, relation)), Some(b)) = (&strong, &self.block)
+                && !b.data.mixed_accepted
+            {
+                schema_and_data::before_ddl(&d.stmt.tag, *lock, relation, &b.data.rows, max_rows(), &mut extra);
+            }
+            let rows = judge(here, &d.stmt, &facts, mode, extra);
+            let blocked = rows.iter().any(|r| r.verdict == "block" || r.verdict == "error");
+            let mixed = rows
+                .iter()
+                .any(|r| r.rule.as_deref() == Some("schema-and-data") && r.verdict != "block");
             self.rows.extend(rows);
+            if let Some(b) = self.block.as_mut().filter(|_| !blocked) {
+                b.data.ddl.get_or_insert_with(|| d.stmt.tag.clone());
+                b.data.mixed_accepted |= mixed;
+                if let Some((mode, relation)) = strong {
+                    let mut text = crate::sqltext::compact(&here.text);
+                    if text.chars().count() > 80 {
+                        text = text.chars().take(77).collect::<String>() + "...";
+                    }
+                    b.data.held.push(HeldLock {
+                        mode,
+                        relation,
+                        tag: d.stmt.tag.clone(),
+                        text,
+                    });
+                }
+            }
+        } else if let Some(b) = self.block.as_mut()
+            && !crate::locks::only_temporary(&d.stmt, &facts)
+        {
+            b.data.ddl.get_or_insert_with(|| d.stmt.tag.clone());
         }
         if let (Some(what), Some(_)) = (d.not_in_block, &self.block) {
             self.rows.push(not_in_block(here, what));
         }
         if let Err(Refusal { sqlstate, message }) = self.overlay.apply(&d, &path, &LiveCatalog) {
             self.rows.push(here.error(sqlstate, message));
+        }
+    }
+
+    /// An UPDATE, DELETE or INSERT: `large-update` inside a migration or a block that has run
+    /// DDL, `schema-and-data` under a strong lock the block's DDL took; with the planner's
+    /// estimate where the table exists (INSERTs count for nothing: their rows are not estimated).
+    fn data(&mut self, here: &Here, op: &'static str, table: &crate::model::RelRef) {
+        let path = facts::search_path();
+        if op == "INSERT"
+            && let Some(oid) = self.overlay.resolve(table, &path, &LiveCatalog)
+        {
+            self.overlay.fill(oid);
+        }
+        let Some(mode) = crate::guard::active_mode() else {
+            return;
+        };
+        let in_migration = self
+            .overlay
+            .in_migration
+            .unwrap_or_else(|| crate::migrations::current_migration_id().is_some());
+        let held = self.block.as_ref().and_then(|b| {
+            let d = &b.data;
+            (!d.mixed_accepted)
+                .then(|| d.held.iter().max_by_key(|h| h.mode).cloned())
+                .flatten()
+        });
+        let in_ddl_tx = self.block.as_ref().and_then(|b| b.data.ddl.clone());
+        // Outside a block a statement is a transaction of its own: nothing to judge it with,
+        // nothing to remember. In a block its rows count for a strong lock taken later.
+        if !in_migration && self.block.is_none() {
+            return;
+        }
+        let assume = self
+            .assume_populated
+            .unwrap_or_else(|| crate::gucs::ASSUME_POPULATED.get());
+        let facts = ScriptFacts::new(&self.overlay, &path, assume);
+        let Some(rel) = crate::facts::Facts::relation(&facts, table) else {
+            return;
+        };
+        if rel.temp {
+            return;
+        }
+        let Some((estimate, note)) = estimate(op, &rel, &here.text, &facts) else {
+            return;
+        };
+        let change = DataChange {
+            op,
+            table: &rel.display,
+            estimate,
+            estimate_note: note,
+            text: Some(&here.text),
+        };
+        let max = max_rows();
+        let mut findings = Vec::new();
+        if let Some(held) = &held {
+            let rows = &self.block.as_ref().expect("a lock is held in a block").data.rows;
+            schema_and_data::during(&change, held, rows, None, max, &mut findings);
+        }
+        if rel.existing() {
+            let context = if in_migration {
+                Some(Context::Migration(self.migration_name.clone().unwrap_or_else(|| {
+                    crate::migrations::current_migration_id().map_or_else(String::new, |id| id.to_string())
+                })))
+            } else {
+                in_ddl_tx.map(Context::DdlTransaction)
+            };
+            crate::rules::large_update::check(&change, context.as_ref(), max, &mut findings);
+        }
+        let rows = judge_findings(here, findings, mode);
+        let blocked = rows.iter().any(|r| r.verdict == "block" || r.verdict == "error");
+        let mixed = rows
+            .iter()
+            .any(|r| r.rule.as_deref() == Some("schema-and-data") && r.verdict != "block");
+        self.rows.extend(rows);
+        if let Some(b) = self.block.as_mut().filter(|_| !blocked) {
+            b.data.mixed_accepted |= mixed;
+            match b.data.rows.iter_mut().find(|(t, _)| *t == rel.display) {
+                Some((_, n)) => *n += estimate,
+                None => b.data.rows.push((rel.display.clone(), estimate)),
+            }
         }
     }
 
@@ -351,6 +488,7 @@ impl Run<'_> {
             saved: self.overlay.clone(),
             savepoints: Vec::new(),
             session_sets: Vec::new(),
+            data: DataTx::default(),
         });
     }
 
@@ -469,7 +607,10 @@ impl Run<'_> {
                 continue;
             }
             match (c.function.as_str(), c.args.as_slice()) {
-                ("begin_migration", _) => self.overlay.in_migration = Some(true),
+                ("begin_migration", args) => {
+                    self.overlay.in_migration = Some(true);
+                    self.migration_name = args.first().cloned().flatten();
+                }
                 ("end_migration", _) => self.overlay.in_migration = Some(false),
                 ("set_config", [Some(name), Some(value), Some(local)]) => {
                     let local = matches!(local.to_ascii_lowercase().as_str(), "t" | "true" | "on" | "yes" | "1");
@@ -535,8 +676,21 @@ fn not_in_block(here: &Here, what: &str) -> Row {
 }
 
 /// The guard's verdict on one statement, one row per finding.
-fn judge(here: &Here, stmt: &crate::model::Statement, facts: &ScriptFacts, mode: Mode) -> Vec<Row> {
-    let text = stmt.text.as_deref().unwrap_or_default();
+fn judge(
+    here: &Here,
+    stmt: &crate::model::Statement,
+    facts: &ScriptFacts,
+    mode: Mode,
+    extra: Vec<rules::Finding>,
+) -> Vec<Row> {
+    let mut findings = rules::evaluate(stmt, facts);
+    findings.extend(extra);
+    judge_findings(here, findings, mode)
+}
+
+/// The guard's verdict on a statement's findings, one row per finding.
+fn judge_findings(here: &Here, findings: Vec<rules::Finding>, mode: Mode) -> Vec<Row> {
+    let text = here.text.as_str();
     let unknown = |bad: &str, place: &str| {
         let (message, hint) = crate::guard::unknown_rule_text(bad, place);
         vec![Row {
@@ -548,7 +702,6 @@ fn judge(here: &Here, stmt: &crate::model::Statement, facts: &ScriptFacts, mode:
         Ok(d) => d,
         Err(bad) => return unknown(&bad, crate::guard::DIRECTIVE_PLACE),
     };
-    let findings = rules::evaluate(stmt, facts);
     if findings.is_empty() {
         return vec![];
     }
@@ -589,4 +742,54 @@ fn judge(here: &Here, stmt: &crate::model::Statement, facts: &ScriptFacts, mode:
         });
     }
     rows
+}
+
+fn max_rows() -> i64 {
+    crate::gucs::MAX_ROWS.get() as i64
+}
+
+/// The rows an UPDATE or DELETE of `rel` would change: the planner's estimate for the rows it
+/// selects (`SELECT 1 FROM <its table and FROM / USING list> WHERE <its condition>`, planned,
+/// never run: an ACCESS SHARE lock, taken only if it is free), or else the table's own row
+/// estimate, said so. `None` for an INSERT, a table the script creates, or a statement whose
+/// parts cannot be found.
+fn estimate(op: &str, rel: &crate::facts::Rel, text: &str, facts: &ScriptFacts) -> Option<(i64, Option<&'static str>)> {
+    if op == "INSERT" || crate::check::overlay::is_script_oid(rel.oid) {
+        return None;
+    }
+    let table_rows = crate::facts::Facts::with_storage(facts, rel.clone())
+        .storage
+        .and_then(|s| s.est_rows);
+    if let Some(select) = crate::rules::large_update::selecting_query(text)
+        && let Some(rows) = plan_rows(rel.oid, &select)
+    {
+        // A join (FROM, USING) can estimate more rows than the table has; each is changed once.
+        return Some((table_rows.map_or(rows, |t| rows.min(t.max(1))), None));
+    }
+    Some((
+        table_rows?,
+        Some("the table's row estimate: check() could not plan the statement's own rows"),
+    ))
+}
+
+/// `EXPLAIN (FORMAT JSON) <select>`'s top row estimate, when the table's ACCESS SHARE lock is
+/// free and the query plans.
+fn plan_rows(relid: u32, select: &str) -> Option<i64> {
+    // SAFETY: a conditional lock request; held to the end of the caller's transaction.
+    let locked = unsafe {
+        pg_sys::ConditionalLockRelationOid(pg_sys::Oid::from(relid), pg_sys::AccessShareLock as pg_sys::LOCKMODE)
+    };
+    if !locked {
+        return None;
+    }
+    let explain = format!("EXPLAIN (FORMAT JSON, COSTS true) {select}");
+    let json = attempt(|| Spi::get_one::<pgrx::Json>(&explain)).ok()?.ok()??;
+    let text = json.0.to_string();
+    let at = text.find("\"Plan Rows\":")? + "\"Plan Rows\":".len();
+    let digits: String = text[at..]
+        .chars()
+        .skip_while(|c| *c == ' ')
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    digits.parse::<f64>().ok().map(|r| r.round() as i64)
 }

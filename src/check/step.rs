@@ -14,8 +14,13 @@ pub enum Step {
     /// `SELECT f(…), …` with calls `check()` follows: `begin_migration`, `end_migration`,
     /// `set_config`.
     Calls(Vec<Call>),
-    /// `INSERT INTO t …`, `COPY t FROM …`: the table holds data afterwards.
+    /// `COPY t FROM …`: the table holds data afterwards.
     Fill(RelRef),
+    /// `UPDATE`, `DELETE` or `INSERT` of one table (`INSERT` also fills it).
+    Data {
+        op: &'static str,
+        table: RelRef,
+    },
     /// A statement PostgreSQL refuses inside a transaction block (`VACUUM`, `CREATE DATABASE`, …),
     /// which event triggers never see. The name is the one PostgreSQL's error message uses.
     NotInBlock(String),

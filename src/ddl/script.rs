@@ -42,6 +42,12 @@ pub unsafe fn parse(text: &core::ffi::CStr) -> Vec<Parsed> {
 }
 
 /// # Safety
+/// `relation` must be null or a valid RangeVar.
+unsafe fn data(op: &'static str, relation: *mut pg_sys::RangeVar) -> Step {
+    unsafe { relref(relation) }.map_or(Step::Other, |table| Step::Data { op, table })
+}
+
+/// # Safety
 /// `node` must be a valid raw statement.
 unsafe fn step(node: *mut pg_sys::Node) -> (String, Step) {
     use pg_sys::NodeTag as T;
@@ -68,7 +74,9 @@ unsafe fn step(node: *mut pg_sys::Node) -> (String, Step) {
             T::T_TransactionStmt => transaction(&*(node as *const pg_sys::TransactionStmt)),
             T::T_VariableSetStmt => set(node as *mut pg_sys::VariableSetStmt),
             T::T_SelectStmt => calls(&*(node as *const pg_sys::SelectStmt)),
-            T::T_InsertStmt => relref((*(node as *const pg_sys::InsertStmt)).relation).map_or(Step::Other, Step::Fill),
+            T::T_InsertStmt => data("INSERT", (*(node as *const pg_sys::InsertStmt)).relation),
+            T::T_UpdateStmt => data("UPDATE", (*(node as *const pg_sys::UpdateStmt)).relation),
+            T::T_DeleteStmt => data("DELETE", (*(node as *const pg_sys::DeleteStmt)).relation),
             T::T_CopyStmt => {
                 let c = &*(node as *const pg_sys::CopyStmt);
                 match relref(c.relation) {

@@ -158,6 +158,59 @@ pub fn backfill_clauses(text: &str) -> Option<(String, String)> {
     Some((crate::sqltext::compact(set), crate::sqltext::compact(&filter)))
 }
 
+/// The rows an `UPDATE … SET … [FROM …] [WHERE …]` or a `DELETE FROM … [USING …] [WHERE …]`
+/// changes, as a query the planner can estimate without touching them:
+/// `SELECT 1 FROM <target>[, <other tables>] [WHERE <condition>]`. `None` for anything else
+/// (WITH, WHERE CURRENT OF).
+pub fn selecting_query(text: &str) -> Option<String> {
+    let pieces = lex(text);
+    let words = top_level(&pieces);
+    let first = words.first()?;
+    let kw = |name: &str, after: usize| {
+        words
+            .iter()
+            .find(|(s, _, w)| w == name && *s >= after)
+            .map(|(s, e, _)| (*s, *e))
+    };
+    let before_code = pieces
+        .iter()
+        .take_while(|p| matches!(p, Piece::Space(_) | Piece::Comment(_)))
+        .map(|p| p.text().len())
+        .sum::<usize>();
+    if first.0 != before_code || kw("current", 0).is_some() {
+        return None;
+    }
+    let end = text.trim_end().trim_end_matches(';').len();
+    let ret = kw("returning", 0).map_or(end, |(s, _)| s);
+    let (target, others, condition) = match first.2.as_str() {
+        "update" => {
+            let (set_start, set_end) = kw("set", first.1)?;
+            let target = &text[first.1..set_start];
+            let where_ = kw("where", set_end);
+            let from = kw("from", set_end);
+            let others = from.map(|(_, e)| &text[e..where_.map_or(ret, |(s, _)| s)]);
+            (target, others, where_.map(|(_, e)| &text[e..ret]))
+        }
+        "delete" => {
+            let (_, from_end) = kw("from", first.1)?;
+            let where_ = kw("where", from_end);
+            let using = kw("using", from_end);
+            let stop = using.or(where_).map_or(ret, |(s, _)| s);
+            let others = using.map(|(_, e)| &text[e..where_.map_or(ret, |(s, _)| s)]);
+            (&text[from_end..stop], others, where_.map(|(_, e)| &text[e..ret]))
+        }
+        _ => return None,
+    };
+    let mut q = format!("SELECT 1 FROM {}", target.trim());
+    if let Some(o) = others.map(str::trim).filter(|o| !o.is_empty()) {
+        q.push_str(&format!(", {o}"));
+    }
+    if let Some(c) = condition.map(str::trim).filter(|c| !c.is_empty()) {
+        q.push_str(&format!(" WHERE {c}"));
+    }
+    Some(q)
+}
+
 /// Top-level (outside parentheses) keywords of interest, lower-cased, with their byte span.
 fn top_level(pieces: &[Piece]) -> Vec<(usize, usize, String)> {
     let mut out = Vec::new();
@@ -169,7 +222,10 @@ fn top_level(pieces: &[Piece]) -> Vec<(usize, usize, String)> {
             Piece::Other(")") | Piece::Other("]") => depth -= 1,
             Piece::Word(w) if depth == 0 => {
                 let w = w.to_ascii_lowercase();
-                if matches!(w.as_str(), "set" | "from" | "where" | "returning" | "current") {
+                if matches!(
+                    w.as_str(),
+                    "update" | "delete" | "set" | "from" | "using" | "where" | "returning" | "current" | "with"
+                ) {
                     out.push((at, at + len, w));
                 }
             }
@@ -284,6 +340,27 @@ mod tests {
         assert!(out[0].message.starts_with("DELETE would delete about 50000 rows"));
         assert!(out[0].detail.contains("in a transaction that has run ALTER TABLE."));
         assert!(out[0].safe_way.starts_with("Delete in batches of at most 10000 rows"));
+    }
+
+    #[test]
+    fn the_rows_a_statement_changes_as_a_query() {
+        let q = |t: &str| selecting_query(t);
+        assert_eq!(q("UPDATE users SET a = 1"), Some("SELECT 1 FROM users".into()));
+        assert_eq!(
+            q("-- c\nupdate ONLY public.users u set a = s.a from s where s.id = u.id returning u.id;"),
+            Some("SELECT 1 FROM ONLY public.users u, s WHERE s.id = u.id".into())
+        );
+        assert_eq!(
+            q("DELETE FROM users WHERE id IN (SELECT id FROM gone)"),
+            Some("SELECT 1 FROM users WHERE id IN (SELECT id FROM gone)".into())
+        );
+        assert_eq!(
+            q("DELETE FROM t USING s WHERE s.id = t.id"),
+            Some("SELECT 1 FROM t, s WHERE s.id = t.id".into())
+        );
+        assert_eq!(q("WITH x AS (SELECT 1) DELETE FROM t"), None);
+        assert_eq!(q("UPDATE t SET a = 1 WHERE CURRENT OF c"), None);
+        assert_eq!(q("INSERT INTO t VALUES (1)"), None);
     }
 
     #[test]
