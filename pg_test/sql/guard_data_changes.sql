@@ -71,6 +71,7 @@ BEGIN;
 COMMENT ON TABLE users IS 'people, again';
 /* migrate_guard:allow large-update */ DELETE FROM audit; UPDATE users SET normalized_email = lower(email) /* migrate_guard:allow large-update */ WHERE id <= 15000;
 COMMIT;
+VACUUM ANALYZE users;
 SET migrate_guard.mode = warn;
 BEGIN;
 COMMENT ON TABLE users IS 'people';

@@ -149,10 +149,11 @@ impl Facts for ScriptFacts<'_> {
     }
 
     fn with_storage(&self, rel: Rel) -> Rel {
-        if rel.storage.is_some() {
+        let filled = self.overlay.is_filled(rel.oid);
+        // Storage already read (the catalog's cache keeps it) still needs the script's rows.
+        if rel.storage.is_some() && !filled {
             return rel;
         }
-        let filled = self.overlay.is_filled(rel.oid);
         if is_script_oid(rel.oid) {
             let assumed = !filled
                 && self.assume_populated
@@ -168,7 +169,11 @@ impl Facts for ScriptFacts<'_> {
                 ..rel
             };
         }
-        let mut rel = self.catalog.with_storage(rel);
+        let mut rel = if rel.storage.is_some() {
+            rel
+        } else {
+            self.catalog.with_storage(rel)
+        };
         if filled && let Some(st) = rel.storage.as_mut().filter(|st| !st.has_data || st.data_assumed) {
             st.has_data = true;
             st.data_assumed = false;
