@@ -464,6 +464,21 @@ fn xact_rows(oid: pg_sys::Oid) -> i64 {
     }
 }
 
+/// What the running transaction has done, for `check()` called inside it: its first DDL
+/// statement's tag, the strong locks its DDL holds (none once `schema-and-data` was accepted),
+/// the rows it has changed per table, and whether `schema-and-data` was accepted.
+pub fn running_transaction() -> (Option<String>, Vec<HeldLock>, Vec<(String, i64)>, bool) {
+    let (ddl, held, accepted) = XACT.with_borrow(|x| {
+        (
+            x.ddl.as_ref().map(|(t, _)| t.clone()),
+            x.held.iter().map(|(h, _)| h.clone()).collect::<Vec<_>>(),
+            x.mixed_accepted,
+        )
+    });
+    let rows = rows_changed(&CatalogFacts::new(false));
+    (ddl, held, rows, accepted)
+}
+
 /// A DDL statement started in this transaction (called by the guard once it is judged).
 pub fn ddl_ran(tag: &str) {
     if DDL_RAN.get() {

@@ -488,7 +488,7 @@ impl Run<'_> {
             saved: self.overlay.clone(),
             savepoints: Vec::new(),
             session_sets: Vec::new(),
-            data: DataTx::default(),
+            data: running_data(),
         });
     }
 
@@ -792,4 +792,20 @@ fn plan_rows(relid: u32, select: &str) -> Option<i64> {
         .take_while(|c| c.is_ascii_digit() || *c == '.')
         .collect();
     digits.parse::<f64>().ok().map(|r| r.round() as i64)
+}
+
+/// The data-change state a block starts with: empty, unless `check()` runs inside a transaction
+/// block, whose DDL, locks and rows the script's statements would join (a BEGIN there only warns).
+fn running_data() -> DataTx {
+    // SAFETY: a read of the transaction state.
+    if !unsafe { pg_sys::IsTransactionBlock() } {
+        return DataTx::default();
+    }
+    let (ddl, held, rows, mixed_accepted) = crate::dml::running_transaction();
+    DataTx {
+        ddl,
+        held,
+        rows,
+        mixed_accepted,
+    }
 }
