@@ -464,19 +464,32 @@ fn xact_rows(oid: pg_sys::Oid) -> i64 {
     }
 }
 
-/// What the running transaction has done, for `check()` called inside it: its first DDL
-/// statement's tag, the strong locks its DDL holds (none once `schema-and-data` was accepted),
-/// the rows it has changed per table, and whether `schema-and-data` was accepted.
-pub fn running_transaction() -> (Option<String>, Vec<HeldLock>, Vec<(String, i64)>, bool) {
-    let (ddl, held, accepted) = XACT.with_borrow(|x| {
+/// What the running transaction has done, as `check()` called inside it needs to know.
+pub struct Running {
+    /// The command tag of its first DDL statement.
+    pub ddl: Option<String>,
+    /// The strong locks its DDL holds.
+    pub held: Vec<HeldLock>,
+    /// The rows it has changed, per table.
+    pub rows: Vec<(String, i64)>,
+    /// `schema-and-data` was allowed or warned about in it.
+    pub mixed_accepted: bool,
+}
+
+pub fn running_transaction() -> Running {
+    let (ddl, held, mixed_accepted) = XACT.with_borrow(|x| {
         (
             x.ddl.as_ref().map(|(t, _)| t.clone()),
             x.held.iter().map(|(h, _)| h.clone()).collect::<Vec<_>>(),
             x.mixed_accepted,
         )
     });
-    let rows = rows_changed(&CatalogFacts::new(false));
-    (ddl, held, rows, accepted)
+    Running {
+        ddl,
+        held,
+        rows: rows_changed(&CatalogFacts::new(false)),
+        mixed_accepted,
+    }
 }
 
 /// A DDL statement started in this transaction (called by the guard once it is judged).

@@ -123,6 +123,18 @@ CREATE TABLE fresh (id int);
 ALTER TABLE fresh ADD COLUMN note text;
 INSERT INTO audit SELECT g, 'a' FROM generate_series(1, 12000) g;
 ROLLBACK;
+-- A session that has not loaded the library yet (no DDL, no migrate_guard function so far):
+-- the large change made before its first DDL statement is found all the same, from the
+-- transaction's own locks and row counts, when that statement loads the library.
+\c
+SET migrate_guard.lock_timeout = 0;
+SET search_path = dml, public;
+SELECT count(*) AS library_loaded FROM pg_settings WHERE name = 'migrate_guard.max_rows';
+BEGIN;
+UPDATE users SET normalized_email = NULL WHERE id <= 15000;
+ALTER TABLE users ADD COLUMN display_name text;
+ROLLBACK;
+SELECT count(*) AS library_loaded FROM pg_settings WHERE name = 'migrate_guard.max_rows';
 -- Schema and data together on purpose: allowed once for the transaction.
 BEGIN;
 SET LOCAL migrate_guard.allow = 'schema-and-data, large-update';

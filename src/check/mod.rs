@@ -801,11 +801,11 @@ fn running_data() -> DataTx {
     if !unsafe { pg_sys::IsTransactionBlock() } {
         return DataTx::default();
     }
-    let (ddl, held, rows, mixed_accepted) = crate::dml::running_transaction();
+    let r = crate::dml::running_transaction();
     DataTx {
-        ddl,
-        held,
-        rows,
-        mixed_accepted,
+        ddl: r.ddl,
+        held: r.held,
+        rows: r.rows,
+        mixed_accepted: r.mixed_accepted,
     }
 }
