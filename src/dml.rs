@@ -424,15 +424,28 @@ fn rows_changed(facts: &CatalogFacts) -> Vec<(String, i64)> {
     let written = XACT.with_borrow(|x| x.written.clone());
     let mut out = Vec::new();
     for oid in written {
-        let n = xact_rows(oid);
-        if n <= 0 {
-            continue;
-        }
         let Some(rel) = facts.rel_by_oid(oid) else { continue };
         if rel.temp || rel.schema == "migrate_guard" || rel.schema == "pg_catalog" {
             continue;
         }
-        out.push((rel.display, n));
+        // A partitioned table's rows are counted in its partitions.
+        let n = if rel.kind == crate::facts::RelKind::PartitionedTable {
+            Spi::connect(|c| {
+                c.select(
+                    "SELECT relid FROM pg_catalog.pg_partition_tree($1) WHERE isleaf",
+                    None,
+                    &[oid.into()],
+                )?
+                .map(|r| r.get::<pg_sys::Oid>(1).map(|o| o.map_or(0, xact_rows)))
+                .sum::<Result<i64, _>>()
+            })
+            .unwrap_or(0)
+        } else {
+            xact_rows(oid)
+        };
+        if n > 0 {
+            out.push((rel.display, n));
+        }
     }
     out
 }

@@ -107,6 +107,13 @@ INSERT INTO audit SELECT g, 'a' FROM generate_series(1, 6000) g;
 -- Estimated at 2000 rows, it inserts 6000: judged when it ends, on the rows really changed.
 INSERT INTO audit SELECT g, 'c' FROM generate_series(1, 6000) g WHERE length(g::text) > 0;
 ROLLBACK;
+-- Rows inserted through a partitioned table are counted in its partitions.
+CREATE TABLE events (id bigint, at date) PARTITION BY RANGE (at);
+CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+BEGIN;
+ALTER TABLE users ADD COLUMN display_name text;
+INSERT INTO events SELECT g, '2026-03-01' FROM generate_series(1, 12000) g WHERE length(g::text) > 0;
+ROLLBACK;
 -- The other order: a large change, then DDL that takes a strong lock.
 BEGIN;
 UPDATE users SET normalized_email = NULL WHERE id <= 15000;
