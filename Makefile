@@ -51,6 +51,7 @@ bench-callgrind:
 	@bash bench/ddl_callgrind.sh 200 single
 	@bash bench/ddl_callgrind.sh 200 autocommit
 	@bash bench/ddl_callgrind.sh 300 temp
+	@bash bench/ddl_callgrind.sh 2000 tpcb
 
 # migrate-guard check against squawk on one 2,000-statement migration: statements per second.
 bench-check:

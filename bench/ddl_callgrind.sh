@@ -8,6 +8,9 @@
 # Usage: bench/ddl_callgrind.sh [tables, default 20 (x 10 statements)] [single|autocommit]
 #        bench/ddl_callgrind.sh TRANSACTIONS temp    bench/temp_tables.sh's transaction instead
 #        (a temporary table created, filled, read and dropped at commit), run by pgbench
+#        bench/ddl_callgrind.sh TRANSACTIONS tpcb    bench/dml_overhead.sh's workload instead: one
+#        COMMENT, then pgbench's TPC-B-like transactions (the executor hook's cost per transaction,
+#        the library's loading and the COMMENT's guard included)
 # Needs the extension installed (make install) and valgrind.
 source "$(dirname "$0")/../scripts/lib.sh"
 tables=${1:-20}
@@ -56,7 +59,16 @@ count() { # side
     for kv in ${MG_CALLGRIND_SETTINGS:-}; do
         [ "$1" = guarded ] && p -d postgres -c "ALTER DATABASE $db SET ${kv%%=*} = '${kv#*=}'" >/dev/null
     done
-    if [ "$mode" = temp ]; then
+    if [ "$mode" = tpcb ]; then
+        PGOPTIONS='-c migrate_guard.mode=off' pgbench -q -i -s 1 -h "$dir" -p $port -U postgres "$db" >/dev/null 2>&1
+        sleep 3    # the set-up backends write their own callgrind files as they exit
+        local before
+        before=$(as_postgres ls "$dir" | grep -c '^cg\.' || true)
+        pgbench -n -c 1 -t "$tables" -D ddl_done=0 -h "$dir" -p $port -U postgres -f "$tpcb_script" "$db" >/dev/null 2>&1
+        for _ in $(seq 1 600); do [ "$(as_postgres ls "$dir" | grep -c '^cg\.')" -gt "$before" ] && break; sleep 0.5; done
+        sleep 1
+        pid=$(as_postgres ls -t "$dir" | grep '^cg\.' | head -1 | sed 's/^cg\.//')
+    elif [ "$mode" = temp ]; then
         p -d "$db" -c "CREATE TABLE orders (id bigint PRIMARY KEY, amount numeric NOT NULL)" \
             -c "INSERT INTO orders SELECT g, g % 1000 FROM generate_series(1, 100000) g" -c "VACUUM ANALYZE orders" >/dev/null
         local before
@@ -84,10 +96,18 @@ INSERT INTO scratch SELECT id, amount, 'order ' || id FROM orders WHERE id BETWE
 SELECT count(*), sum(amount) FROM scratch WHERE amount > 500;
 COMMIT;
 SQL
+tpcb_script=$dir/tpcb.sql
+{
+    echo '\if :ddl_done = 0'
+    echo "COMMENT ON TABLE pgbench_history IS 'bench';"
+    echo '\set ddl_done 1'
+    echo '\endif'
+    pgbench --show-script=tpcb-like 2>&1 | grep -v '^--'
+} | as_postgres tee "$tpcb_script" >/dev/null
 plain=$(count plain)
 guarded=$(count guarded)
 unit=statement
-[ "$mode" = temp ] && { statements=$tables; unit=transaction; }
+[ "$mode" = temp ] || [ "$mode" = tpcb ] && { statements=$tables; unit=transaction; }
 echo "Under callgrind: $statements ${unit}s ($mode), instructions of the backend that ran them"
 printf '  plain    %14s\n  guarded  %14s\n' "$plain" "$guarded"
 awk -v p="$plain" -v g="$guarded" -v n="$statements" -v u="$unit" 'BEGIN {
