@@ -32,8 +32,6 @@ struct Xact {
     ddl: Option<(String, pg_sys::SubTransactionId)>,
     /// Strong locks its DDL took on populated tables other sessions use.
     held: Vec<(HeldLock, pg_sys::SubTransactionId)>,
-    /// Tables its data changes wrote to (as far as the hook saw them).
-    written: Vec<pg_sys::Oid>,
     /// The library was loaded during this transaction: data changes before that were not seen.
     loaded_here: bool,
     /// `schema-and-data` was allowed or warned about once already in this transaction.
@@ -84,9 +82,12 @@ unsafe extern "C-unwind" fn executor_start(query_desc: *mut pg_sys::QueryDesc, e
     // SAFETY: PostgreSQL passes a valid QueryDesc with its PlannedStmt.
     unsafe {
         if changes_data(query_desc) {
-            let pending = judge_start(query_desc, eflags);
-            if !pending.is_null() {
-                report::throw(pending);
+            note_written(&*(*query_desc).plannedstmt);
+            if DDL_RAN.get() || migration_open() {
+                let pending = judge_start(query_desc, eflags);
+                if !pending.is_null() {
+                    report::throw(pending);
+                }
             }
         }
         match PREV_START {
@@ -117,6 +118,75 @@ unsafe fn changes_data(query_desc: *mut pg_sys::QueryDesc) -> bool {
     unsafe {
         let qd = &*query_desc;
         qd.operation != pg_sys::CmdType::CMD_SELECT || (!qd.plannedstmt.is_null() && (*qd.plannedstmt).hasModifyingCTE)
+    }
+}
+
+/// Tables the transaction's data changes wrote to (as far as the hook saw them): a fixed
+/// buffer filled on the path of every data change, without allocating.
+struct Written {
+    oids: [pg_sys::Oid; 32],
+    len: usize,
+    /// More tables than the buffer holds: they are found by their locks instead.
+    overflow: bool,
+}
+
+thread_local! {
+    static WRITTEN: Cell<Written> = const {
+        Cell::new(Written { oids: [pg_sys::InvalidOid; 32], len: 0, overflow: false })
+    };
+}
+
+/// Note the tables a data change writes to (its ModifyTable nodes' target tables).
+unsafe fn note_written(ps: &pg_sys::PlannedStmt) {
+    unsafe {
+        note_plan(ps, ps.planTree);
+        if ps.hasModifyingCTE && !ps.subplans.is_null() {
+            let subplans = &*ps.subplans;
+            for i in 0..subplans.length.max(0) as usize {
+                note_plan(ps, (*subplans.elements.add(i)).ptr_value.cast());
+            }
+        }
+    }
+}
+
+unsafe fn note_plan(ps: &pg_sys::PlannedStmt, plan: *mut pg_sys::Plan) {
+    unsafe {
+        if plan.is_null() || (*plan).type_ != pg_sys::NodeTag::T_ModifyTable || ps.rtable.is_null() {
+            return;
+        }
+        let mt = &*(plan as *mut pg_sys::ModifyTable);
+        let rti = if mt.rootRelation > 0 {
+            mt.rootRelation
+        } else {
+            mt.nominalRelation
+        } as usize;
+        let rtable = &*ps.rtable;
+        if rti == 0 || rti > rtable.length.max(0) as usize {
+            return;
+        }
+        let rte = (*rtable.elements.add(rti - 1)).ptr_value as *mut pg_sys::RangeTblEntry;
+        let relid = (*rte).relid;
+        WRITTEN.with(|w| {
+            let w = &mut *w.as_ptr();
+            if w.oids[..w.len].contains(&relid) {
+                return;
+            }
+            if w.len < w.oids.len() {
+                w.oids[w.len] = relid;
+                w.len += 1;
+            } else {
+                w.overflow = true;
+            }
+        });
+    }
+}
+
+/// A migration is open in this session (`migrate_guard.current_migration` set): a pointer test.
+fn migration_open() -> bool {
+    // SAFETY: the GUC's value is null or a NUL-terminated string owned by the GUC machinery.
+    unsafe {
+        let value = *gucs::CURRENT_MIGRATION.as_ptr();
+        !value.is_null() && *value != 0
     }
 }
 
@@ -172,7 +242,6 @@ extern "C-unwind" fn judge_start(query_desc: *mut pg_sys::QueryDesc, eflags: c_i
     let (qd, ps) = unsafe { (&*query_desc, &*(*query_desc).plannedstmt) };
     // SAFETY: reads of the plan.
     let found = unsafe { changes(ps) };
-    remember_written(&found);
     let migration = crate::migrations::current_migration_id();
     if migration.is_none() && !DDL_RAN.get() {
         return std::ptr::null_mut();
@@ -327,16 +396,6 @@ fn max_rows() -> i64 {
     gucs::MAX_ROWS.get() as i64
 }
 
-fn remember_written(found: &[Change]) {
-    XACT.with_borrow_mut(|x| {
-        for c in found {
-            if !x.written.contains(&c.relid) && x.written.len() < 1024 {
-                x.written.push(c.relid);
-            }
-        }
-    });
-}
-
 /// The strongest lock held because of this transaction's DDL (the first one taken, among equals).
 fn strongest_held() -> Option<HeldLock> {
     XACT.with_borrow(|x| {
@@ -398,7 +457,12 @@ fn migration_name(id: i64) -> String {
 /// loaded during this transaction, the tables written before are found by their ROW EXCLUSIVE
 /// locks.
 fn rows_changed(facts: &CatalogFacts) -> Vec<(String, i64)> {
-    let unseen = XACT.with_borrow(|x| x.loaded_here);
+    // SAFETY: a plain read of this backend's buffer.
+    let (mut written, overflow) = WRITTEN.with(|w| unsafe {
+        let w = &*w.as_ptr();
+        (w.oids[..w.len].to_vec(), w.overflow)
+    });
+    let unseen = XACT.with_borrow(|x| x.loaded_here) || overflow;
     if unseen {
         let extra: Vec<pg_sys::Oid> = Spi::connect(|c| {
             c.select(
@@ -412,16 +476,13 @@ fn rows_changed(facts: &CatalogFacts) -> Vec<(String, i64)> {
             .collect::<Result<Vec<_>, _>>()
         })
         .unwrap_or_default();
-        XACT.with_borrow_mut(|x| {
-            x.loaded_here = false;
-            for o in extra {
-                if !x.written.contains(&o) {
-                    x.written.push(o);
-                }
+        XACT.with_borrow_mut(|x| x.loaded_here = false);
+        for o in extra {
+            if !written.contains(&o) {
+                written.push(o);
             }
-        });
+        }
     }
-    let written = XACT.with_borrow(|x| x.written.clone());
     let mut out = Vec::new();
     for oid in written {
         let Some(rel) = facts.rel_by_oid(oid) else { continue };
@@ -570,6 +631,12 @@ pub fn mixed_accepted() {
 
 fn reset() {
     XACT.with_borrow_mut(|x| *x = Xact::default());
+    WRITTEN.with(|w| {
+        // SAFETY: this backend's own buffer, not borrowed anywhere else.
+        let w = unsafe { &mut *w.as_ptr() };
+        w.len = 0;
+        w.overflow = false;
+    });
     DDL_RAN.set(false);
     HOLDING.set(false);
     JUDGING.set(false);
