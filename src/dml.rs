@@ -34,8 +34,10 @@ struct Xact {
     held: Vec<(HeldLock, pg_sys::SubTransactionId)>,
     /// The library was loaded during this transaction: data changes before that were not seen.
     loaded_here: bool,
-    /// `schema-and-data` was allowed or warned about once already in this transaction.
+    /// `schema-and-data` was allowed or warned about once already in this transaction (in this
+    /// subtransaction or an earlier one).
     mixed_accepted: bool,
+    mixed_accepted_in: pg_sys::SubTransactionId,
 }
 
 thread_local! {
@@ -165,20 +167,24 @@ unsafe fn note_plan(ps: &pg_sys::PlannedStmt, plan: *mut pg_sys::Plan) {
             return;
         }
         let rte = (*rtable.elements.add(rti - 1)).ptr_value as *mut pg_sys::RangeTblEntry;
-        let relid = (*rte).relid;
-        WRITTEN.with(|w| {
-            let w = &mut *w.as_ptr();
-            if w.oids[..w.len].contains(&relid) {
-                return;
-            }
-            if w.len < w.oids.len() {
-                w.oids[w.len] = relid;
-                w.len += 1;
-            } else {
-                w.overflow = true;
-            }
-        });
+        note_relid((*rte).relid);
     }
+}
+
+fn note_relid(relid: pg_sys::Oid) {
+    WRITTEN.with(|w| {
+        // SAFETY: this backend's own buffer, borrowed nowhere else.
+        let w = unsafe { &mut *w.as_ptr() };
+        if w.oids[..w.len].contains(&relid) {
+            return;
+        }
+        if w.len < w.oids.len() {
+            w.oids[w.len] = relid;
+            w.len += 1;
+        } else {
+            w.overflow = true;
+        }
+    });
 }
 
 /// A migration is open in this session (`migrate_guard.current_migration` set): a pointer test.
@@ -280,11 +286,11 @@ extern "C-unwind" fn judge_finish(query_desc: *mut pg_sys::QueryDesc) -> *mut Pe
     let result = judging(|| {
         let facts = CatalogFacts::new(false);
         let rel = facts.rel_by_oid(first.relid)?;
-        if rel.temp || rel.schema == "migrate_guard" {
+        if !judged_target(&rel) {
             return None;
         }
         let held = strongest_held()?;
-        let changed = rows_changed(&facts);
+        let changed = rows_changed(&facts, false);
         let text = statement_text(qd, ps);
         let change = DataChange {
             op: first.op,
@@ -323,8 +329,7 @@ fn start_findings(
     let mut judged: Option<(String, &'static str)> = None;
     for c in found {
         let Some(rel) = facts.rel_by_oid(c.relid) else { continue };
-        // Temporary tables are the session's own; the extension's bookkeeping is small.
-        if rel.temp || rel.schema == "migrate_guard" {
+        if !judged_target(&rel) {
             continue;
         }
         let change = DataChange {
@@ -336,7 +341,7 @@ fn start_findings(
         };
         let before = findings.len();
         if let Some(held) = strongest_held() {
-            let changed = rows_changed(&facts);
+            let changed = rows_changed(&facts, false);
             schema_and_data::during(&change, &held, &changed, None, max, &mut findings);
         }
         // A table created in this transaction is invisible to every other session.
@@ -390,6 +395,18 @@ fn decide(findings: Vec<crate::rules::Finding>, mode: Mode, text: &str, table: &
         );
     }
     None
+}
+
+/// Whether a data change of `rel` is judged and counted: tables (partitioned ones included).
+/// Not temporary tables (the session's own), not the extension's bookkeeping, not a
+/// materialized view (only `REFRESH … CONCURRENTLY` writes one, with DELETEs and INSERTs of its
+/// own), not TOAST tables or catalogs found among the transaction's locks.
+fn judged_target(rel: &crate::facts::Rel) -> bool {
+    use crate::facts::RelKind;
+    matches!(rel.kind, RelKind::Table | RelKind::PartitionedTable)
+        && !rel.temp
+        && rel.schema != "migrate_guard"
+        && rel.schema != "pg_catalog"
 }
 
 fn max_rows() -> i64 {
@@ -453,17 +470,17 @@ fn migration_name(id: i64) -> String {
 }
 
 /// Rows this transaction has inserted, updated or deleted, per table with any, from
-/// PostgreSQL's per-transaction statistics of the tables it wrote to. When the library was
-/// loaded during this transaction, the tables written before are found by their ROW EXCLUSIVE
-/// locks.
-fn rows_changed(facts: &CatalogFacts) -> Vec<(String, i64)> {
+/// PostgreSQL's per-transaction statistics of the tables it wrote to. The hook notes the tables
+/// of every data change it sees; the others (written before the library loaded in this
+/// transaction, by COPY, or past the note's 32 tables) are found by the ROW EXCLUSIVE locks the
+/// transaction holds, when `scan_locks` asks for it or the note is known to be incomplete.
+fn rows_changed(facts: &CatalogFacts, scan_locks: bool) -> Vec<(String, i64)> {
     // SAFETY: a plain read of this backend's buffer.
     let (mut written, overflow) = WRITTEN.with(|w| unsafe {
         let w = &*w.as_ptr();
         (w.oids[..w.len].to_vec(), w.overflow)
     });
-    let unseen = XACT.with_borrow(|x| x.loaded_here) || overflow;
-    if unseen {
+    if scan_locks || overflow || XACT.with_borrow(|x| x.loaded_here) {
         let extra: Vec<pg_sys::Oid> = Spi::connect(|c| {
             c.select(
                 "SELECT relation FROM pg_catalog.pg_locks WHERE pid = pg_catalog.pg_backend_pid() \
@@ -480,13 +497,14 @@ fn rows_changed(facts: &CatalogFacts) -> Vec<(String, i64)> {
         for o in extra {
             if !written.contains(&o) {
                 written.push(o);
+                note_relid(o);
             }
         }
     }
     let mut out = Vec::new();
     for oid in written {
         let Some(rel) = facts.rel_by_oid(oid) else { continue };
-        if rel.temp || rel.schema == "migrate_guard" || rel.schema == "pg_catalog" {
+        if !judged_target(&rel) {
             continue;
         }
         // A partitioned table's rows are counted in its partitions.
@@ -561,7 +579,7 @@ pub fn running_transaction() -> Running {
     Running {
         ddl,
         held,
-        rows: rows_changed(&CatalogFacts::new(false)),
+        rows: rows_changed(&CatalogFacts::new(false), false),
         mixed_accepted,
     }
 }
@@ -618,14 +636,21 @@ pub fn before_ddl(
     if mode <= LockMode::ShareUpdateExclusive || XACT.with_borrow(|x| x.mixed_accepted) || max_rows() <= 0 {
         return;
     }
-    let changed = rows_changed(facts);
+    let changed = rows_changed(facts, true);
     schema_and_data::before_ddl(tag, mode, relation, &changed, max_rows(), out);
 }
 
 /// `schema-and-data` was allowed or warned about: the transaction is known to mix schema and
 /// data, and is not told again.
 pub fn mixed_accepted() {
-    XACT.with_borrow_mut(|x| x.mixed_accepted = true);
+    // SAFETY: inside a transaction.
+    let sub = unsafe { pg_sys::GetCurrentSubTransactionId() };
+    XACT.with_borrow_mut(|x| {
+        if !x.mixed_accepted {
+            x.mixed_accepted = true;
+            x.mixed_accepted_in = sub;
+        }
+    });
     HOLDING.set(false);
 }
 
@@ -674,6 +699,9 @@ unsafe extern "C-unwind" fn subxact_callback(
                 if x.ddl.as_ref().is_some_and(|(_, s)| *s >= my_subid) {
                     x.ddl = None;
                 }
+                if x.mixed_accepted && x.mixed_accepted_in >= my_subid {
+                    x.mixed_accepted = false;
+                }
                 DDL_RAN.set(x.ddl.is_some());
                 HOLDING.set(!x.held.is_empty() && !x.mixed_accepted);
             });
@@ -684,6 +712,9 @@ unsafe extern "C-unwind" fn subxact_callback(
             }
             if let Some((_, s)) = x.ddl.as_mut().filter(|(_, s)| *s >= my_subid) {
                 *s = parent_subid;
+            }
+            if x.mixed_accepted && x.mixed_accepted_in >= my_subid {
+                x.mixed_accepted_in = parent_subid;
             }
         }),
         _ => {}

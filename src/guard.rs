@@ -187,20 +187,14 @@ extern "C-unwind" fn table_rewrite(fcinfo: pg_sys::FunctionCallInfo) -> *mut Pen
     act(&verdict, client_text).unwrap_or(std::ptr::null_mut())
 }
 
-/// The strongest lock above SHARE UPDATE EXCLUSIVE the statement takes on a table or
-/// materialized view that other sessions use and that holds data: `(mode, "table public.t")`.
+/// The strong lock the statement takes on a populated table other sessions use, with the
+/// relation as messages name it (`table public.t`).
 fn strong_lock_on_populated(
     stmt: &crate::model::Statement,
     facts: &CatalogFacts,
 ) -> Option<(crate::model::LockMode, String)> {
-    use crate::facts::RelKind;
-    let (lock, rel) = crate::locks::strong_lock_on_existing(stmt, facts)?;
-    if !matches!(rel.kind, RelKind::Table | RelKind::PartitionedTable | RelKind::MatView) {
-        return None;
-    }
-    let rel = facts.with_storage(rel);
-    rel.has_data()
-        .then(|| (lock, format!("{} {}", rel.kind.noun(), rel.display)))
+    crate::locks::strong_lock_on_populated(stmt, facts)
+        .map(|(lock, rel)| (lock, format!("{} {}", rel.kind.noun(), rel.display)))
 }
 
 /// Leave history what the start of the statement knows: its verdict, its object and table

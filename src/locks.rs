@@ -205,6 +205,29 @@ pub fn strong_lock_on_existing(stmt: &Statement, facts: &dyn Facts) -> Option<(L
     best
 }
 
+/// The strongest lock above SHARE UPDATE EXCLUSIVE that `stmt` requests on a table or
+/// materialized view that other sessions use and that holds data, with that relation (storage
+/// read): the lock `schema-and-data` is about, held until the transaction commits.
+pub fn strong_lock_on_populated(stmt: &Statement, facts: &dyn Facts) -> Option<(LockMode, Rel)> {
+    use crate::facts::RelKind;
+    let mut best: Option<(LockMode, Rel)> = None;
+    for n in lock_needs(stmt, facts.server()) {
+        if n.mode <= LockMode::ShareUpdateExclusive || best.as_ref().is_some_and(|(m, _)| *m >= n.mode) {
+            continue;
+        }
+        if let Some(rel) = n
+            .target
+            .resolve(facts)
+            .filter(|r| r.existing() && matches!(r.kind, RelKind::Table | RelKind::PartitionedTable | RelKind::MatView))
+            .map(|r| facts.with_storage(r))
+            .filter(Rel::has_data)
+        {
+            best = Some((n.mode, rel));
+        }
+    }
+    best
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -199,6 +199,7 @@ def crosscheck(path):
             continue
         blocked, warned, error, backstop = executed(conn, stmt)
         compared += 1
+        c_blocked, c_warned, c_errors = verdict
         # check() does not estimate the rows of an INSERT (see the README).
         if (re.match(r"\s*INSERT\b", stmt, re.I) and (blocked | warned) <= {"schema-and-data"}
                 and (blocked or warned) and not (c_blocked or c_warned)):
@@ -210,7 +211,6 @@ def crosscheck(path):
             out_of_reach += 1
             notes.append(f"out of reach (a savepoint of the running transaction): {stmt[:80]}")
             continue
-        c_blocked, c_warned, c_errors = verdict
         via_function = re.match(r"\s*(DO|CALL|SELECT)\b", stmt, re.I) is not None
         if (blocked or warned) and (via_function or backstop) and not (c_blocked or c_warned):
             out_of_reach += 1

@@ -24,10 +24,16 @@ UPDATE users SET normalized_email = lower(email) WHERE email LIKE 'User%';
 DELETE FROM users WHERE id > 0;
 -- Under the threshold: passes.
 UPDATE users SET normalized_email = lower(email) WHERE id <= 100;
--- The hint's backfill is the safe way: its batches pass inside the migration.
+-- An UPDATE through an alias gets batches, without a backfill call (the backfill's own UPDATE
+-- has no alias).
+UPDATE users u SET normalized_email = NULL WHERE u.id > 0;
+-- The hint's backfill is the safe way: its batches pass inside the migration, even when each is
+-- estimated past max_rows.
+SET migrate_guard.max_rows = 5000;
 SET client_min_messages = warning;
 CALL migrate_guard.backfill('dml.users', 'normalized_email = lower(email)', 'normalized_email IS DISTINCT FROM lower(email)');
 RESET client_min_messages;
+RESET migrate_guard.max_rows;
 SELECT count(*) FILTER (WHERE normalized_email = lower(email)) AS normalized FROM users;
 SELECT migrate_guard.end_migration();
 VACUUM ANALYZE users;
@@ -154,6 +160,14 @@ UPDATE users SET normalized_email = NULL WHERE id <= 15000;
 /* migrate_guard:allow schema-and-data */ ALTER TABLE users ADD COLUMN nick text;
 ROLLBACK;
 
+-- REFRESH MATERIALIZED VIEW CONCURRENTLY rewrites the view's rows with DELETEs and INSERTs of
+-- its own: not data changes the rules are about.
+CREATE MATERIALIZED VIEW user_domains AS SELECT id, split_part(email, '@', 2) AS domain, email FROM users;
+CREATE UNIQUE INDEX CONCURRENTLY user_domains_id ON user_domains (id);
+UPDATE users SET email = upper(email);
+REFRESH MATERIALIZED VIEW CONCURRENTLY user_domains;
+SELECT count(*) FROM user_domains WHERE email = upper(email);
+
 -- History and the overrides view record the data changes that ran with a rule allowed.
 SELECT command_tag, object_identity, verdict, rules_fired, rules_allowed, allowed_via, statement
 FROM migrate_guard.history WHERE command_tag IN ('UPDATE', 'DELETE', 'INSERT') ORDER BY id;
@@ -164,6 +178,7 @@ RESET search_path;
 -- check() judges a script's data changes the same way, with the planner's estimate of the rows
 -- each would change (planned, never run).
 SET search_path = dml, public;
+VACUUM ANALYZE users;
 SELECT statement_no, rule, verdict, message FROM migrate_guard.check($$
 BEGIN;
 ALTER TABLE users ADD COLUMN nickname text;
@@ -189,6 +204,17 @@ SELECT detail, hint FROM migrate_guard.check($$
 SELECT migrate_guard.begin_migration('0009');
 UPDATE users SET normalized_email = lower(email);
 $$);
+-- A savepoint rolled back takes its DDL with it in check() too.
+SELECT statement_no, rule, verdict FROM migrate_guard.check($$
+BEGIN;
+SAVEPOINT s;
+ALTER TABLE users ADD COLUMN nickname text;
+ROLLBACK TO SAVEPOINT s;
+UPDATE users SET normalized_email = NULL;
+ALTER TABLE users ADD COLUMN nickname text;
+UPDATE users SET nickname = email;
+COMMIT;
+$$) ORDER BY statement_no, rule;
 -- Outside a migration and a DDL transaction, nothing to report.
 SELECT count(*) FROM migrate_guard.check('UPDATE users SET normalized_email = NULL; DELETE FROM users;');
 RESET search_path;

@@ -16,7 +16,6 @@ pub mod step;
 
 use crate::catalog::{CaughtError, attempt};
 use crate::ddl::script::Parsed;
-use crate::facts::RelKind;
 use crate::model::Command;
 use crate::policy::{self, AllowSource, Mode};
 use crate::rules;
@@ -139,6 +138,7 @@ pub fn run(script: &str, assume_populated: Option<bool>) -> Vec<Row> {
         statement_no: 0,
         assume_populated,
         migration_name: None,
+        seeded: false,
     };
     let mut start = 0;
     while start < spans.len() {
@@ -171,6 +171,9 @@ struct Run<'a> {
     assume_populated: Option<bool>,
     /// The name given to `begin_migration` in the script.
     migration_name: Option<String>,
+    /// The script's first block took the running transaction's state (later ones start empty:
+    /// the first COMMIT ended that transaction).
+    seeded: bool,
 }
 
 /// An open transaction block: its GUC nest level, the overlay as it was at BEGIN, and the
@@ -207,6 +210,8 @@ struct Savepoint {
     saved: Overlay,
     /// How many of the block's session-level SETs came before the savepoint.
     session_sets: usize,
+    /// The block's data-change state at the savepoint.
+    data: DataTx,
 }
 
 /// Where a statement is and what it says, for its rows.
@@ -355,10 +360,7 @@ impl Run<'_> {
         {
             d.stmt.text = Some(here.text.clone());
             let mut extra = Vec::new();
-            let strong = crate::locks::strong_lock_on_existing(&d.stmt, &facts)
-                .filter(|(_, r)| matches!(r.kind, RelKind::Table | RelKind::PartitionedTable | RelKind::MatView))
-                .map(|(m, r)| (m, crate::facts::Facts::with_storage(&facts, r)))
-                .filter(|(_, r)| r.has_data())
+            let strong = crate::locks::strong_lock_on_populated(&d.stmt, &facts)
                 .map(|(m, r)| (m, format!("{} {}", r.kind.noun(), r.display)));
             if let (Some((lock, relation)), Some(b)) = (&strong, &self.block)
                 && !b.data.mixed_accepted
@@ -488,7 +490,11 @@ impl Run<'_> {
             saved: self.overlay.clone(),
             savepoints: Vec::new(),
             session_sets: Vec::new(),
-            data: running_data(),
+            data: if std::mem::replace(&mut self.seeded, true) {
+                DataTx::default()
+            } else {
+                running_data()
+            },
         });
     }
 
@@ -528,6 +534,7 @@ impl Run<'_> {
                     level: unsafe { pg_sys::NewGUCNestLevel() },
                     saved: self.overlay.clone(),
                     session_sets: b.session_sets.len(),
+                    data: b.data.clone(),
                 }),
                 None => self
                     .rows
@@ -557,6 +564,7 @@ impl Run<'_> {
                     b.savepoints.truncate(i + 1);
                     b.session_sets.truncate(b.savepoints[i].session_sets);
                     self.overlay = b.savepoints[i].saved.clone();
+                    b.data = b.savepoints[i].data.clone();
                     // SAFETY: as in begin(); the savepoint stays, with a fresh level.
                     b.savepoints[i].level = unsafe { pg_sys::NewGUCNestLevel() };
                 }
@@ -757,17 +765,27 @@ fn estimate(op: &str, rel: &crate::facts::Rel, text: &str, facts: &ScriptFacts) 
     if op == "INSERT" || crate::check::overlay::is_script_oid(rel.oid) {
         return None;
     }
-    let table_rows = crate::facts::Facts::with_storage(facts, rel.clone())
-        .storage
-        .and_then(|s| s.est_rows);
-    if let Some(select) = crate::rules::large_update::selecting_query(text)
-        && let Some(rows) = plan_rows(rel.oid, &select)
-    {
+    use crate::rules::large_update::{Selecting, selecting_query};
+    let table_rows = || {
+        crate::facts::Facts::with_storage(facts, rel.clone())
+            .storage
+            .and_then(|s| s.est_rows)
+    };
+    let (select, joined) = match selecting_query(text) {
+        Selecting::Query { sql, joined } => (sql, joined),
+        Selecting::CurrentRow => return Some((1, None)),
+        Selecting::Unknown => return None,
+    };
+    if let Some(rows) = plan_rows(rel.oid, &select) {
         // A join (FROM, USING) can estimate more rows than the table has; each is changed once.
-        return Some((table_rows.map_or(rows, |t| rows.min(t.max(1))), None));
+        let rows = match table_rows() {
+            Some(t) if joined && t > 0 => rows.min(t),
+            _ => rows,
+        };
+        return Some((rows, None));
     }
     Some((
-        table_rows?,
+        table_rows()?,
         Some("the table's row estimate: check() could not plan the statement's own rows"),
     ))
 }

@@ -104,40 +104,44 @@ pub(crate) fn batches(change: &DataChange, max_rows: i64) -> String {
 
 /// `(set clause, filter)` of `migrate_guard.backfill` for an `UPDATE t SET … [WHERE …]` of one
 /// table: the filter is the WHERE clause (if any) and the rows not yet holding the new values,
-/// so that a resumed backfill skips what is done. `None` for anything else (FROM, WITH,
-/// WHERE CURRENT OF, SET … = DEFAULT, an UPDATE this cannot split).
+/// so that a resumed backfill skips what is done. `None` for anything else (an alias, FROM,
+/// WITH, WHERE CURRENT OF, DEFAULT, a row set from a sub-SELECT): the backfill runs
+/// `UPDATE <table> SET <set clause> WHERE <filter>` with nothing else around it.
 pub fn backfill_clauses(text: &str) -> Option<(String, String)> {
+    // Comments out of the way: a `--` comment would swallow what follows it on one line.
+    let text = &crate::sqltext::compact(text);
     let pieces = lex(text);
     let words: Vec<(usize, usize, String)> = top_level(&pieces);
-    // The statement starts with UPDATE (after comments) and has SET at top level.
-    let first = pieces
-        .iter()
-        .find(|p| !matches!(p, Piece::Space(_) | Piece::Comment(_)))?;
-    if !matches!(first, Piece::Word(w) if w.eq_ignore_ascii_case("update")) {
-        return None;
-    }
+    let first = words.first().filter(|(s, _, w)| *s == 0 && w == "update")?;
     let kw = |name: &str| words.iter().find(|(_, _, w)| w == name).map(|(s, e, _)| (*s, *e));
-    let (_, set_end) = kw("set")?;
-    if kw("from").is_some() || kw("current").is_some() {
+    let (set_start, set_end) = kw("set")?;
+    if kw("from").is_some() || kw("current").is_some() || !plain_table(&text[first.1..set_start]) {
         return None;
     }
     let ret = kw("returning").map(|(s, _)| s);
     let where_ = kw("where");
-    let end_of_text = text.trim_end().trim_end_matches(';').len();
-    let set_stop = where_.map(|(s, _)| s).or(ret).unwrap_or(end_of_text);
+    let set_stop = where_.map(|(s, _)| s).or(ret).unwrap_or(text.len());
     let set = text.get(set_end..set_stop)?.trim();
-    let filter = where_.and_then(|(_, e)| text.get(e..ret.unwrap_or(end_of_text)).map(str::trim));
-    let items = split_top(set, ",");
+    let filter = where_.and_then(|(_, e)| text.get(e..ret.unwrap_or(text.len())).map(str::trim));
     let mut targets = Vec::new();
     let mut values = Vec::new();
-    for item in &items {
+    for item in split_top(set, ",") {
         let parts = split_top(item, "=");
         if parts.len() < 2 {
             return None;
         }
         let target = parts[0].trim();
         let value = item[parts[0].len() + 1..].trim();
-        if target.is_empty() || value.is_empty() || value.eq_ignore_ascii_case("default") {
+        let has_word = |w: &str| {
+            lex(value)
+                .iter()
+                .any(|p| matches!(p, Piece::Word(x) if x.eq_ignore_ascii_case(w)))
+        };
+        if target.is_empty()
+            || value.is_empty()
+            || has_word("default")
+            || (target.starts_with('(') && has_word("select"))
+        {
             return None;
         }
         targets.push(target.to_owned());
@@ -155,60 +159,95 @@ pub fn backfill_clauses(text: &str) -> Option<(String, String)> {
         Some(w) => format!("{} AND {changed}", grouped(w)),
         None => changed,
     };
-    Some((crate::sqltext::compact(set), crate::sqltext::compact(&filter)))
+    Some((set.to_owned(), filter))
+}
+
+/// `[ONLY] [schema.]table [*]`, and nothing else (no alias).
+fn plain_table(text: &str) -> bool {
+    let code: Vec<Piece> = lex(text)
+        .into_iter()
+        .filter(|p| !matches!(p, Piece::Space(_) | Piece::Comment(_)))
+        .collect();
+    let mut rest = code.as_slice();
+    if let [Piece::Word(w), tail @ ..] = rest
+        && w.eq_ignore_ascii_case("only")
+        && !tail.is_empty()
+    {
+        rest = tail;
+    }
+    if let [head @ .., Piece::Other("*")] = rest {
+        rest = head;
+    }
+    let name = |p: &Piece| matches!(p, Piece::Word(_) | Piece::QuotedIdent(_));
+    match rest {
+        [a] => name(a),
+        [a, Piece::Other("."), b] => name(a) && name(b),
+        _ => false,
+    }
+}
+
+/// What `check()` can estimate of an UPDATE or DELETE.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Selecting {
+    /// `SELECT 1 FROM <target>[, <other tables>] [WHERE <condition>]`: the rows it changes, as a
+    /// query the planner can estimate without touching them; `joined` when other tables take part.
+    Query { sql: String, joined: bool },
+    /// `WHERE CURRENT OF`: the cursor's current row.
+    CurrentRow,
+    /// Anything else (WITH, a statement this does not split).
+    Unknown,
 }
 
 /// The rows an `UPDATE … SET … [FROM …] [WHERE …]` or a `DELETE FROM … [USING …] [WHERE …]`
-/// changes, as a query the planner can estimate without touching them:
-/// `SELECT 1 FROM <target>[, <other tables>] [WHERE <condition>]`. `None` for anything else
-/// (WITH, WHERE CURRENT OF).
-pub fn selecting_query(text: &str) -> Option<String> {
+/// changes, as far as `check()` can estimate them.
+pub fn selecting_query(text: &str) -> Selecting {
+    let text = &crate::sqltext::compact(text);
     let pieces = lex(text);
     let words = top_level(&pieces);
-    let first = words.first()?;
+    let Some(first) = words.first().filter(|(s, _, _)| *s == 0) else {
+        return Selecting::Unknown;
+    };
     let kw = |name: &str, after: usize| {
         words
             .iter()
             .find(|(s, _, w)| w == name && *s >= after)
             .map(|(s, e, _)| (*s, *e))
     };
-    let before_code = pieces
-        .iter()
-        .take_while(|p| matches!(p, Piece::Space(_) | Piece::Comment(_)))
-        .map(|p| p.text().len())
-        .sum::<usize>();
-    if first.0 != before_code || kw("current", 0).is_some() {
-        return None;
+    if kw("current", 0).is_some() {
+        return Selecting::CurrentRow;
     }
-    let end = text.trim_end().trim_end_matches(';').len();
-    let ret = kw("returning", 0).map_or(end, |(s, _)| s);
-    let (target, others, condition) = match first.2.as_str() {
-        "update" => {
-            let (set_start, set_end) = kw("set", first.1)?;
-            let target = &text[first.1..set_start];
+    let ret = kw("returning", 0).map_or(text.len(), |(s, _)| s);
+    let parts = match first.2.as_str() {
+        "update" => kw("set", first.1).map(|(set_start, set_end)| {
             let where_ = kw("where", set_end);
             let from = kw("from", set_end);
             let others = from.map(|(_, e)| &text[e..where_.map_or(ret, |(s, _)| s)]);
-            (target, others, where_.map(|(_, e)| &text[e..ret]))
-        }
-        "delete" => {
-            let (_, from_end) = kw("from", first.1)?;
+            (&text[first.1..set_start], others, where_.map(|(_, e)| &text[e..ret]))
+        }),
+        "delete" => kw("from", first.1).map(|(_, from_end)| {
             let where_ = kw("where", from_end);
             let using = kw("using", from_end);
             let stop = using.or(where_).map_or(ret, |(s, _)| s);
             let others = using.map(|(_, e)| &text[e..where_.map_or(ret, |(s, _)| s)]);
             (&text[from_end..stop], others, where_.map(|(_, e)| &text[e..ret]))
-        }
-        _ => return None,
+        }),
+        _ => None,
     };
-    let mut q = format!("SELECT 1 FROM {}", target.trim());
-    if let Some(o) = others.map(str::trim).filter(|o| !o.is_empty()) {
-        q.push_str(&format!(", {o}"));
+    let Some((target, others, condition)) = parts else {
+        return Selecting::Unknown;
+    };
+    let mut sql = format!("SELECT 1 FROM {}", target.trim());
+    let others = others.map(str::trim).filter(|o| !o.is_empty());
+    if let Some(o) = others {
+        sql.push_str(&format!(", {o}"));
     }
     if let Some(c) = condition.map(str::trim).filter(|c| !c.is_empty()) {
-        q.push_str(&format!(" WHERE {c}"));
+        sql.push_str(&format!(" WHERE {c}"));
     }
-    Some(q)
+    Selecting::Query {
+        sql,
+        joined: others.is_some(),
+    }
 }
 
 /// Top-level (outside parentheses) keywords of interest, lower-cased, with their byte span.
@@ -344,23 +383,37 @@ mod tests {
 
     #[test]
     fn the_rows_a_statement_changes_as_a_query() {
-        let q = |t: &str| selecting_query(t);
-        assert_eq!(q("UPDATE users SET a = 1"), Some("SELECT 1 FROM users".into()));
+        let q = |t: &str| match selecting_query(t) {
+            Selecting::Query { sql, joined } => Some((sql, joined)),
+            _ => None,
+        };
+        assert_eq!(q("UPDATE users SET a = 1"), Some(("SELECT 1 FROM users".into(), false)));
         assert_eq!(
             q("-- c\nupdate ONLY public.users u set a = s.a from s where s.id = u.id returning u.id;"),
-            Some("SELECT 1 FROM ONLY public.users u, s WHERE s.id = u.id".into())
+            Some(("SELECT 1 FROM ONLY public.users u, s WHERE s.id = u.id".into(), true))
         );
         assert_eq!(
             q("DELETE FROM users WHERE id IN (SELECT id FROM gone)"),
-            Some("SELECT 1 FROM users WHERE id IN (SELECT id FROM gone)".into())
+            Some(("SELECT 1 FROM users WHERE id IN (SELECT id FROM gone)".into(), false))
         );
         assert_eq!(
             q("DELETE FROM t USING s WHERE s.id = t.id"),
-            Some("SELECT 1 FROM t, s WHERE s.id = t.id".into())
+            Some(("SELECT 1 FROM t, s WHERE s.id = t.id".into(), true))
         );
-        assert_eq!(q("WITH x AS (SELECT 1) DELETE FROM t"), None);
-        assert_eq!(q("UPDATE t SET a = 1 WHERE CURRENT OF c"), None);
-        assert_eq!(q("INSERT INTO t VALUES (1)"), None);
+        // A comment on a line of its own does not swallow the WHERE clause.
+        assert_eq!(
+            q("UPDATE t -- the table\nSET a = 1 -- all of it?\nWHERE b"),
+            Some(("SELECT 1 FROM t WHERE b".into(), false))
+        );
+        assert_eq!(
+            selecting_query("WITH x AS (SELECT 1) DELETE FROM t"),
+            Selecting::Unknown
+        );
+        assert_eq!(
+            selecting_query("UPDATE t SET a = 1 WHERE CURRENT OF c"),
+            Selecting::CurrentRow
+        );
+        assert_eq!(selecting_query("INSERT INTO t VALUES (1)"), Selecting::Unknown);
     }
 
     #[test]
@@ -374,11 +427,25 @@ mod tests {
             ))
         );
         assert_eq!(
-            b("/* x */ update public.users u set a = a + 1, b = 'x, y' where u.a <= 10 OR b IS NULL returning *"),
+            b("/* x */ update ONLY public.users set a = a + 1, b = 'x, y' where a <= 10 OR b IS NULL returning *"),
             Some((
                 "a = a + 1, b = 'x, y'".into(),
-                "(u.a <= 10 OR b IS NULL) AND (a, b) IS DISTINCT FROM (a + 1, 'x, y')".into()
+                "(a <= 10 OR b IS NULL) AND (a, b) IS DISTINCT FROM (a + 1, 'x, y')".into()
             ))
+        );
+        // The backfill's UPDATE has no alias to refer to.
+        assert_eq!(b("UPDATE users u SET a = 1 WHERE u.b > 0"), None);
+        assert_eq!(b("UPDATE users AS u SET a = 1"), None);
+        // A `--` comment does not swallow the rest of the clause.
+        assert_eq!(
+            b("UPDATE t SET a = lower(b) -- keep it short\nWHERE c"),
+            Some(("a = lower(b)".into(), "c AND a IS DISTINCT FROM lower(b)".into()))
+        );
+        assert_eq!(b("UPDATE t SET (a, b) = (SELECT x, y FROM s)"), None);
+        assert_eq!(b("UPDATE t SET (a, b) = (DEFAULT, 1)"), None);
+        assert_eq!(
+            b("UPDATE \"My\".t SET (a, b) = (1, 2)"),
+            Some(("(a, b) = (1, 2)".into(), "(a, b) IS DISTINCT FROM (1, 2)".into()))
         );
         assert_eq!(
             b("UPDATE t SET flag = (x > 1) WHERE id IN (SELECT id FROM s WHERE s.v = 1)"),
