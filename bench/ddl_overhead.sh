@@ -11,6 +11,7 @@
 # /dev/shm instead, where DDL itself costs least and the guard's share is largest.
 if [ "${1:-}" = --memory ]; then export MG_BENCH_MEMORY=1; shift; fi
 source "$(dirname "$0")/../scripts/lib.sh"
+source "$(dirname "$0")/lib.sh"
 runs=${1:-11}
 tables=200   # x 10 statements = 2,000
 
@@ -65,8 +66,6 @@ run_once() {
     t1=$(date +%s%N)
     echo "$(( (t1 - t0) / 1000000 )) $(( ($(cat "$work/cpu1") - $(cat "$work/cpu0")) / 1000000 ))"
 }
-
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
 echo "DDL overhead: $statements statements, $runs alternating runs per side and mode, a fresh database per run"
 echo "cluster: $BENCH_PGDATA"

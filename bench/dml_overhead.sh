@@ -7,6 +7,7 @@
 # Usage: bench/dml_overhead.sh [runs per side, default 9] [seconds per run, default 10] [clients, default 1]
 # Needs the extension installed (make install). Runs on its own cluster (port 56NN for PostgreSQL NN; PG=NN picks the version), on disk.
 source "$(dirname "$0")/../scripts/lib.sh"
+source "$(dirname "$0")/lib.sh"
 runs=${1:-9}
 seconds=${2:-10}
 clients=${3:-1}
@@ -35,11 +36,7 @@ done
     pgbench --show-script=tpcb-like 2>&1 | grep -v '^--'
 } >"$work/tpcb.sql"
 
-run() { # database -> transactions per second
-    pgbench -n -c "$clients" -j "$clients" -T "$seconds" -D ddl_done=0 -f "$work/tpcb.sql" "$1" 2>&1 \
-        | sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | head -1
-}
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+run() { pgbench_tps -n -c "$clients" -j "$clients" -T "$seconds" -D ddl_done=0 -f "$work/tpcb.sql" "$1"; } # database
 
 echo "pgbench TPC-B-like (built-in script), scale 10, synchronous_commit off, each session running one DDL statement first"
 echo "pgbench: $clients clients, $seconds s per run, $runs alternating runs per side, medians"

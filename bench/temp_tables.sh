@@ -7,6 +7,7 @@
 # Usage: bench/temp_tables.sh [runs per side, default 5] [seconds per run, default 10] [clients, default 2]
 # Needs the extension installed (make install). Runs on its own cluster (port 56NN for PostgreSQL NN; PG=NN picks the version), on disk.
 source "$(dirname "$0")/../scripts/lib.sh"
+source "$(dirname "$0")/lib.sh"
 runs=${1:-5}
 seconds=${2:-10}
 clients=${3:-2}
@@ -33,11 +34,7 @@ SELECT count(*), sum(amount) FROM scratch WHERE amount > 500;
 COMMIT;
 SQL
 
-run() { # database -> transactions per second
-    pgbench -n -c "$clients" -j "$clients" -T "$seconds" -f "$work/scratch.sql" "$1" 2>&1 \
-        | sed -n 's/^tps = \([0-9.]*\) .*/\1/p' | head -1
-}
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+run() { pgbench_tps -n -c "$clients" -j "$clients" -T "$seconds" -f "$work/scratch.sql" "$1"; } # database
 
 echo "Temporary-table transactions (BEGIN; CREATE TEMP TABLE ... ON COMMIT DROP; INSERT; SELECT; COMMIT)"
 echo "pgbench: $clients clients, $seconds s per run, $runs alternating runs per side, medians"

@@ -14,6 +14,7 @@
 //! changed (an estimate can be far off, and many small statements add up).
 
 use crate::catalog::CatalogFacts;
+use crate::facts::Facts;
 use crate::model::LockMode;
 use crate::policy::Mode;
 use crate::report::{self, Pending};
@@ -30,10 +31,13 @@ use std::cell::{Cell, RefCell};
 struct Xact {
     /// The first DDL statement (its command tag) and the subtransaction that ran it.
     ddl: Option<(String, pg_sys::SubTransactionId)>,
-    /// Strong locks its DDL took on populated tables other sessions use.
-    held: Vec<(HeldLock, pg_sys::SubTransactionId)>,
+    /// Strong locks its DDL took on tables other sessions use (whether each holds data is asked
+    /// when a data change is judged), with the table's oid.
+    held: Vec<(HeldLock, pg_sys::Oid, pg_sys::SubTransactionId)>,
     /// The library was loaded during this transaction: data changes before that were not seen.
     loaded_here: bool,
+    /// The tables the transaction holds ROW EXCLUSIVE locks on were added to `WRITTEN` once.
+    locks_scanned: bool,
     /// `schema-and-data` was allowed or warned about once already in this transaction (in this
     /// subtransaction or an earlier one).
     mixed_accepted: bool,
@@ -289,7 +293,7 @@ extern "C-unwind" fn judge_finish(query_desc: *mut pg_sys::QueryDesc) -> *mut Pe
         if !judged_target(&rel) {
             return None;
         }
-        let held = strongest_held()?;
+        let held = strongest_held(&facts)?;
         let changed = rows_changed(&facts, false);
         let text = statement_text(qd, ps);
         let change = DataChange {
@@ -302,7 +306,14 @@ extern "C-unwind" fn judge_finish(query_desc: *mut pg_sys::QueryDesc) -> *mut Pe
         let mut findings = Vec::new();
         // SAFETY: the executor state of the statement that just ran.
         let processed = unsafe { (*qd.estate).es_processed } as i64;
-        schema_and_data::during(&change, &held, &changed, Some(processed), max_rows(), &mut findings);
+        schema_and_data::during(
+            &change,
+            &held,
+            &changed,
+            Some(processed),
+            gucs::max_rows(),
+            &mut findings,
+        );
         decide(findings, mode, &text, &rel.display, first.op)
     });
     JUDGING.set(false);
@@ -324,7 +335,7 @@ fn start_findings(
 ) -> Option<*mut Pending> {
     let facts = CatalogFacts::new(false);
     let text = statement_text(qd, ps);
-    let max = max_rows();
+    let max = gucs::max_rows();
     let mut findings = Vec::new();
     let mut judged: Option<(String, &'static str)> = None;
     for c in found {
@@ -340,7 +351,7 @@ fn start_findings(
             text: Some(&text),
         };
         let before = findings.len();
-        if let Some(held) = strongest_held() {
+        if let Some(held) = strongest_held(&facts) {
             let changed = rows_changed(&facts, false);
             schema_and_data::during(&change, &held, &changed, None, max, &mut findings);
         }
@@ -370,13 +381,7 @@ fn decide(findings: Vec<crate::rules::Finding>, mode: Mode, text: &str, table: &
     if let Some(pending) = guard::act(&verdict, text) {
         return Some(pending);
     }
-    let mixed = verdict
-        .allowed
-        .iter()
-        .map(|(f, _)| f)
-        .chain(&verdict.warned)
-        .any(|f| f.rule == crate::rules::RuleId::SchemaAndData);
-    if mixed {
+    if verdict.runs_with(&[crate::rules::RuleId::SchemaAndData]) {
         mixed_accepted();
     }
     if history::recording() && !verdict.is_clean() {
@@ -409,24 +414,25 @@ fn judged_target(rel: &crate::facts::Rel) -> bool {
         && rel.schema != "pg_catalog"
 }
 
-fn max_rows() -> i64 {
-    gucs::MAX_ROWS.get() as i64
-}
-
-/// The strongest lock held because of this transaction's DDL (the first one taken, among equals).
-fn strongest_held() -> Option<HeldLock> {
-    XACT.with_borrow(|x| {
+/// The strongest lock held because of this transaction's DDL on a table that holds data (the
+/// first one taken, among equals), unless `schema-and-data` was already accepted.
+fn strongest_held(facts: &CatalogFacts) -> Option<HeldLock> {
+    let held: Vec<(HeldLock, pg_sys::Oid)> = XACT.with_borrow(|x| {
         if x.mixed_accepted {
-            return None;
+            return Vec::new();
         }
-        let mut best: Option<&HeldLock> = None;
-        for (h, _) in &x.held {
-            if best.is_none_or(|b| h.mode > b.mode) {
-                best = Some(h);
-            }
+        x.held.iter().map(|(h, oid, _)| (h.clone(), *oid)).collect()
+    });
+    let mut best: Option<HeldLock> = None;
+    for (h, oid) in held {
+        if best.as_ref().is_some_and(|b| b.mode >= h.mode) {
+            continue;
         }
-        best.cloned()
-    })
+        if facts.rel_by_oid(oid).is_some_and(|r| facts.with_storage(r).has_data()) {
+            best = Some(h);
+        }
+    }
+    best
 }
 
 /// The statement's own text: its part of a multi-statement string.
@@ -480,7 +486,8 @@ fn rows_changed(facts: &CatalogFacts, scan_locks: bool) -> Vec<(String, i64)> {
         let w = &*w.as_ptr();
         (w.oids[..w.len].to_vec(), w.overflow)
     });
-    if scan_locks || overflow || XACT.with_borrow(|x| x.loaded_here) {
+    let scan = XACT.with_borrow(|x| (scan_locks && !x.locks_scanned) || x.loaded_here) || overflow;
+    if scan {
         let extra: Vec<pg_sys::Oid> = Spi::connect(|c| {
             c.select(
                 "SELECT relation FROM pg_catalog.pg_locks WHERE pid = pg_catalog.pg_backend_pid() \
@@ -493,7 +500,10 @@ fn rows_changed(facts: &CatalogFacts, scan_locks: bool) -> Vec<(String, i64)> {
             .collect::<Result<Vec<_>, _>>()
         })
         .unwrap_or_default();
-        XACT.with_borrow_mut(|x| x.loaded_here = false);
+        XACT.with_borrow_mut(|x| {
+            x.loaded_here = false;
+            x.locks_scanned = true;
+        });
         for o in extra {
             if !written.contains(&o) {
                 written.push(o);
@@ -572,7 +582,7 @@ pub fn running_transaction() -> Running {
     let (ddl, held, mixed_accepted) = XACT.with_borrow(|x| {
         (
             x.ddl.as_ref().map(|(t, _)| t.clone()),
-            x.held.iter().map(|(h, _)| h.clone()).collect::<Vec<_>>(),
+            x.held.iter().map(|(h, _, _)| h.clone()).collect::<Vec<_>>(),
             x.mixed_accepted,
         )
     });
@@ -595,49 +605,51 @@ pub fn ddl_ran(tag: &str) {
     DDL_RAN.set(true);
 }
 
-/// The guard let a DDL statement through that takes `mode` on `relation`, a populated table
-/// other sessions use.
-pub fn strong_lock_taken(mode: LockMode, relation: String, tag: &str, text: &str) {
-    if mode <= LockMode::ShareUpdateExclusive {
+/// The guard let a DDL statement through that takes these strong locks on tables other
+/// sessions use.
+pub fn strong_locks_taken(locks: &[(LockMode, crate::facts::Rel)], tag: &str, text: &str) {
+    if locks.is_empty() {
         return;
-    }
-    let mut text = crate::sqltext::compact(text);
-    if text.chars().count() > 80 {
-        text = text.chars().take(77).collect::<String>() + "...";
     }
     // SAFETY: inside a transaction.
     let sub = unsafe { pg_sys::GetCurrentSubTransactionId() };
     XACT.with_borrow_mut(|x| {
-        if x.held.iter().any(|(h, _)| h.relation == relation && h.mode >= mode) {
-            return;
+        for (mode, rel) in locks {
+            let oid = pg_sys::Oid::from(rel.oid);
+            if x.held.iter().any(|(h, o, _)| *o == oid && h.mode >= *mode) {
+                continue;
+            }
+            let relation = format!("{} {}", rel.kind.noun(), rel.display);
+            x.held.push((HeldLock::new(*mode, relation, tag, text), oid, sub));
         }
-        x.held.push((
-            HeldLock {
-                mode,
-                relation,
-                tag: tag.to_owned(),
-                text,
-            },
-            sub,
-        ));
-        HOLDING.set(!x.mixed_accepted);
+        HOLDING.set(!x.held.is_empty() && !x.mixed_accepted);
     });
 }
 
-/// The DDL statement about to take `mode` on `relation`: `schema-and-data` if the transaction
-/// has already changed more rows than allowed.
+/// A DDL statement about to take `locks`: `schema-and-data` if the transaction has already
+/// changed more rows than allowed and one of them is on a table that holds data. A transaction
+/// without a transaction id has written nothing (every DDL statement in autocommit): nothing to
+/// count.
 pub fn before_ddl(
     tag: &str,
-    mode: LockMode,
-    relation: &str,
+    locks: &[(LockMode, crate::facts::Rel)],
     facts: &CatalogFacts,
     out: &mut Vec<crate::rules::Finding>,
 ) {
-    if mode <= LockMode::ShareUpdateExclusive || XACT.with_borrow(|x| x.mixed_accepted) || max_rows() <= 0 {
+    let max = gucs::max_rows();
+    // SAFETY: a read of the transaction state.
+    let has_xid = unsafe { pg_sys::GetTopTransactionIdIfAny() } != pg_sys::InvalidTransactionId;
+    if locks.is_empty() || max <= 0 || !has_xid || XACT.with_borrow(|x| x.mixed_accepted) {
         return;
     }
     let changed = rows_changed(facts, true);
-    schema_and_data::before_ddl(tag, mode, relation, &changed, max_rows(), out);
+    if changed.iter().map(|(_, n)| n).sum::<i64>() <= max {
+        return;
+    }
+    if let Some((mode, rel)) = crate::locks::strongest_populated(locks, facts) {
+        let relation = format!("{} {}", rel.kind.noun(), rel.display);
+        schema_and_data::before_ddl(tag, mode, &relation, &changed, max, out);
+    }
 }
 
 /// `schema-and-data` was allowed or warned about: the transaction is known to mix schema and
@@ -695,7 +707,7 @@ unsafe extern "C-unwind" fn subxact_callback(
         SUBXACT_EVENT_ABORT_SUB => {
             JUDGING.set(false);
             XACT.with_borrow_mut(|x| {
-                x.held.retain(|(_, s)| *s < my_subid);
+                x.held.retain(|(_, _, s)| *s < my_subid);
                 if x.ddl.as_ref().is_some_and(|(_, s)| *s >= my_subid) {
                     x.ddl = None;
                 }
@@ -707,7 +719,7 @@ unsafe extern "C-unwind" fn subxact_callback(
             });
         }
         SUBXACT_EVENT_COMMIT_SUB => XACT.with_borrow_mut(|x| {
-            for (_, s) in x.held.iter_mut().filter(|(_, s)| *s >= my_subid) {
+            for (_, _, s) in x.held.iter_mut().filter(|(_, _, s)| *s >= my_subid) {
                 *s = parent_subid;
             }
             if let Some((_, s)) = x.ddl.as_mut().filter(|(_, s)| *s >= my_subid) {

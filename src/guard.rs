@@ -111,37 +111,21 @@ extern "C-unwind" fn ddl_command_start(fcinfo: pg_sys::FunctionCallInfo) -> *mut
     let client_text = text.as_ref().map(|t| t.text.as_str()).unwrap_or("");
     stmt.text = text.as_ref().filter(|t| t.exact).map(|t| t.text.clone());
     let mut findings = rules::evaluate(&stmt, &facts);
-    // A strong lock on a table other sessions read and write: held until the transaction
+    // A strong lock on a table other sessions read and write is held until the transaction
     // commits, so the transaction's data changes, before it and after it, are judged with it.
-    let strong = strong_lock_on_populated(&stmt, &facts);
-    if let Some((lock, relation)) = &strong {
-        crate::dml::before_ddl(&stmt.tag, *lock, relation, &facts, &mut findings);
-    }
+    let strong = crate::locks::strong_table_locks(&stmt, &facts);
+    crate::dml::before_ddl(&stmt.tag, &strong, &facts, &mut findings);
     let verdict = judge(findings, mode, client_text);
-    if verdict
-        .allowed
-        .iter()
-        .map(|(f, _)| f)
-        .chain(&verdict.warned)
-        .any(|f| REWRITE_RULES.contains(&f.rule))
-    {
+    if verdict.runs_with(&REWRITE_RULES) {
         REWRITE_FORESEEN.set(true);
     }
     if let Some(pending) = act(&verdict, client_text) {
         return pending;
     }
-    if verdict
-        .allowed
-        .iter()
-        .map(|(f, _)| f)
-        .chain(&verdict.warned)
-        .any(|f| f.rule == RuleId::SchemaAndData)
-    {
+    if verdict.runs_with(&[RuleId::SchemaAndData]) {
         crate::dml::mixed_accepted();
     }
-    if let Some((lock, relation)) = strong {
-        crate::dml::strong_lock_taken(lock, relation, &stmt.tag, client_text);
-    }
+    crate::dml::strong_locks_taken(&strong, &stmt.tag, client_text);
     if recording {
         remember(td.parsetree, &stmt, &facts, &verdict, text);
     }
@@ -185,16 +169,6 @@ extern "C-unwind" fn table_rewrite(fcinfo: pg_sys::FunctionCallInfo) -> *mut Pen
     let client_text = text.as_ref().map(|t| t.text.as_str()).unwrap_or("");
     let verdict = judge(vec![finding], mode, client_text);
     act(&verdict, client_text).unwrap_or(std::ptr::null_mut())
-}
-
-/// The strong lock the statement takes on a populated table other sessions use, with the
-/// relation as messages name it (`table public.t`).
-fn strong_lock_on_populated(
-    stmt: &crate::model::Statement,
-    facts: &CatalogFacts,
-) -> Option<(crate::model::LockMode, String)> {
-    crate::locks::strong_lock_on_populated(stmt, facts)
-        .map(|(lock, rel)| (lock, format!("{} {}", rel.kind.noun(), rel.display)))
 }
 
 /// Leave history what the start of the statement knows: its verdict, its object and table

@@ -56,6 +56,11 @@ pub fn allow_list() -> Result<AllowList, String> {
     }
 }
 
+/// `migrate_guard.max_rows` (0: the data-change rules are off).
+pub fn max_rows() -> i64 {
+    MAX_ROWS.get() as i64
+}
+
 /// The expansion id the expansion helpers set for their own steps, if any.
 pub fn expansion_step() -> Option<i64> {
     EXPANSION_STEP

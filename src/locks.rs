@@ -205,24 +205,32 @@ pub fn strong_lock_on_existing(stmt: &Statement, facts: &dyn Facts) -> Option<(L
     best
 }
 
-/// The strongest lock above SHARE UPDATE EXCLUSIVE that `stmt` requests on a table or
-/// materialized view that other sessions use and that holds data, with that relation (storage
-/// read): the lock `schema-and-data` is about, held until the transaction commits.
-pub fn strong_lock_on_populated(stmt: &Statement, facts: &dyn Facts) -> Option<(LockMode, Rel)> {
+/// Every lock above SHARE UPDATE EXCLUSIVE that `stmt` requests on a table or materialized view
+/// other sessions use: the locks `schema-and-data` is about, held until the transaction
+/// commits. Resolved names only: whether each table holds data is asked by [`strongest_populated`]
+/// where it matters, off the path of every DDL statement.
+pub fn strong_table_locks(stmt: &Statement, facts: &dyn Facts) -> Vec<(LockMode, Rel)> {
     use crate::facts::RelKind;
+    lock_needs(stmt, facts.server())
+        .into_iter()
+        .filter(|n| n.mode > LockMode::ShareUpdateExclusive)
+        .filter_map(|n| Some((n.mode, n.target.resolve(facts)?)))
+        .filter(|(_, r)| {
+            r.existing() && matches!(r.kind, RelKind::Table | RelKind::PartitionedTable | RelKind::MatView)
+        })
+        .collect()
+}
+
+/// The strongest of `locks` on a relation that holds data (the first among equals).
+pub fn strongest_populated(locks: &[(LockMode, Rel)], facts: &dyn Facts) -> Option<(LockMode, Rel)> {
     let mut best: Option<(LockMode, Rel)> = None;
-    for n in lock_needs(stmt, facts.server()) {
-        if n.mode <= LockMode::ShareUpdateExclusive || best.as_ref().is_some_and(|(m, _)| *m >= n.mode) {
+    for (mode, rel) in locks {
+        if best.as_ref().is_some_and(|(m, _)| m >= mode) {
             continue;
         }
-        if let Some(rel) = n
-            .target
-            .resolve(facts)
-            .filter(|r| r.existing() && matches!(r.kind, RelKind::Table | RelKind::PartitionedTable | RelKind::MatView))
-            .map(|r| facts.with_storage(r))
-            .filter(Rel::has_data)
-        {
-            best = Some((n.mode, rel));
+        let rel = facts.with_storage(rel.clone());
+        if rel.has_data() {
+            best = Some((*mode, rel));
         }
     }
     best

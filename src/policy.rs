@@ -78,6 +78,15 @@ impl Verdict {
     pub fn is_clean(&self) -> bool {
         self.blocked.is_empty() && self.warned.is_empty() && self.allowed.is_empty()
     }
+
+    /// Whether a finding of one of `rules` lets the statement run (allowed or warned about).
+    pub fn runs_with(&self, rules: &[RuleId]) -> bool {
+        self.allowed
+            .iter()
+            .map(|(f, _)| f)
+            .chain(&self.warned)
+            .any(|f| rules.contains(&f.rule))
+    }
 }
 
 /// Decide what happens to a statement's findings.

@@ -360,33 +360,25 @@ impl Run<'_> {
         {
             d.stmt.text = Some(here.text.clone());
             let mut extra = Vec::new();
-            let strong = crate::locks::strong_lock_on_populated(&d.stmt, &facts)
+            let strong = crate::locks::strongest_populated(&crate::locks::strong_table_locks(&d.stmt, &facts), &facts)
                 .map(|(m, r)| (m, format!("{} {}", r.kind.noun(), r.display)));
             if let (Some((lock, relation)), Some(b)) = (&strong, &self.block)
                 && !b.data.mixed_accepted
             {
-                schema_and_data::before_ddl(&d.stmt.tag, *lock, relation, &b.data.rows, max_rows(), &mut extra);
+                schema_and_data::before_ddl(
+                    &d.stmt.tag,
+                    *lock,
+                    relation,
+                    &b.data.rows,
+                    crate::gucs::max_rows(),
+                    &mut extra,
+                );
             }
             let rows = judge(here, &d.stmt, &facts, mode, extra);
-            let blocked = rows.iter().any(|r| r.verdict == "block" || r.verdict == "error");
-            let mixed = rows
-                .iter()
-                .any(|r| r.rule.as_deref() == Some("schema-and-data") && r.verdict != "block");
-            self.rows.extend(rows);
-            if let Some(b) = self.block.as_mut().filter(|_| !blocked) {
-                b.data.ddl.get_or_insert_with(|| d.stmt.tag.clone());
-                b.data.mixed_accepted |= mixed;
+            if let Some(data) = self.record(rows) {
+                data.ddl.get_or_insert_with(|| d.stmt.tag.clone());
                 if let Some((mode, relation)) = strong {
-                    let mut text = crate::sqltext::compact(&here.text);
-                    if text.chars().count() > 80 {
-                        text = text.chars().take(77).collect::<String>() + "...";
-                    }
-                    b.data.held.push(HeldLock {
-                        mode,
-                        relation,
-                        tag: d.stmt.tag.clone(),
-                        text,
-                    });
+                    data.held.push(HeldLock::new(mode, relation, &d.stmt.tag, &here.text));
                 }
             }
         } else if let Some(b) = self.block.as_mut()
@@ -451,7 +443,7 @@ impl Run<'_> {
             estimate_note: note,
             text: Some(&here.text),
         };
-        let max = max_rows();
+        let max = crate::gucs::max_rows();
         let mut findings = Vec::new();
         if let Some(held) = &held {
             let rows = &self.block.as_ref().expect("a lock is held in a block").data.rows;
@@ -468,18 +460,23 @@ impl Run<'_> {
             crate::rules::large_update::check(&change, context.as_ref(), max, &mut findings);
         }
         let rows = judge_findings(here, findings, mode);
-        let blocked = rows.iter().any(|r| r.verdict == "block" || r.verdict == "error");
-        let mixed = rows
-            .iter()
-            .any(|r| r.rule.as_deref() == Some("schema-and-data") && r.verdict != "block");
-        self.rows.extend(rows);
-        if let Some(b) = self.block.as_mut().filter(|_| !blocked) {
-            b.data.mixed_accepted |= mixed;
-            match b.data.rows.iter_mut().find(|(t, _)| *t == rel.display) {
+        if let Some(data) = self.record(rows) {
+            match data.rows.iter_mut().find(|(t, _)| *t == rel.display) {
                 Some((_, n)) => *n += estimate,
-                None => b.data.rows.push((rel.display.clone(), estimate)),
+                None => data.rows.push((rel.display.clone(), estimate)),
             }
         }
+    }
+
+    /// Keep a statement's rows; when it runs (nothing blocks it) inside a block, the block's
+    /// data-change state, to update, with `schema-and-data` marked accepted if it was let through.
+    fn record(&mut self, rows: Vec<Row>) -> Option<&mut DataTx> {
+        let runs = !rows.iter().any(|r| r.verdict == "block" || r.verdict == "error");
+        let mixed = rows.iter().any(|r| r.rule.as_deref() == Some("schema-and-data"));
+        self.rows.extend(rows);
+        let data = &mut self.block.as_mut().filter(|_| runs)?.data;
+        data.mixed_accepted |= mixed;
+        Some(data)
     }
 
     fn begin(&mut self) {
@@ -750,10 +747,6 @@ fn judge_findings(here: &Here, findings: Vec<rules::Finding>, mode: Mode) -> Vec
         });
     }
     rows
-}
-
-fn max_rows() -> i64 {
-    crate::gucs::MAX_ROWS.get() as i64
 }
 
 /// The rows an UPDATE or DELETE of `rel` would change: the planner's estimate for the rows it

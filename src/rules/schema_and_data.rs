@@ -19,9 +19,32 @@ pub struct HeldLock {
     pub mode: LockMode,
     /// `table public.users`.
     pub relation: String,
-    /// The command tag of the statement that took it, and its text (shortened).
+    /// The command tag of the statement that took it, and its text as the client sent it.
     pub tag: String,
     pub text: String,
+}
+
+impl HeldLock {
+    /// The lock `mode` on `relation` taken by statement `tag`. Its text is kept as the client
+    /// sent it, and shortened only if a message quotes it (most are never quoted).
+    pub fn new(mode: LockMode, relation: String, tag: &str, text: &str) -> HeldLock {
+        HeldLock {
+            mode,
+            relation,
+            tag: tag.to_owned(),
+            text: text.to_owned(),
+        }
+    }
+
+    /// The statement's text as a message quotes it: code only, at most 80 characters.
+    fn quoted(&self) -> String {
+        let text = crate::sqltext::compact(&self.text);
+        if text.chars().count() > 80 {
+            text.chars().take(77).collect::<String>() + "..."
+        } else {
+            text
+        }
+    }
 }
 
 /// Rows the transaction has changed so far, per table (schema-qualified name, rows).
@@ -50,7 +73,7 @@ fn took(held: &HeldLock) -> String {
         "{} (\"{}\") took {} lock on {}, which is held until the transaction commits: {} on it wait for the \
          whole data change",
         held.tag,
-        held.text,
+        held.quoted(),
         held.mode.with_article(),
         held.relation,
         held.mode.blocks()
