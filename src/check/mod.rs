@@ -795,14 +795,7 @@ fn plan_rows(relid: u32, select: &str) -> Option<i64> {
     }
     let explain = format!("EXPLAIN (FORMAT JSON, COSTS true) {select}");
     let json = attempt(|| Spi::get_one::<pgrx::Json>(&explain)).ok()?.ok()??;
-    let text = json.0.to_string();
-    let at = text.find("\"Plan Rows\":")? + "\"Plan Rows\":".len();
-    let digits: String = text[at..]
-        .chars()
-        .skip_while(|c| *c == ' ')
-        .take_while(|c| c.is_ascii_digit() || *c == '.')
-        .collect();
-    digits.parse::<f64>().ok().map(|r| r.round() as i64)
+    json.0[0]["Plan"]["Plan Rows"].as_f64().map(|r| r.round() as i64)
 }
 
 /// The data-change state a block starts with: empty, unless `check()` runs inside a transaction
