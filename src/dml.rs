@@ -377,7 +377,7 @@ fn decide(findings: Vec<crate::rules::Finding>, mode: Mode, text: &str, table: &
     if findings.is_empty() {
         return None;
     }
-    let verdict = guard::judge(findings, mode, text);
+    let verdict = guard::judge(findings, mode, text, None);
     if let Some(pending) = guard::act(&verdict, text) {
         return Some(pending);
     }

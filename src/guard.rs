@@ -115,7 +115,8 @@ extern "C-unwind" fn ddl_command_start(fcinfo: pg_sys::FunctionCallInfo) -> *mut
     // commits, so the transaction's data changes, before it and after it, are judged with it.
     let strong = crate::locks::strong_table_locks(&stmt, &facts);
     crate::dml::before_ddl(&stmt.tag, &strong, &facts, &mut findings);
-    let verdict = judge(findings, mode, client_text);
+    let tables = crate::locks::acted_on(&stmt, &facts);
+    let verdict = judge(findings, mode, client_text, tables.as_deref());
     if verdict.runs_with(&REWRITE_RULES) {
         REWRITE_FORESEEN.set(true);
     }
@@ -167,7 +168,7 @@ extern "C-unwind" fn table_rewrite(fcinfo: pg_sys::FunctionCallInfo) -> *mut Pen
     // SAFETY: as in ddl_command_start.
     let text = unsafe { ddl::text::current(td.parsetree) };
     let client_text = text.as_ref().map(|t| t.text.as_str()).unwrap_or("");
-    let verdict = judge(vec![finding], mode, client_text);
+    let verdict = judge(vec![finding], mode, client_text, Some(&[relid.to_u32()]));
     act(&verdict, client_text).unwrap_or(std::ptr::null_mut())
 }
 
@@ -308,36 +309,33 @@ pub(crate) fn active_mode() -> Option<Mode> {
 }
 
 /// Apply the allow setting and the statement's directives.
-pub(crate) fn judge(findings: Vec<rules::Finding>, mode: Mode, client_text: &str) -> policy::Verdict {
+/// `tables`: the relations the statement acts on, when known (a step of an expansion covers
+/// only its own tables).
+pub(crate) fn judge(
+    findings: Vec<rules::Finding>,
+    mode: Mode,
+    client_text: &str,
+    tables: Option<&[u32]>,
+) -> policy::Verdict {
     let directive = directive_allow_list(client_text);
     if findings.is_empty() {
         return policy::Verdict::default();
     }
     let setting = gucs::allow_list().unwrap_or_else(|bad| unknown_rule(&bad, "migrate_guard.allow"));
     let mut verdict = policy::decide(findings, mode, &setting, &directive);
-    if (!verdict.blocked.is_empty() || !verdict.warned.is_empty()) && expansion_step_in_progress() {
+    if (!verdict.blocked.is_empty() || !verdict.warned.is_empty()) && step_covers(tables) {
         verdict.allow_as_expansion_step();
     }
     verdict
 }
 
-/// Whether `migrate_guard.expansion_step` names an expansion whose step is running: the helpers
-/// set it for their own transaction, along with the registry row's phase, which is a step's
-/// phase (expanding, backfilling, contracting, aborting) only inside that transaction. Set by
-/// hand between steps it lets nothing through. Row level security shows a role only the
-/// expansions it may run.
-fn expansion_step_in_progress() -> bool {
-    let Some(id) = gucs::expansion_step() else {
-        return false;
-    };
-    Spi::get_one_with_args::<bool>(
-        "SELECT EXISTS (SELECT 1 FROM migrate_guard.expansion_registry \
-          WHERE id = $1 AND phase IN ('expanding', 'backfilling', 'contracting', 'aborting'))",
-        &[id.into()],
-    )
-    .ok()
-    .flatten()
-    .unwrap_or(false)
+/// Whether the statement is a step of an expansion that its helper is running right now, on
+/// tables of that expansion (see `privilege.rs`): nothing a session sets can claim it.
+fn step_covers(tables: Option<&[u32]>) -> bool {
+    match tables {
+        Some(t) => crate::privilege::step_in_progress(t).is_some(),
+        None => false,
+    }
 }
 
 /// Send the warnings; return the ERROR to raise, if the statement is blocked. A block cannot

@@ -25,7 +25,6 @@ pub static REQUIRE_LOCK_TIMEOUT: GucSetting<bool> = GucSetting::<bool>::new(fals
 pub static RECORD_HISTORY: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static REQUIRE_MIGRATION: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static CURRENT_MIGRATION: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
-pub static EXPANSION_STEP: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static MAX_ROWS: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 
 /// The settings that change the guard's verdicts (`check()` follows a script's SETs of them).
@@ -59,13 +58,6 @@ pub fn allow_list() -> Result<AllowList, String> {
 /// `migrate_guard.max_rows` (0: the data-change rules are off).
 pub fn max_rows() -> i64 {
     MAX_ROWS.get() as i64
-}
-
-/// The expansion id the expansion helpers set for their own steps, if any.
-pub fn expansion_step() -> Option<i64> {
-    EXPANSION_STEP
-        .get()
-        .and_then(|v| v.to_str().ok().and_then(|s| s.trim().parse::<i64>().ok()))
 }
 
 pub fn register() {
@@ -141,15 +133,6 @@ pub fn register() {
         &CURRENT_MIGRATION,
         GucContext::Suset,
         GucFlags::NO_RESET_ALL | GucFlags::DISALLOW_IN_FILE,
-    );
-    GucRegistry::define_string_guc(
-        c"migrate_guard.expansion_step",
-        c"Id of the expansion whose step (expand, contract, abort) runs in this transaction.",
-        c"Set for one transaction by the expansion helpers; the guard lets their statements through \
-          while that expansion is registered and in progress, and records them as its steps.",
-        &EXPANSION_STEP,
-        GucContext::Userset,
-        GucFlags::NO_RESET_ALL | GucFlags::DISALLOW_IN_FILE | GucFlags::NO_SHOW_ALL,
     );
     GucRegistry::define_int_guc(
         c"migrate_guard.max_rows",

@@ -21,6 +21,7 @@ pub mod locks;
 pub mod migrations;
 pub mod model;
 pub mod policy;
+pub mod privilege;
 pub mod report;
 pub mod rules;
 pub mod server;

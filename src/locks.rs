@@ -171,6 +171,23 @@ fn targets(stmt: &Statement) -> Vec<LockTarget> {
     }
 }
 
+/// The oids of every relation the statement alters, drops or locks, or `None` when one of them
+/// does not resolve (a statement on something the guard cannot name is not covered by an
+/// exemption that names tables).
+pub fn acted_on(stmt: &Statement, facts: &dyn Facts) -> Option<Vec<u32>> {
+    let mut out = Vec::new();
+    for t in targets(stmt)
+        .into_iter()
+        .chain(lock_needs(stmt, facts.server()).into_iter().map(|n| n.target))
+    {
+        let oid = t.resolve(facts)?.oid;
+        if !out.contains(&oid) {
+            out.push(oid);
+        }
+    }
+    Some(out)
+}
+
 /// The statement creates a temporary object, or every relation it alters or drops is
 /// temporary: private to this session, not a change of the database's schema. (PostgreSQL lets
 /// a temporary table reference only temporary tables, so such a statement locks nothing shared.)

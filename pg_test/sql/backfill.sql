@@ -104,7 +104,8 @@ SELECT n, level, count(*) FROM logs GROUP BY n, level ORDER BY n;
 SELECT count(*) > 0 AS first_batch_rows_moved_ahead
 FROM logs l, migrate_guard.backfills b
 WHERE b.table_name = 'bf.logs' AND l.k <= 100
-  AND (l.ctid::text::point)[0] BETWEEN (SELECT pages_per_batch FROM migrate_guard._backfill_prepare('logs'::regclass, 'n = n', NULL, 2000))
+  AND (l.ctid::text::point)[0] BETWEEN (SELECT substring(walk FROM ', (\d+) per batch')::int
+                                           FROM migrate_guard.backfill_plan('logs', 'n = n', NULL, 2000))
                                    AND b.end_page - 1;
 SELECT status, batches, rows_updated, (SELECT count(*) FROM migrate_guard.backfill_xids x WHERE x.job_id = b.id) AS batch_xids
 FROM migrate_guard.backfills b WHERE table_name = 'bf.logs';

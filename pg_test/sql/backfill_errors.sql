@@ -143,6 +143,7 @@ SELECT count(*) AS visible_jobs FROM migrate_guard.list_backfills();
 SELECT migrate_guard.cancel_backfill(:writer_job);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 UPDATE migrate_guard.backfills SET status = 'abandoned' WHERE id = :writer_job;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
 SELECT migrate_guard._backfill_job_batch(:writer_job, '{10}', 0, 0, 0, NULL, true);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 -- The same CALL starts a job of its own instead of resuming the writer's.

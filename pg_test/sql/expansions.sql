@@ -222,11 +222,9 @@ BEGIN;
 CALL migrate_guard.backfill_expansion(:e7);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 ROLLBACK;
--- Between steps, setting the step by hand does not get a statement past the guard either.
-SET migrate_guard.expansion_step = :e7;
+-- Between steps, the guard judges the table's DDL as any other.
 ALTER TABLE t RENAME COLUMN b TO b5;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
-RESET migrate_guard.expansion_step;
 \set ON_ERROR_STOP 1
 SELECT fingerprint() = :'before' AS nothing_changed;
 SELECT migrate_guard.abort_expansion(:e7);
@@ -245,14 +243,7 @@ SELECT migrate_guard.abort_expansion(:e8);
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 \set ON_ERROR_STOP 1
 RESET ROLE;
--- Setting the step by hand does not get a statement past the guard once the expansion is finished.
 SELECT migrate_guard.abort_expansion(:e8);
-SET migrate_guard.expansion_step = :e8;
-\set ON_ERROR_STOP 0
-ALTER TABLE t RENAME COLUMN b TO b4;
-\echo SQLSTATE :LAST_ERROR_SQLSTATE
-\set ON_ERROR_STOP 1
-RESET migrate_guard.expansion_step;
 -- An aborted expansion's unfinished backfill job is not resumed by a later expansion with the
 -- same clauses (a rename to the same name): its position would skip rows.
 SELECT migrate_guard.expand_column('t', 'b', new_name => 'b9') AS e9 \gset

@@ -3,11 +3,22 @@ SET migrate_guard.lock_timeout = 0;
 \set SHOW_CONTEXT never
 CREATE SCHEMA hi;
 SET search_path = hi, public;
+-- (Roles are cluster-wide: a run that stopped halfway may have left this one.)
+SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'mg_hi_app') AS leftover \gset
+\if :leftover
+DROP OWNED BY mg_hi_app CASCADE;
+DROP ROLE mg_hi_app;
+\endif
 CREATE ROLE mg_hi_app LOGIN;
 GRANT CREATE, USAGE ON SCHEMA hi TO mg_hi_app;
 SELECT coalesce(max(id), 0) AS start FROM migrate_guard.history \gset
 
--- An ordinary role can read history and run migrations ...
+-- Registering migrations is granted by the DBA; a role without the grant cannot ...
+SET ROLE mg_hi_app;
+SELECT migrate_guard.begin_migration('hi_0001', 'sha256:111');
+RESET ROLE;
+GRANT EXECUTE ON FUNCTION migrate_guard.begin_migration(text, text), migrate_guard.end_migration() TO mg_hi_app;
+-- ... a role with it can; any role reads history ...
 SET ROLE mg_hi_app;
 SELECT migrate_guard.begin_migration('hi_0001', 'sha256:111');
 CREATE TABLE app_table (id int);

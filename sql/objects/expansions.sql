@@ -7,10 +7,16 @@
 --   expand_rename_table(table, new_name) → expansion id (rename, and a view under the old name)
 --   migrate_guard.expansions          what is in progress
 --
--- Every helper runs with the caller's privileges (the caller must own the tables). Their DDL runs
--- with migrate_guard.expansion_step set to the expansion's id for the transaction, which the
--- guard takes as "a step of a registered expansion": it lets the statements through and records
--- them in history as such.
+-- Who does what (see src/privilege.rs): each helper a user calls is an entry point whose body, the
+-- function of the same name with a leading underscore, runs as the extension's owner and only the
+-- owner may execute. A body reads the catalog and writes the extension's tables itself; every
+-- statement that needs the caller's rights (the DDL, a check of the caller's expressions) goes
+-- through migrate_guard._as_caller(), which runs it as the caller with the caller's search_path.
+-- The caller must own the tables, and an expansion's later steps (backfill_expansion, contract,
+-- abort_expansion) run only as the role that started it: they run what that role wrote
+-- (using_expr), so nobody else may run them for it. A step's own DDL is let through by the guard
+-- while the body runs it (migrate_guard._step_begin), and recorded in history as such; nothing a
+-- session can set does that.
 
 CREATE TABLE migrate_guard.expansion_registry (
     id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -67,28 +73,27 @@ CREATE TABLE migrate_guard.expansion_columns (
 COMMENT ON TABLE migrate_guard.expansion_columns IS
     'migrate_guard: the columns each expansion adds, keeps in step and swaps in at contract';
 
+-- Written only by the helpers' bodies (as the owner). A role reads its own expansions (and those of
+-- roles it is a member of); superusers read all.
 ALTER TABLE migrate_guard.expansion_registry ENABLE ROW LEVEL SECURITY;
-CREATE POLICY expansion_registry_own ON migrate_guard.expansion_registry
-    USING (pg_catalog.pg_has_role(current_user, created_by, 'MEMBER'))
-    WITH CHECK (pg_catalog.pg_has_role(current_user, created_by, 'MEMBER'));
+CREATE POLICY expansion_registry_own ON migrate_guard.expansion_registry FOR SELECT
+    USING (pg_catalog.pg_has_role(current_user, created_by, 'MEMBER'));
 ALTER TABLE migrate_guard.expansion_columns ENABLE ROW LEVEL SECURITY;
-CREATE POLICY expansion_columns_own ON migrate_guard.expansion_columns
+CREATE POLICY expansion_columns_own ON migrate_guard.expansion_columns FOR SELECT
     USING (EXISTS (SELECT 1 FROM migrate_guard.expansion_registry e WHERE e.id = expansion_id));
 REVOKE ALL ON migrate_guard.expansion_registry, migrate_guard.expansion_columns FROM PUBLIC;
-GRANT SELECT, INSERT, UPDATE ON migrate_guard.expansion_registry TO PUBLIC;
-GRANT SELECT, INSERT, UPDATE ON migrate_guard.expansion_columns TO PUBLIC;
+GRANT SELECT ON migrate_guard.expansion_registry, migrate_guard.expansion_columns TO PUBLIC;
 
--- Runs the rest of the transaction as a step of expansion `id`, in phase `phase`: the guard lets
--- its statements through (while the registry says the step is running), and a lock the step
--- waits for gives up after lock_timeout (migrate_guard.lock_timeout, 5s unless set) instead of
--- making every query on the table queue behind it.
-CREATE FUNCTION migrate_guard._expansion_step(p_id bigint, p_phase text)
+-- Runs the rest of the entry point as a step of expansion `id` on `tables`: the guard lets the
+-- step's own DDL on those tables through, and a lock the step waits for gives up after
+-- lock_timeout (migrate_guard.lock_timeout, 5s unless set) instead of making every query on the
+-- table queue behind it.
+CREATE FUNCTION migrate_guard._expansion_step(p_id bigint, p_tables oid[])
 RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    UPDATE migrate_guard.expansion_registry e SET phase = p_phase WHERE e.id = p_id;
-    PERFORM set_config('migrate_guard.expansion_step', p_id::text, true);
+    PERFORM migrate_guard._step_begin(p_id, p_tables);
     IF current_setting('lock_timeout') IN ('0', '0ms') THEN
         PERFORM set_config('lock_timeout',
                            coalesce(nullif(current_setting('migrate_guard.lock_timeout', true), '0'), '5s'), true);
@@ -96,11 +101,22 @@ BEGIN
 END
 $$;
 
+-- The tables an expansion changes: its table and the tables of its columns.
+CREATE FUNCTION migrate_guard._expansion_tables(p_id bigint)
+RETURNS oid[]
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT array_agg(DISTINCT t) FROM (
+    SELECT e.table_oid AS t FROM migrate_guard.expansion_registry e WHERE e.id = p_id
+    UNION ALL
+    SELECT c.table_oid FROM migrate_guard.expansion_columns c WHERE c.expansion_id = p_id) s
+$$;
+
 -- The name of an expansion's copy of a column, index or constraint: the original's, cut to fit
 -- PostgreSQL's 63 bytes, with _mg<expansion id> appended.
 CREATE FUNCTION migrate_guard._expansion_name(base name, p_id bigint)
 RETURNS name
-LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT SET search_path = pg_catalog, pg_temp
 AS $$ SELECT (left(base, 63 - length('_mg' || p_id)) || '_mg' || p_id)::name $$;
 
 -- Locks the tables in the given mode without risking a deadlock with the
@@ -128,7 +144,7 @@ BEGIN
     LOOP
         BEGIN
             PERFORM set_config('lock_timeout', '200ms', true);
-            EXECUTE format('LOCK TABLE %s IN %s MODE', names, p_mode);
+            PERFORM migrate_guard._as_caller(format('LOCK TABLE %s IN %s MODE', names, p_mode), true);
             PERFORM set_config('lock_timeout', budget, true);
             RETURN;
         EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
@@ -149,7 +165,7 @@ $$;
 -- The caller must own the table (ALTER TABLE needs it, and the trigger function runs as them).
 CREATE FUNCTION migrate_guard._expansion_check_table(tbl regclass, what text)
 RETURNS void
-LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     c record;
@@ -160,7 +176,7 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'migrate_guard.%: relation with OID % does not exist', what, tbl::oid USING ERRCODE = '42P01';
     END IF;
-    IF NOT pg_has_role(current_user, c.relowner, 'USAGE') THEN
+    IF NOT pg_has_role(migrate_guard._caller(), c.relowner, 'USAGE') THEN
         RAISE EXCEPTION 'migrate_guard.%: must be owner of table %', what, tbl USING ERRCODE = '42501';
     END IF;
     IF what = 'expand_rename_table' AND c.relkind NOT IN ('r', 'p') THEN
@@ -329,17 +345,17 @@ BEGIN
 
     -- The new column: no default (a client's INSERT leaves it NULL, and the trigger fills it),
     -- so adding it is instant; the old column's collation when the type stays.
-    EXECUTE format('ALTER TABLE %s ADD COLUMN %I %s%s', tbl, shadow, p_new_type,
+    PERFORM migrate_guard._as_caller(format('ALTER TABLE %s ADD COLUMN %I %s%s', tbl, shadow, p_new_type,
                    CASE WHEN p_new_type = a.typ AND a.attcollation <> 0 AND a.attcollation <> a.typcollation
                         THEN (SELECT format(' COLLATE %I.%I', n.nspname, c.collname) FROM pg_collation c
                                 JOIN pg_namespace n ON n.oid = c.collnamespace WHERE c.oid = a.attcollation)
-                        ELSE '' END);
+                        ELSE '' END), true);
     SELECT format_type(t.atttypid, t.atttypmod) INTO canonical FROM pg_attribute t
      WHERE t.attrelid = tbl AND t.attname = shadow;
 
     IF a.attnotnull THEN
         chk := left(relname || '_' || shadow, 63 - length('_mg_not_null')) || '_mg_not_null';
-        EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I CHECK (%I IS NOT NULL) NOT VALID', tbl, chk, shadow);
+        PERFORM migrate_guard._as_caller(format('ALTER TABLE %s ADD CONSTRAINT %I CHECK (%I IS NOT NULL) NOT VALID', tbl, chk, shadow), true);
     END IF;
 
     -- Expressions over the row a trigger sees: a cast of a column, or the caller's expression
@@ -385,16 +401,16 @@ BEGIN
 END$b$, col, shadow, fwd_row);
     END IF;
     fn := format('%I.%I', schema, left(relname || '_mg_expansion_' || p_id || '_' || p_ord, 63));
-    EXECUTE format('CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS %L',
-                   fn, body);
-    EXECUTE format('COMMENT ON FUNCTION %s() IS %L', fn,
+    PERFORM migrate_guard._as_caller(format('CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS %L',
+                   fn, body), true);
+    PERFORM migrate_guard._as_caller(format('COMMENT ON FUNCTION %s() IS %L', fn,
                    format('migrate_guard: keeps %s.%s and %s in step (expansion %s); dropped by contract or abort',
-                          tbl, col, shadow, p_id));
+                          tbl, col, shadow, p_id)), true);
     -- Every UPDATE, not only those naming the columns: a row not backfilled yet gets its new
     -- column filled by any update (the NOT VALID check on the new column applies to new row
     -- versions, and would refuse it).
-    EXECUTE format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION %s()',
-                   trg, tbl, fn);
+    PERFORM migrate_guard._as_caller(format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION %s()',
+                   trg, tbl, fn), true);
 
     -- A serial column's sequence (owned by the column, drawn by its default) moves to the new
     -- column at contract; an identity column's sequence is re-created there.
@@ -416,14 +432,23 @@ END$b$, col, shadow, fwd_row);
 END
 $$;
 
+-- The entry point (see src/privilege.rs) and its body.
 CREATE FUNCTION migrate_guard.expand_column(
     tbl regclass, col name, new_name name DEFAULT NULL, new_type text DEFAULT NULL,
     using_expr text DEFAULT NULL, reverse_expr text DEFAULT NULL)
 RETURNS bigint
-LANGUAGE plpgsql
+LANGUAGE c VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'migrate_guard_entry';
+COMMENT ON FUNCTION migrate_guard.expand_column(regclass, name, name, text, text, text) IS
+    'migrate_guard: expand a column (rename, type change): add the new column and keep both in step; returns the expansion id';
+
+CREATE FUNCTION migrate_guard._expand_column(
+    tbl regclass, col name, new_name name, new_type text, using_expr text, reverse_expr text)
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     a          record;
+    tables     oid[];
     exp_id     bigint;
     other      bigint;
     target     text;
@@ -470,7 +495,7 @@ BEGIN
             RAISE EXCEPTION 'migrate_guard.expand_column: "%" is not a type name', new_type USING ERRCODE = '22023';
         END IF;
         BEGIN
-            EXECUTE format('SELECT NULL::%s', new_type);
+            PERFORM migrate_guard._as_caller(format('SELECT NULL::%s', new_type), false);
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_msg = MESSAGE_TEXT;
             RAISE EXCEPTION 'migrate_guard.expand_column: new_type "%": %', new_type, err_msg USING ERRCODE = err_state;
@@ -479,7 +504,7 @@ BEGIN
     target := coalesce(new_type, a.typ);
     -- The conversions, checked against the table (they are planned, not run).
     BEGIN
-        EXECUTE format('SELECT (%s)::%s FROM %s LIMIT 0', coalesce(using_expr, quote_ident(col)), target, tbl);
+        PERFORM migrate_guard._as_caller(format('SELECT (%s)::%s FROM %s LIMIT 0', coalesce(using_expr, quote_ident(col)), target, tbl), false);
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_msg = MESSAGE_TEXT;
         IF using_expr IS NULL THEN
@@ -498,13 +523,12 @@ BEGIN
          phase, created_by, created_at)
     OVERRIDING SYSTEM VALUE
     VALUES (exp_id, kind, tbl, tbl::text, col, new_name, a.typ, new_type, using_expr, reverse_expr,
-            'expanding', current_user, clock_timestamp());
-    PERFORM migrate_guard._expansion_step(exp_id, 'expanding');
+            'expanding', migrate_guard._caller_name(), clock_timestamp());
     -- The table, and the tables whose foreign keys reference the column (expanded with it).
-    PERFORM migrate_guard._expansion_lock(
-        ARRAY[tbl::oid] || ARRAY(SELECT k.conrelid FROM pg_catalog.pg_constraint k
-                                  WHERE k.confrelid = tbl AND k.contype = 'f' AND a.attnum = ANY (k.confkey)),
-        'ACCESS EXCLUSIVE');
+    tables := ARRAY[tbl::oid] || ARRAY(SELECT k.conrelid FROM pg_catalog.pg_constraint k
+                                        WHERE k.confrelid = tbl AND k.contype = 'f' AND a.attnum = ANY (k.confkey));
+    PERFORM migrate_guard._expansion_step(exp_id, tables);
+    PERFORM migrate_guard._expansion_lock(tables, 'ACCESS EXCLUSIVE');
 
     shadow := coalesce(new_name, migrate_guard._expansion_name(col, exp_id));
     IF EXISTS (SELECT 1 FROM pg_catalog.pg_attribute t WHERE t.attrelid = tbl AND t.attname = shadow AND NOT t.attisdropped) THEN
@@ -516,7 +540,7 @@ BEGIN
     IF new_name IS NOT NULL THEN
         -- Clients of the new version write the new column: the way back must work too.
         BEGIN
-            EXECUTE format('SELECT (%s)::%s FROM %s LIMIT 0', coalesce(reverse_expr, quote_ident(new_name)), a.typ, tbl);
+            PERFORM migrate_guard._as_caller(format('SELECT (%s)::%s FROM %s LIMIT 0', coalesce(reverse_expr, quote_ident(new_name)), a.typ, tbl), false);
         EXCEPTION WHEN OTHERS THEN
             GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_msg = MESSAGE_TEXT;
             RAISE EXCEPTION 'migrate_guard.expand_column: values written to % (%) cannot be converted back to % (%): %',
@@ -534,6 +558,7 @@ BEGIN
                ORDER BY k.conname LOOP
         own_fks := own_fks || jsonb_build_object('table', tbl::oid, 'references', fk.target::oid, 'table_name', tbl::text, 'constraint', fk.conname,
                                          'new_constraint', migrate_guard._expansion_name(fk.conname, exp_id),
+                                         'column', shadow, 'ref_column', fk.ref,
                                          'definition', migrate_guard._expansion_fk_definition(fk.oid, shadow, fk.target, fk.ref));
     END LOOP;
     -- Foreign keys of other tables (or this one) that reference the column: they must reference
@@ -551,6 +576,7 @@ BEGIN
         IF fk.child_type = target THEN
             own_fks := own_fks || jsonb_build_object('table', fk.child::oid, 'references', tbl::oid, 'table_name', fk.child::text, 'constraint', fk.conname,
                                              'new_constraint', migrate_guard._expansion_name(fk.conname, exp_id),
+                                             'column', fk.child_col, 'ref_column', shadow,
                                              'definition', migrate_guard._expansion_fk_definition(fk.oid, fk.child_col, tbl, shadow));
         ELSE
             PERFORM migrate_guard._expansion_check_table(fk.child, 'expand_column');
@@ -567,6 +593,7 @@ BEGIN
                SET fks = jsonb_build_array(jsonb_build_object(
                        'table', fk.child::oid, 'references', tbl::oid, 'table_name', fk.child::text, 'constraint', fk.conname,
                        'new_constraint', migrate_guard._expansion_name(fk.conname, exp_id),
+                       'column', c.shadow_name, 'ref_column', shadow,
                        'definition', migrate_guard._expansion_fk_definition(fk.oid, c.shadow_name, tbl, shadow)))
              WHERE c.expansion_id = exp_id AND c.ord = n_cols;
         END IF;
@@ -589,25 +616,27 @@ BEGIN
     RETURN exp_id;
 END
 $fn$;
-COMMENT ON FUNCTION migrate_guard.expand_column(regclass, name, name, text, text, text) IS
-    'migrate_guard: expand a column (rename, type change): add the new column and keep both in step; returns the expansion id';
 
--- The expansion row the caller may run, or an error that says why not.
+-- The expansion row the caller may run, or an error that says why not. Its steps run only as the
+-- role that started it: they run that role's expressions (using_expr), which must not run with
+-- anybody else's rights, a superuser's least of all.
 CREATE FUNCTION migrate_guard._expansion_get(p_id bigint, what text)
 RETURNS migrate_guard.expansion_registry
-LANGUAGE plpgsql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     e migrate_guard.expansion_registry;
 BEGIN
     SELECT * INTO e FROM migrate_guard.expansion_registry r WHERE r.id = p_id;
     IF NOT FOUND THEN
-        IF p_id IS NOT NULL AND migrate_guard._expansion_exists(p_id) THEN
-            RAISE EXCEPTION 'migrate_guard.%: permission denied for expansion %', what, p_id
-                USING ERRCODE = '42501', DETAIL = 'It was started by a role you are not a member of.';
-        END IF;
         RAISE EXCEPTION 'migrate_guard.%: there is no expansion %', what, coalesce(p_id::text, 'NULL')
             USING ERRCODE = '22023', HINT = 'SELECT * FROM migrate_guard.expansions shows them.';
+    END IF;
+    IF e.created_by <> migrate_guard._caller_name() THEN
+        RAISE EXCEPTION 'migrate_guard.%: expansion % was started by role %, and only that role may run its steps', what, p_id, e.created_by
+            USING ERRCODE = '42501',
+                  DETAIL = 'A step runs what the role that started it wrote (its using_expr), with the rights of whoever runs it.',
+                  HINT = format('Run it as that role: SET ROLE %I; then the same call.', e.created_by);
     END IF;
     IF e.phase <> 'expanded' THEN
         RAISE EXCEPTION 'migrate_guard.%: expansion % is %', what, p_id, e.phase
@@ -616,11 +645,6 @@ BEGIN
     RETURN e;
 END
 $$;
-
-CREATE FUNCTION migrate_guard._expansion_exists(p_id bigint)
-RETURNS boolean
-LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-AS $$ SELECT EXISTS (SELECT 1 FROM migrate_guard.expansion_registry e WHERE e.id = p_id) $$;
 
 -- The statements (CREATE INDEX CONCURRENTLY) of an expansion whose index is missing or invalid.
 CREATE FUNCTION migrate_guard._expansion_pending_indexes(p_id bigint)
@@ -634,104 +658,149 @@ SELECT coalesce(array_agg(i->>'statement' ORDER BY c.ord, i->>'new'), '{}')
                     WHERE x.relname = i->>'new' AND ix.indrelid = c.table_oid AND ix.indisvalid)
 $$;
 
-CREATE PROCEDURE migrate_guard.backfill_expansion(
-    id bigint,
-    batch_size integer DEFAULT 10000,
-    pause interval DEFAULT '0',
-    lock_timeout interval DEFAULT '1s',
-    max_retries integer DEFAULT 10)
-LANGUAGE plpgsql
-AS $proc$
+-- CALL migrate_guard.backfill_expansion(id, …) is a procedure written in Rust (src/expansion.rs):
+-- it commits between batches, so it runs as the caller and calls these bodies, as the owner,
+-- between its transactions.
+
+-- The columns to backfill, in order; none (with a NOTICE) for a table rename.
+CREATE FUNCTION migrate_guard._backfill_expansion_columns(p_id bigint)
+RETURNS TABLE (ord integer, table_oid oid, set_clause text, where_clause text)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
-    e        migrate_guard.expansion_registry;
-    c        migrate_guard.expansion_columns;
-    fk       jsonb;
-    pending  text[];
-    lock_ms  text;
+    e migrate_guard.expansion_registry;
 BEGIN
-    PERFORM migrate_guard._backfill_check_call();
-    e := migrate_guard._expansion_get(id, 'backfill_expansion');
+    e := migrate_guard._expansion_get(p_id, 'backfill_expansion');
     IF e.kind = 'rename table' THEN
         RAISE NOTICE 'migrate_guard: expansion % renames a table: there is nothing to backfill', e.id
             USING HINT = format('Once no client uses the old name: SELECT migrate_guard.contract(%s);', e.id);
         RETURN;
     END IF;
-    IF lock_timeout IS NULL OR lock_timeout < interval '1 millisecond' THEN
-        RAISE EXCEPTION 'migrate_guard.backfill_expansion: lock_timeout must be at least 1ms, not %', coalesce(lock_timeout::text, 'NULL')
-            USING ERRCODE = '22023';
-    END IF;
-    lock_ms := (extract(epoch FROM lock_timeout) * 1000)::bigint::text;
-    COMMIT;
-    FOR c IN SELECT * FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id ORDER BY x.ord LOOP
-        CALL migrate_guard.backfill(c.table_oid::regclass, c.set_clause, c.where_clause, batch_size, pause,
-                                    lock_timeout, max_retries);
+    RETURN QUERY SELECT c.ord, c.table_oid, c.set_clause, c.where_clause
+                   FROM migrate_guard.expansion_columns c WHERE c.expansion_id = e.id ORDER BY c.ord;
+END
+$$;
+
+-- The next step after the rows of column p_ord (or, with p_ord NULL, of every column) are
+-- backfilled, run in the caller's current transaction, which the procedure commits after it:
+-- 'step' (one was run), 'done' (nothing is left), or 'pending' (the foreign keys need indexes
+-- first: the procedure commits, then raises p_message).
+CREATE FUNCTION migrate_guard._backfill_expansion_next(p_id bigint, p_lock_ms text, p_ord integer,
+                                                       OUT status text, OUT message text, OUT detail text, OUT hint text)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e        migrate_guard.expansion_registry;
+    c        migrate_guard.expansion_columns;
+    fk       jsonb;
+    old_fk   oid;
+    pending  text[];
+BEGIN
+    e := migrate_guard._expansion_get(p_id, 'backfill_expansion');
+    IF p_ord IS NOT NULL THEN
+        SELECT * INTO c FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id AND x.ord = p_ord;
         IF c.not_null_check IS NOT NULL
-           AND NOT (SELECT k.convalidated FROM pg_catalog.pg_constraint k
+           AND NOT (SELECT k.convalidated FROM pg_constraint k
                      WHERE k.conrelid = c.table_oid AND k.conname = c.not_null_check) THEN
             -- Scans the table under SHARE UPDATE EXCLUSIVE: reads and writes go on.
-            PERFORM pg_catalog.set_config('lock_timeout', lock_ms, true);
-            PERFORM migrate_guard._expansion_step(e.id, 'backfilling');
-            EXECUTE format('ALTER TABLE %s VALIDATE CONSTRAINT %I', c.table_oid::regclass, c.not_null_check);
-            UPDATE migrate_guard.expansion_registry r SET phase = 'expanded' WHERE r.id = e.id;
+            PERFORM set_config('lock_timeout', p_lock_ms, true);
+            PERFORM migrate_guard._expansion_step(e.id, ARRAY[c.table_oid]);
+            PERFORM migrate_guard._as_caller(format('ALTER TABLE %s VALIDATE CONSTRAINT %I', c.table_oid::regclass, c.not_null_check), true);
             RAISE NOTICE 'migrate_guard: expansion %: %.% proved NOT NULL (constraint % validated)',
                          e.id, c.table_name, c.shadow_name, c.not_null_check;
-            COMMIT;
+            status := 'step';
+            RETURN;
         END IF;
-    END LOOP;
+        status := 'done';
+        RETURN;
+    END IF;
     -- Foreign keys on the new columns need the unique indexes they reference.
     IF EXISTS (SELECT 1 FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id AND x.fks <> '[]') THEN
         pending := migrate_guard._expansion_pending_indexes(e.id);
         IF cardinality(pending) > 0 THEN
             UPDATE migrate_guard.expansion_registry r SET backfilled_at = clock_timestamp() WHERE r.id = e.id;
-            COMMIT;
-            RAISE EXCEPTION 'migrate_guard: expansion %: the rows are backfilled; the foreign keys on the new columns need their indexes first', e.id
-                USING ERRCODE = '55000',
-                      DETAIL = 'Missing or invalid: ' || array_to_string(pending, '; '),
-                      HINT = format('Run those statements (outside a transaction block), then CALL migrate_guard.backfill_expansion(%s) again.', e.id);
+            status := 'pending';
+            message := format('migrate_guard: expansion %s: the rows are backfilled; the foreign keys on the new columns need their indexes first', e.id);
+            detail := 'Missing or invalid: ' || array_to_string(pending, '; ');
+            hint := format('Run those statements (outside a transaction block), then CALL migrate_guard.backfill_expansion(%s) again.', e.id);
+            RETURN;
         END IF;
         FOR c IN SELECT * FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id ORDER BY x.ord LOOP
             FOR fk IN SELECT * FROM jsonb_array_elements(c.fks) LOOP
-                IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
+                IF NOT EXISTS (SELECT 1 FROM pg_constraint k
                                 WHERE k.conrelid = (fk->>'table')::oid AND k.conname = fk->>'new_constraint') THEN
-                    PERFORM pg_catalog.set_config('lock_timeout', lock_ms, true);
-                    PERFORM migrate_guard._expansion_step(e.id, 'backfilling');
+                    -- Its definition is read again from the foreign key it replaces.
+                    SELECT k.oid INTO old_fk FROM pg_constraint k
+                     WHERE k.conrelid = (fk->>'table')::oid AND k.conname = fk->>'constraint' AND k.contype = 'f';
+                    IF NOT FOUND THEN
+                        RAISE EXCEPTION 'migrate_guard.backfill_expansion: foreign key % of % is gone', fk->>'constraint', (fk->>'table')::oid::regclass
+                            USING ERRCODE = '55000', HINT = format('Undo the expansion: SELECT migrate_guard.abort_expansion(%s);', e.id);
+                    END IF;
+                    PERFORM set_config('lock_timeout', p_lock_ms, true);
+                    PERFORM migrate_guard._expansion_step(e.id, ARRAY[(fk->>'table')::oid, (fk->>'references')::oid]);
                     -- Both tables, the referencing one and the referenced one.
                     PERFORM migrate_guard._expansion_lock(ARRAY[(fk->>'table')::oid, (fk->>'references')::oid],
                                                           'SHARE ROW EXCLUSIVE');
-                    EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s NOT VALID',
-                                   (fk->>'table')::oid::regclass, fk->>'new_constraint', fk->>'definition');
-                    UPDATE migrate_guard.expansion_registry r SET phase = 'expanded' WHERE r.id = e.id;
-                    COMMIT;
+                    PERFORM migrate_guard._as_caller(format('ALTER TABLE %s ADD CONSTRAINT %I %s NOT VALID',
+                                   (fk->>'table')::oid::regclass, fk->>'new_constraint',
+                                   migrate_guard._expansion_fk_definition(old_fk, (fk->>'column')::name,
+                                                                          (fk->>'references')::oid::regclass,
+                                                                          (fk->>'ref_column')::name)), true);
+                    status := 'step';
+                    RETURN;
                 END IF;
-                IF NOT (SELECT k.convalidated FROM pg_catalog.pg_constraint k
+                IF NOT (SELECT k.convalidated FROM pg_constraint k
                          WHERE k.conrelid = (fk->>'table')::oid AND k.conname = fk->>'new_constraint') THEN
-                    PERFORM pg_catalog.set_config('lock_timeout', lock_ms, true);
-                    PERFORM migrate_guard._expansion_step(e.id, 'backfilling');
-                    EXECUTE format('ALTER TABLE %s VALIDATE CONSTRAINT %I',
-                                   (fk->>'table')::oid::regclass, fk->>'new_constraint');
-                    UPDATE migrate_guard.expansion_registry r SET phase = 'expanded' WHERE r.id = e.id;
+                    PERFORM set_config('lock_timeout', p_lock_ms, true);
+                    PERFORM migrate_guard._expansion_step(e.id, ARRAY[(fk->>'table')::oid, (fk->>'references')::oid]);
+                    PERFORM migrate_guard._as_caller(format('ALTER TABLE %s VALIDATE CONSTRAINT %I',
+                                   (fk->>'table')::oid::regclass, fk->>'new_constraint'), true);
                     RAISE NOTICE 'migrate_guard: expansion %: foreign key % on % validated', e.id, fk->>'new_constraint', fk->>'table_name';
-                    COMMIT;
+                    status := 'step';
+                    RETURN;
                 END IF;
             END LOOP;
         END LOOP;
     END IF;
     UPDATE migrate_guard.expansion_registry r SET backfilled_at = clock_timestamp() WHERE r.id = e.id;
-    COMMIT;
     pending := migrate_guard._expansion_pending_indexes(e.id);
     RAISE NOTICE 'migrate_guard: expansion % backfilled', e.id
         USING HINT = CASE WHEN cardinality(pending) > 0
                           THEN 'Before contract, build the indexes: ' || array_to_string(pending, '; ') || '; then '
                           ELSE 'Next, ' END
                      || format('once every reader uses the new column: SELECT migrate_guard.contract(%s);', e.id);
+    status := 'done';
 END
-$proc$;
-COMMENT ON PROCEDURE migrate_guard.backfill_expansion(bigint, integer, interval, interval, integer) IS
-    'migrate_guard: fill the new column(s) of an expansion in committed batches, then prove NOT NULL and validate foreign keys';
+$$;
+
+-- What contract and abort_expansion act on, read again from the catalog rather than from the
+-- registry's text: the view standing in for a renamed table's old name (one that reads that
+-- table), and the function of an expansion's trigger.
+CREATE FUNCTION migrate_guard._expansion_old_name_view(e migrate_guard.expansion_registry)
+RETURNS regclass
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT v.oid::regclass
+  FROM pg_class v JOIN pg_namespace n ON n.oid = v.relnamespace
+ WHERE v.relkind = 'v'
+   AND n.nspname = (parse_ident(e.table_name))[1]
+   AND v.relname = (parse_ident(e.table_name))[cardinality(parse_ident(e.table_name))]
+   AND EXISTS (SELECT 1 FROM pg_rewrite r JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+                WHERE r.ev_class = v.oid AND d.refclassid = 'pg_class'::regclass AND d.refobjid = e.table_oid)
+$$;
+
+CREATE FUNCTION migrate_guard._expansion_trigger_function(tbl oid, trigger_name name)
+RETURNS regprocedure
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT t.tgfoid::regprocedure FROM pg_trigger t WHERE t.tgrelid = tbl AND t.tgname = trigger_name $$;
 
 CREATE FUNCTION migrate_guard.contract(id bigint)
 RETURNS void
-LANGUAGE plpgsql
+LANGUAGE c VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'migrate_guard_entry';
+
+CREATE FUNCTION migrate_guard._contract(id bigint)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     e        migrate_guard.expansion_registry;
@@ -740,15 +809,27 @@ DECLARE
     ix       jsonb;
     pending  text[];
     missing  text;
-    seq      record;
     tables   text;
+    view     regclass;
+    fn       regprocedure;
+    attnum   smallint;
+    def      text;
+    note     text;
+    seq      oid;
+    seq_name text;
+    seq_kind "char";
+    start_at bigint;
+    seq_now  record;
 BEGIN
     e := migrate_guard._expansion_get(id, 'contract');
     IF e.kind = 'rename table' THEN
-        PERFORM migrate_guard._expansion_step(e.id, 'contracting');
-        EXECUTE format('DROP VIEW %s', e.table_name);
+        view := migrate_guard._expansion_old_name_view(e);
+        PERFORM migrate_guard._expansion_step(e.id, ARRAY[e.table_oid, view::oid]);
+        IF view IS NOT NULL THEN
+            PERFORM migrate_guard._as_caller(format('DROP VIEW %s', view), true);
+        END IF;
         UPDATE migrate_guard.expansion_registry r
-           SET phase = 'contracted', finished_by = current_user, finished_at = clock_timestamp() WHERE r.id = e.id;
+           SET phase = 'contracted', finished_by = migrate_guard._caller_name(), finished_at = clock_timestamp() WHERE r.id = e.id;
         RAISE NOTICE 'migrate_guard: expansion % contracted: the view % is dropped', e.id, e.table_name;
         RETURN;
     END IF;
@@ -768,7 +849,7 @@ BEGIN
     SELECT string_agg(f->>'new_constraint', ', ') INTO missing
       FROM migrate_guard.expansion_columns x, jsonb_array_elements(x.fks) f
      WHERE x.expansion_id = e.id
-       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conrelid = (f->>'table')::oid
+       AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = (f->>'table')::oid
                           AND k.conname = f->>'new_constraint' AND k.convalidated);
     IF missing IS NOT NULL THEN
         RAISE EXCEPTION 'migrate_guard.contract: expansion %: foreign keys % are not in place and validated', e.id, missing
@@ -777,7 +858,7 @@ BEGIN
     SELECT string_agg(DISTINCT x.table_name || '.' || x.not_null_check, ', ') INTO missing
       FROM migrate_guard.expansion_columns x
      WHERE x.expansion_id = e.id AND x.not_null_check IS NOT NULL
-       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conrelid = x.table_oid
+       AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = x.table_oid
                           AND k.conname = x.not_null_check AND k.convalidated);
     IF missing IS NOT NULL THEN
         RAISE EXCEPTION 'migrate_guard.contract: expansion %: NOT NULL of the new column is not proved yet (%)', e.id, missing
@@ -785,7 +866,7 @@ BEGIN
     END IF;
 
     -- One short transaction: every table locked up front (within lock_timeout), then the swap.
-    PERFORM migrate_guard._expansion_step(e.id, 'contracting');
+    PERFORM migrate_guard._expansion_step(e.id, migrate_guard._expansion_tables(e.id));
     SELECT string_agg(DISTINCT x.table_oid::regclass::text, ', ') INTO tables
       FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id;
     PERFORM migrate_guard._expansion_lock(ARRAY(SELECT x.table_oid FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id),
@@ -793,66 +874,81 @@ BEGIN
     -- The old foreign keys go first: they hang on the old columns and the old unique index.
     FOR c IN SELECT * FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id ORDER BY x.ord LOOP
         FOR fk IN SELECT * FROM jsonb_array_elements(c.fks) LOOP
-            EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', (fk->>'table')::oid::regclass, fk->>'constraint');
+            PERFORM migrate_guard._as_caller(format('ALTER TABLE %s DROP CONSTRAINT %I', (fk->>'table')::oid::regclass, fk->>'constraint'), true);
         END LOOP;
     END LOOP;
     FOR c IN SELECT * FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id ORDER BY x.ord DESC LOOP
-        EXECUTE format('DROP TRIGGER %I ON %s', c.trigger_name, c.table_oid::regclass);
-        EXECUTE format('DROP FUNCTION %s()', c.function_name);
+        -- What the old column carries over, read from the catalog before it is dropped: its
+        -- default, comment and sequence (a serial's, moved; an identity's, re-created).
+        SELECT a.attnum, pg_get_expr(d.adbin, d.adrelid), col_description(a.attrelid, a.attnum)
+          INTO attnum, def, note
+          FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+         WHERE a.attrelid = c.table_oid AND a.attname = c.column_name AND NOT a.attisdropped;
         seq := NULL;
-        IF c.identity IS NOT NULL THEN
-            EXECUTE format('SELECT s.last_value, s.is_called, q.increment_by, q.cache_size, q.cycle FROM %s s, pg_catalog.pg_sequences q
-                             WHERE q.schemaname = %L AND q.sequencename = %L',
-                           c.sequence_name, (parse_ident(c.sequence_name))[1], (parse_ident(c.sequence_name))[2])
-              INTO seq;
-        ELSIF c.sequence_name IS NOT NULL THEN
-            EXECUTE format('ALTER SEQUENCE %s OWNED BY %s.%I', c.sequence_name, c.table_oid::regclass, c.shadow_name);
+        SELECT s.oid, format('%I.%I', sn.nspname, s.relname), d.deptype INTO seq, seq_name, seq_kind
+          FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+          JOIN pg_namespace sn ON sn.oid = s.relnamespace
+         WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjid = c.table_oid
+           AND d.refobjsubid = attnum AND d.deptype IN ('a', 'i')
+         LIMIT 1;
+        fn := migrate_guard._expansion_trigger_function(c.table_oid, c.trigger_name);
+        PERFORM migrate_guard._as_caller(format('DROP TRIGGER %I ON %s', c.trigger_name, c.table_oid::regclass), true);
+        IF fn IS NOT NULL THEN
+            PERFORM migrate_guard._as_caller(format('DROP FUNCTION %s', fn), true);
+        END IF;
+        IF c.identity IS NOT NULL AND seq IS NOT NULL THEN
+            SELECT q.seqincrement AS increment_by, q.seqcache AS cache_size, q.seqcycle AS cycle, q.seqstart,
+                   pg_sequence_last_value(seq) AS last_value
+              INTO seq_now FROM pg_sequence q WHERE q.seqrelid = seq;
+            start_at := CASE WHEN seq_now.last_value IS NULL THEN seq_now.seqstart
+                             ELSE seq_now.last_value + seq_now.increment_by END;
+        ELSIF seq IS NOT NULL AND seq_kind = 'a' THEN
+            PERFORM migrate_guard._as_caller(format('ALTER SEQUENCE %s OWNED BY %s.%I', seq::regclass, c.table_oid::regclass, c.shadow_name), true);
             IF c.new_type IN ('bigint', 'integer', 'smallint') THEN
-                EXECUTE format('ALTER SEQUENCE %s AS %s', c.sequence_name, c.new_type);
+                PERFORM migrate_guard._as_caller(format('ALTER SEQUENCE %s AS %s', seq::regclass, c.new_type), true);
             END IF;
         END IF;
-        EXECUTE format('ALTER TABLE %s DROP COLUMN %I', c.table_oid::regclass, c.column_name);
+        PERFORM migrate_guard._as_caller(format('ALTER TABLE %s DROP COLUMN %I', c.table_oid::regclass, c.column_name), true);
         IF c.shadow_name <> c.final_name THEN
-            EXECUTE format('ALTER TABLE %s RENAME COLUMN %I TO %I', c.table_oid::regclass, c.shadow_name, c.final_name);
+            PERFORM migrate_guard._as_caller(format('ALTER TABLE %s RENAME COLUMN %I TO %I', c.table_oid::regclass, c.shadow_name, c.final_name), true);
         END IF;
         IF c.not_null_check IS NOT NULL THEN
             -- The validated CHECK proves it: no scan.
-            EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET NOT NULL', c.table_oid::regclass, c.final_name);
-            EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', c.table_oid::regclass, c.not_null_check);
+            PERFORM migrate_guard._as_caller(format('ALTER TABLE %s ALTER COLUMN %I SET NOT NULL', c.table_oid::regclass, c.final_name), true);
+            PERFORM migrate_guard._as_caller(format('ALTER TABLE %s DROP CONSTRAINT %I', c.table_oid::regclass, c.not_null_check), true);
         END IF;
-        IF c.default_expr IS NOT NULL THEN
-            EXECUTE format('ALTER TABLE %s ALTER COLUMN %I SET DEFAULT %s', c.table_oid::regclass, c.final_name, c.default_expr);
+        IF def IS NOT NULL AND c.identity IS NULL THEN
+            PERFORM migrate_guard._as_caller(format('ALTER TABLE %s ALTER COLUMN %I SET DEFAULT %s', c.table_oid::regclass, c.final_name, def), true);
         END IF;
-        IF c.identity IS NOT NULL THEN
-            EXECUTE format('ALTER TABLE %s ALTER COLUMN %I ADD GENERATED %s AS IDENTITY (SEQUENCE NAME %s START WITH %s INCREMENT BY %s CACHE %s%s)',
+        IF c.identity IS NOT NULL AND seq IS NOT NULL THEN
+            PERFORM migrate_guard._as_caller(format('ALTER TABLE %s ALTER COLUMN %I ADD GENERATED %s AS IDENTITY (SEQUENCE NAME %s START WITH %s INCREMENT BY %s CACHE %s%s)',
                            c.table_oid::regclass, c.final_name,
-                           CASE c.identity WHEN 'a' THEN 'ALWAYS' ELSE 'BY DEFAULT' END, c.sequence_name,
-                           CASE WHEN seq.is_called THEN seq.last_value + seq.increment_by ELSE seq.last_value END,
-                           seq.increment_by, seq.cache_size, CASE WHEN seq.cycle THEN ' CYCLE' ELSE '' END);
+                           CASE c.identity WHEN 'a' THEN 'ALWAYS' ELSE 'BY DEFAULT' END, seq_name,
+                           start_at, seq_now.increment_by, seq_now.cache_size, CASE WHEN seq_now.cycle THEN ' CYCLE' ELSE '' END), true);
         END IF;
-        IF c.comment IS NOT NULL THEN
-            EXECUTE format('COMMENT ON COLUMN %s.%I IS %L', c.table_oid::regclass, c.final_name, c.comment);
+        IF note IS NOT NULL THEN
+            PERFORM migrate_guard._as_caller(format('COMMENT ON COLUMN %s.%I IS %L', c.table_oid::regclass, c.final_name, note), true);
         END IF;
         FOR ix IN SELECT * FROM jsonb_array_elements(c.indexes) LOOP
             IF ix->>'contype' = 'p' THEN
-                EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I PRIMARY KEY USING INDEX %I', c.table_oid::regclass, ix->>'constraint', ix->>'new');
+                PERFORM migrate_guard._as_caller(format('ALTER TABLE %s ADD CONSTRAINT %I PRIMARY KEY USING INDEX %I', c.table_oid::regclass, ix->>'constraint', ix->>'new'), true);
             ELSIF ix->>'contype' = 'u' THEN
-                EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I UNIQUE USING INDEX %I', c.table_oid::regclass, ix->>'constraint', ix->>'new');
+                PERFORM migrate_guard._as_caller(format('ALTER TABLE %s ADD CONSTRAINT %I UNIQUE USING INDEX %I', c.table_oid::regclass, ix->>'constraint', ix->>'new'), true);
             ELSE
-                EXECUTE format('ALTER INDEX %I.%I RENAME TO %I',
-                               (SELECT n.nspname FROM pg_catalog.pg_class r JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace WHERE r.oid = c.table_oid),
-                               ix->>'new', ix->>'old');
+                PERFORM migrate_guard._as_caller(format('ALTER INDEX %I.%I RENAME TO %I',
+                               (SELECT n.nspname FROM pg_class r JOIN pg_namespace n ON n.oid = r.relnamespace WHERE r.oid = c.table_oid),
+                               ix->>'new', ix->>'old'), true);
             END IF;
         END LOOP;
     END LOOP;
     FOR c IN SELECT * FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id ORDER BY x.ord LOOP
         FOR fk IN SELECT * FROM jsonb_array_elements(c.fks) LOOP
-            EXECUTE format('ALTER TABLE %s RENAME CONSTRAINT %I TO %I', (fk->>'table')::oid::regclass,
-                           fk->>'new_constraint', fk->>'constraint');
+            PERFORM migrate_guard._as_caller(format('ALTER TABLE %s RENAME CONSTRAINT %I TO %I', (fk->>'table')::oid::regclass,
+                           fk->>'new_constraint', fk->>'constraint'), true);
         END LOOP;
     END LOOP;
     UPDATE migrate_guard.expansion_registry r
-       SET phase = 'contracted', finished_by = current_user, finished_at = clock_timestamp() WHERE r.id = e.id;
+       SET phase = 'contracted', finished_by = migrate_guard._caller_name(), finished_at = clock_timestamp() WHERE r.id = e.id;
     RAISE NOTICE 'migrate_guard: expansion % contracted: %', e.id,
                  CASE e.kind WHEN 'change type' THEN format('%s.%s is now %s', e.table_name, e.column_name, e.new_type)
                              ELSE format('%s.%s is now %s', e.table_name, e.column_name, e.new_name) END
@@ -864,7 +960,11 @@ COMMENT ON FUNCTION migrate_guard.contract(bigint) IS
 
 CREATE FUNCTION migrate_guard.abort_expansion(id bigint)
 RETURNS void
-LANGUAGE plpgsql
+LANGUAGE c VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'migrate_guard_entry';
+
+CREATE FUNCTION migrate_guard._abort_expansion(id bigint)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     e       migrate_guard.expansion_registry;
@@ -872,29 +972,38 @@ DECLARE
     fk      jsonb;
     ix      jsonb;
     schema  name;
+    view    regclass;
+    fn      regprocedure;
 BEGIN
     e := migrate_guard._expansion_get(id, 'abort_expansion');
-    PERFORM migrate_guard._expansion_step(e.id, 'aborting');
     IF e.kind = 'rename table' THEN
+        view := migrate_guard._expansion_old_name_view(e);
+        PERFORM migrate_guard._expansion_step(e.id, ARRAY[e.table_oid, view::oid]);
         PERFORM migrate_guard._expansion_lock(ARRAY[e.table_oid], 'ACCESS EXCLUSIVE');
-        EXECUTE format('DROP VIEW %s', e.table_name);
-        EXECUTE format('ALTER TABLE %s RENAME TO %I', e.table_oid::regclass, (parse_ident(e.table_name))[cardinality(parse_ident(e.table_name))]);
+        IF view IS NOT NULL THEN
+            PERFORM migrate_guard._as_caller(format('DROP VIEW %s', view), true);
+        END IF;
+        PERFORM migrate_guard._as_caller(format('ALTER TABLE %s RENAME TO %I', e.table_oid::regclass, (parse_ident(e.table_name))[cardinality(parse_ident(e.table_name))]), true);
     ELSE
+        PERFORM migrate_guard._expansion_step(e.id, migrate_guard._expansion_tables(e.id));
         PERFORM migrate_guard._expansion_lock(ARRAY(SELECT x.table_oid FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id),
                                               'ACCESS EXCLUSIVE');
         FOR c IN SELECT * FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id ORDER BY x.ord LOOP
             FOR fk IN SELECT * FROM jsonb_array_elements(c.fks) LOOP
-                EXECUTE format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS %I', (fk->>'table')::oid::regclass, fk->>'new_constraint');
+                PERFORM migrate_guard._as_caller(format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS %I', (fk->>'table')::oid::regclass, fk->>'new_constraint'), true);
             END LOOP;
         END LOOP;
         FOR c IN SELECT * FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id ORDER BY x.ord DESC LOOP
-            SELECT n.nspname INTO schema FROM pg_catalog.pg_class r JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace WHERE r.oid = c.table_oid;
-            EXECUTE format('DROP TRIGGER %I ON %s', c.trigger_name, c.table_oid::regclass);
-            EXECUTE format('DROP FUNCTION %s()', c.function_name);
+            SELECT n.nspname INTO schema FROM pg_class r JOIN pg_namespace n ON n.oid = r.relnamespace WHERE r.oid = c.table_oid;
+            fn := migrate_guard._expansion_trigger_function(c.table_oid, c.trigger_name);
+            PERFORM migrate_guard._as_caller(format('DROP TRIGGER IF EXISTS %I ON %s', c.trigger_name, c.table_oid::regclass), true);
+            IF fn IS NOT NULL THEN
+                PERFORM migrate_guard._as_caller(format('DROP FUNCTION %s', fn), true);
+            END IF;
             FOR ix IN SELECT * FROM jsonb_array_elements(c.indexes) LOOP
-                EXECUTE format('DROP INDEX IF EXISTS %I.%I', schema, ix->>'new');
+                PERFORM migrate_guard._as_caller(format('DROP INDEX IF EXISTS %I.%I', schema, ix->>'new'), true);
             END LOOP;
-            EXECUTE format('ALTER TABLE %s DROP COLUMN %I', c.table_oid::regclass, c.shadow_name);
+            PERFORM migrate_guard._as_caller(format('ALTER TABLE %s DROP COLUMN %I', c.table_oid::regclass, c.shadow_name), true);
             -- Its unfinished backfill job must not be resumed by a later expansion that happens
             -- to have the same clauses (a rename to the same name): its position would skip rows.
             UPDATE migrate_guard.backfills b
@@ -904,7 +1013,7 @@ BEGIN
         END LOOP;
     END IF;
     UPDATE migrate_guard.expansion_registry r
-       SET phase = 'aborted', finished_by = current_user, finished_at = clock_timestamp() WHERE r.id = e.id;
+       SET phase = 'aborted', finished_by = migrate_guard._caller_name(), finished_at = clock_timestamp() WHERE r.id = e.id;
     RAISE NOTICE 'migrate_guard: expansion % aborted: % is as it was', e.id, e.table_name;
 END
 $fn$;
@@ -913,7 +1022,11 @@ COMMENT ON FUNCTION migrate_guard.abort_expansion(bigint) IS
 
 CREATE FUNCTION migrate_guard.expand_rename_table(tbl regclass, new_name name)
 RETURNS bigint
-LANGUAGE plpgsql
+LANGUAGE c VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'migrate_guard_entry';
+
+CREATE FUNCTION migrate_guard._expand_rename_table(tbl regclass, new_name name)
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $fn$
 DECLARE
     exp_id  bigint;
@@ -944,25 +1057,25 @@ BEGIN
     exp_id := migrate_guard._next_id('migrate_guard.expansion_registry'::regclass);
     INSERT INTO migrate_guard.expansion_registry (id, kind, table_oid, table_name, new_name, phase, created_by, created_at)
     OVERRIDING SYSTEM VALUE
-    VALUES (exp_id, 'rename table', tbl, format('%I.%I', schema, old), new_name, 'expanding', current_user, clock_timestamp());
-    PERFORM migrate_guard._expansion_step(exp_id, 'expanding');
+    VALUES (exp_id, 'rename table', tbl, format('%I.%I', schema, old), new_name, 'expanding', migrate_guard._caller_name(), clock_timestamp());
+    PERFORM migrate_guard._expansion_step(exp_id, ARRAY[tbl::oid]);
     PERFORM migrate_guard._expansion_lock(ARRAY[tbl::oid], 'ACCESS EXCLUSIVE');
-    EXECUTE format('ALTER TABLE %s RENAME TO %I', tbl, new_name);
+    PERFORM migrate_guard._as_caller(format('ALTER TABLE %s RENAME TO %I', tbl, new_name), true);
     -- Under the old name, a view that clients of the old version read and write as before (a
     -- simple view is updatable). It checks privileges as the querying role where PostgreSQL
     -- can (15+), and has the table's grants.
-    EXECUTE format('CREATE VIEW %I.%I%s AS SELECT * FROM %I.%I', schema, old,
+    PERFORM migrate_guard._as_caller(format('CREATE VIEW %I.%I%s AS SELECT * FROM %I.%I', schema, old,
                    CASE WHEN current_setting('server_version_num')::int >= 150000 THEN ' WITH (security_invoker = true)' ELSE '' END,
-                   schema, new_name);
-    EXECUTE format('COMMENT ON VIEW %I.%I IS %L', schema, old,
-                   format('migrate_guard: %s under its old name while clients move (expansion %s); dropped by contract', new_name, exp_id));
+                   schema, new_name), true);
+    PERFORM migrate_guard._as_caller(format('COMMENT ON VIEW %I.%I IS %L', schema, old,
+                   format('migrate_guard: %s under its old name while clients move (expansion %s); dropped by contract', new_name, exp_id)), true);
     FOR acl IN SELECT a.grantee, a.privilege_type, a.is_grantable
                  FROM pg_catalog.pg_class c, aclexplode(c.relacl) a
                 WHERE c.oid = tbl AND a.privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE')
                   AND a.grantee <> c.relowner LOOP
-        EXECUTE format('GRANT %s ON %I.%I TO %s%s', acl.privilege_type, schema, old,
+        PERFORM migrate_guard._as_caller(format('GRANT %s ON %I.%I TO %s%s', acl.privilege_type, schema, old,
                        CASE WHEN acl.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(acl.grantee::regrole::text) END,
-                       CASE WHEN acl.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+                       CASE WHEN acl.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END), true);
     END LOOP;
     UPDATE migrate_guard.expansion_registry e SET phase = 'expanded' WHERE e.id = exp_id;
     RAISE NOTICE 'migrate_guard: expansion %: %.% renamed to %; the view %.% stands in for the old name', exp_id, schema, old, new_name, schema, old
@@ -973,40 +1086,89 @@ $fn$;
 COMMENT ON FUNCTION migrate_guard.expand_rename_table(regclass, name) IS
     'migrate_guard: rename a table and leave an updatable view under the old name; returns the expansion id';
 
+-- What is in progress: the caller's expansions (and those of roles it is a member of; all of
+-- them for superusers), with their backfill and the next step.
+CREATE FUNCTION migrate_guard.list_expansions()
+RETURNS TABLE (id bigint, "table" text, kind text, old_name text, new_name text, old_type text, new_type text,
+               phase text, backfill text, rows_backfilled bigint, pending_statements text[], next_step text,
+               created_by name, created_at timestamptz, finished_by name, finished_at timestamptz)
+LANGUAGE c VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'migrate_guard_entry';
+COMMENT ON FUNCTION migrate_guard.list_expansions() IS
+    'migrate_guard: your expansions (all of them for superusers) with their phase, backfill progress and next step';
+
+CREATE FUNCTION migrate_guard._list_expansions()
+RETURNS TABLE (id bigint, "table" text, kind text, old_name text, new_name text, old_type text, new_type text,
+               phase text, backfill text, rows_backfilled bigint, pending_statements text[], next_step text,
+               created_by name, created_at timestamptz, finished_by name, finished_at timestamptz)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY
+    SELECT e.id,
+           e.table_name,
+           e.kind,
+           coalesce(e.column_name::text, e.table_name),
+           e.new_name::text,
+           e.old_type,
+           e.new_type,
+           e.phase,
+           CASE WHEN e.kind = 'rename table' THEN 'not needed'
+                WHEN e.backfilled_at IS NOT NULL THEN 'done'
+                WHEN b.job_id IS NULL THEN 'not started'
+                ELSE b.status || ' (' || b.done_percent || '%)' END,
+           b.rows_updated,
+           CASE WHEN e.phase = 'expanded' THEN migrate_guard._expansion_pending_indexes(e.id) END,
+           CASE WHEN e.phase <> 'expanded' THEN NULL
+                WHEN e.kind = 'rename table' THEN format('SELECT migrate_guard.contract(%s);', e.id)
+                WHEN e.backfilled_at IS NULL THEN format('CALL migrate_guard.backfill_expansion(%s);', e.id)
+                WHEN cardinality(migrate_guard._expansion_pending_indexes(e.id)) > 0 THEN 'run pending_statements'
+                ELSE format('SELECT migrate_guard.contract(%s);', e.id) END,
+           e.created_by,
+           e.created_at,
+           e.finished_by,
+           e.finished_at
+    FROM migrate_guard.expansion_registry e
+    LEFT JOIN LATERAL (
+        SELECT l.job_id, l.status, l.done_percent, l.rows_updated
+          FROM migrate_guard.expansion_columns c
+          JOIN migrate_guard._list_backfills() l
+            ON l.set_clause = c.set_clause AND l.where_clause = c.where_clause
+           AND l.started_at >= e.created_at
+         WHERE c.expansion_id = e.id
+         ORDER BY l.job_id DESC LIMIT 1
+    ) b ON true
+    WHERE pg_has_role(migrate_guard._caller(), e.created_by, 'MEMBER')
+    ORDER BY e.id;
+END
+$$;
+
 CREATE VIEW migrate_guard.expansions AS
-SELECT e.id,
-       e.table_name AS "table",
-       e.kind,
-       coalesce(e.column_name::text, e.table_name) AS old_name,
-       e.new_name::text AS new_name,
-       e.old_type,
-       e.new_type,
-       e.phase,
-       CASE WHEN e.kind = 'rename table' THEN 'not needed'
-            WHEN e.backfilled_at IS NOT NULL THEN 'done'
-            WHEN b.job_id IS NULL THEN 'not started'
-            ELSE b.status || ' (' || b.done_percent || '%)' END AS backfill,
-       b.rows_updated AS rows_backfilled,
-       CASE WHEN e.phase = 'expanded' THEN migrate_guard._expansion_pending_indexes(e.id) END AS pending_statements,
-       CASE WHEN e.phase <> 'expanded' THEN NULL
-            WHEN e.kind = 'rename table' THEN format('SELECT migrate_guard.contract(%s);', e.id)
-            WHEN e.backfilled_at IS NULL THEN format('CALL migrate_guard.backfill_expansion(%s);', e.id)
-            WHEN cardinality(migrate_guard._expansion_pending_indexes(e.id)) > 0 THEN 'run pending_statements'
-            ELSE format('SELECT migrate_guard.contract(%s);', e.id) END AS next_step,
-       e.created_by,
-       e.created_at,
-       e.finished_by,
-       e.finished_at
-FROM migrate_guard.expansion_registry e
-LEFT JOIN LATERAL (
-    SELECT l.job_id, l.status, l.done_percent, l.rows_updated
-      FROM migrate_guard.expansion_columns c
-      JOIN migrate_guard.list_backfills() l
-        ON l.set_clause = c.set_clause AND l.where_clause = c.where_clause
-       AND l.started_at >= e.created_at
-     WHERE c.expansion_id = e.id
-     ORDER BY l.job_id DESC LIMIT 1
-) b ON true;
+SELECT * FROM migrate_guard.list_expansions();
 COMMENT ON VIEW migrate_guard.expansions IS
     'migrate_guard: expansions (expand → migrate → contract) with their phase, backfill progress and next step';
 GRANT SELECT ON migrate_guard.expansions TO PUBLIC;
+
+-- The bodies and helpers run as the owner only (see the header).
+REVOKE ALL ON FUNCTION
+    migrate_guard._expansion_step(bigint, oid[]),
+    migrate_guard._expansion_tables(bigint),
+    migrate_guard._expansion_name(name, bigint),
+    migrate_guard._expansion_lock(oid[], text),
+    migrate_guard._expansion_check_table(regclass, text),
+    migrate_guard._expansion_in_progress(oid, name),
+    migrate_guard._expansion_check_dependents(regclass, smallint, name),
+    migrate_guard._expansion_index_copies(regclass, smallint, name, name, bigint),
+    migrate_guard._expansion_fk_definition(oid, name, regclass, name),
+    migrate_guard._expansion_add_column(bigint, integer, regclass, name, name, name, text, text, text, boolean),
+    migrate_guard._expand_column(regclass, name, name, text, text, text),
+    migrate_guard._expansion_get(bigint, text),
+    migrate_guard._expansion_pending_indexes(bigint),
+    migrate_guard._backfill_expansion_columns(bigint),
+    migrate_guard._backfill_expansion_next(bigint, text, integer),
+    migrate_guard._expansion_old_name_view(migrate_guard.expansion_registry),
+    migrate_guard._expansion_trigger_function(oid, name),
+    migrate_guard._contract(bigint),
+    migrate_guard._abort_expansion(bigint),
+    migrate_guard._expand_rename_table(regclass, name),
+    migrate_guard._list_expansions()
+FROM PUBLIC;

@@ -124,3 +124,11 @@ $$;
 COMMENT ON FUNCTION migrate_guard.prune_history(interval) IS
     'migrate_guard: delete history rows older than the given interval; returns how many';
 REVOKE EXECUTE ON FUNCTION migrate_guard.prune_history(interval) FROM PUBLIC;
+
+-- Registering migrations is a privilege: whoever may call begin_migration decides what counts as
+-- applied (a deploy that asks "already applied?" skips what it says), so the DBA grants it to the
+-- roles that run migrations:
+--   GRANT EXECUTE ON FUNCTION migrate_guard.begin_migration(text, text), migrate_guard.end_migration() TO deployer;
+REVOKE EXECUTE ON FUNCTION migrate_guard.begin_migration(text, text), migrate_guard.end_migration() FROM PUBLIC;
+-- Ids for the extension's own rows: its functions only.
+REVOKE EXECUTE ON FUNCTION migrate_guard._next_id(oid) FROM PUBLIC;

@@ -1,17 +1,19 @@
 //! Batched backfills: `CALL migrate_guard.backfill(table, set_clause, where_clause, …)`.
 //!
-//! The procedure itself is PL/pgSQL (`sql/objects/backfill.sql`): PostgreSQL lets a procedure
-//! commit only from a non-atomic context, which a PL/pgSQL procedure called with a top-level
-//! CALL is, and it runs with the caller's privileges. This module gives it what is worth
-//! testing without a server: the checks of the clauses, the SQL each batch runs, and the
-//! progress line; plus the few facts only C can read.
+//! The procedure is written in Rust ([`run`]): it commits between batches, runs every batch with
+//! the caller's rights, and writes its job's bookkeeping through the owner's functions in
+//! `sql/objects/backfill.sql`. This module checks the clauses and builds the SQL each batch runs
+//! ([`plan`], [`clause`]), and answers `backfill_plan()`.
 
 pub mod clause;
 pub mod plan;
+pub mod procedure;
 pub mod progress;
+pub mod run;
 
 use crate::facts::RelKind;
 use crate::sqltext::quote_ident;
+use pgrx::datum::DatumWithOid;
 use pgrx::pg_sys;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
@@ -20,16 +22,12 @@ use plan::{Backfill, KeyColumn, Walk};
 pgrx::extension_sql_file!(
     "../../sql/objects/backfill.sql",
     name = "backfill_objects",
-    requires = [
-        "migration_functions",
-        backfill_prepare,
-        backfill_current_xid,
-        backfill_progress,
-        backfill_duration,
-        backfill_check_call,
-        backfill_tids
-    ]
+    requires = ["migration_functions", "privilege_grants"]
 );
+
+/// The longest set_clause or where_clause a backfill takes: they are parsed and kept in the
+/// job's row, and no SET list or condition a person writes comes near it.
+pub const MAX_CLAUSE_BYTES: usize = 64 * 1024;
 
 fn fail(code: PgSqlErrorCode, message: String, hint: Option<&str>) -> ! {
     let mut r = ErrorReport::new(code, message, "migrate_guard.backfill");
@@ -40,33 +38,21 @@ fn fail(code: PgSqlErrorCode, message: String, hint: Option<&str>) -> ! {
     unreachable!("ERROR does not return")
 }
 
-/// Refuses a call where the procedure could not commit between batches: inside a transaction
-/// block (BEGIN … CALL, or several statements sent as one string).
-#[pg_extern(schema = "migrate_guard", name = "_backfill_check_call", volatile, parallel_unsafe)]
-fn backfill_check_call() {
-    // SAFETY: reads the transaction state.
-    if unsafe { pg_sys::IsTransactionBlock() } {
-        fail(
-            PgSqlErrorCode::ERRCODE_ACTIVE_SQL_TRANSACTION,
-            "migrate_guard.backfill cannot run inside a transaction block".into(),
-            Some(
-                "It commits after every batch: CALL it on its own, outside BEGIN … COMMIT (with psql -1, put it in a file of its own).",
-            ),
-        );
-    }
+/// PostgreSQL's `MaxHeapTuplesPerPage`: (block size - page header) / (aligned tuple header + line
+/// pointer), 291 for 8 kB pages.
+fn max_heap_tuples_per_page() -> u16 {
+    ((pg_sys::BLCKSZ as usize - 24) / (24 + 4)) as u16
 }
 
-/// Every TID of the pages `[lo, hi)` (the block numbers of `lo` and `hi`; their offsets are
-/// ignored): a page walk's batch on PostgreSQL 13, which has no TID range scan (a TID list is a
-/// TID scan there; a ctid range would read the whole table for each batch). Each page gets as
-/// many offsets as a heap page can hold line pointers (`MaxHeapTuplesPerPage`). Built natively:
-/// the SQL version it replaces took 50 ms per batch. Stable rather than immutable, so that plans
-/// (`backfill_plan()`) show the call, not a list of tens of thousands of TIDs.
-#[pg_extern(schema = "migrate_guard", name = "_backfill_tids", stable, strict, parallel_safe)]
-fn backfill_tids(lo: pg_sys::ItemPointerData, hi: pg_sys::ItemPointerData) -> Vec<pg_sys::ItemPointerData> {
-    let block = |t: &pg_sys::ItemPointerData| (u32::from(t.ip_blkid.bi_hi) << 16) | u32::from(t.ip_blkid.bi_lo);
-    let (first, end) = (block(&lo), block(&hi));
+/// Every TID of the pages `[first, end)`: a page walk's batch on PostgreSQL 13, which has no TID
+/// range scan (a TID list is a TID scan there; a ctid range would read the whole table for each
+/// batch). Each page gets as many offsets as a heap page can hold line pointers. A batch covers
+/// at most [`plan::MAX_PAGES_PER_BATCH`] pages, which bounds the list.
+fn page_tids(first: i64, end: i64) -> Vec<pg_sys::ItemPointerData> {
     let per_page = max_heap_tuples_per_page();
+    let first = first.clamp(0, u32::MAX as i64) as u32;
+    let end = end.clamp(0, u32::MAX as i64) as u32;
+    let end = end.min(first.saturating_add(plan::MAX_PAGES_PER_BATCH as u32));
     let mut tids = Vec::with_capacity(end.saturating_sub(first) as usize * usize::from(per_page));
     for b in first..end {
         for offset in 1..=per_page {
@@ -80,82 +66,90 @@ fn backfill_tids(lo: pg_sys::ItemPointerData, hi: pg_sys::ItemPointerData) -> Ve
     tids
 }
 
-/// PostgreSQL's `MaxHeapTuplesPerPage`: (block size - page header) / (aligned tuple header + line
-/// pointer), 291 for 8 kB pages.
-fn max_heap_tuples_per_page() -> u16 {
-    ((pg_sys::BLCKSZ as usize - 24) / (24 + 4)) as u16
+fn page_tid(block: i64) -> pg_sys::ItemPointerData {
+    let b = block.clamp(0, u32::MAX as i64) as u32;
+    let mut t = pg_sys::ItemPointerData::default();
+    t.ip_blkid.bi_hi = (b >> 16) as u16;
+    t.ip_blkid.bi_lo = (b & 0xffff) as u16;
+    t
 }
 
-/// The current (sub)transaction's id, if it has one: the `xmin` of the rows a batch updates (a
-/// batch runs in a subtransaction, so this is not `pg_current_xact_id()`).
-#[pg_extern(schema = "migrate_guard", name = "_backfill_current_xid", volatile, parallel_unsafe)]
-fn backfill_current_xid() -> Option<i64> {
-    // SAFETY: reads the transaction state.
-    let xid = unsafe { pg_sys::GetCurrentTransactionIdIfAny() };
-    (xid != pg_sys::TransactionId::INVALID).then_some(i64::from(xid.into_inner()))
+/// A backfill's statements and what they walk.
+pub struct Prepared {
+    pub table_name: String,
+    pub walk: Walk,
+    pub strategy: &'static str,
+    pub key_columns: Vec<String>,
+    pub bound_sql: Option<String>,
+    pub update_sql: String,
+    pub estimated_rows: Option<i64>,
+    pub total_pages: i64,
+    pub pages_per_batch: i64,
+    pub table_size: i64,
+    /// Page walk: the table's file when the job starts.
+    pub filenode: Option<pg_sys::Oid>,
 }
 
-/// `42s`, `3m 05s`, `2h 07m`.
-#[pg_extern(schema = "migrate_guard", name = "_backfill_duration", immutable, parallel_safe)]
-fn backfill_duration(seconds: f64) -> String {
-    progress::duration(seconds)
-}
-
-/// The progress line printed after each batch.
-#[allow(clippy::too_many_arguments)]
-#[pg_extern(schema = "migrate_guard", name = "_backfill_progress", immutable, parallel_safe)]
-fn backfill_progress(
-    job: i64,
-    batches: i64,
-    rows_done: i64,
-    rows_total: Option<i64>,
-    rows_updated: i64,
-    pages_done: Option<i64>,
-    pages_total: Option<i64>,
-    run_done: i64,
-    run_seconds: f64,
-    run_start_fraction: Option<f64>,
-    sweep: Option<i32>,
-) -> String {
-    progress::Progress {
-        job,
-        batches,
-        rows_done,
-        rows_total,
-        rows_updated,
-        pages: pages_done.zip(pages_total),
-        run_done,
-        run_seconds,
-        run_start_fraction,
-        sweep: sweep.map(i64::from),
+/// The parameters of a page walk's UPDATE for pages `[lo, hi)` (see [`plan::Backfill::update_sql`]).
+fn page_args(lo: i64, hi: i64, xids: &[pg_sys::TransactionId]) -> Vec<DatumWithOid<'static>> {
+    let mut args: Vec<DatumWithOid<'static>> =
+        vec![page_tid(lo).into(), page_tid(hi).into(), xids.to_vec().into()];
+    if !crate::server::Server::running().tid_range_scan() {
+        args.push(page_tids(lo, hi).into());
     }
-    .message()
+    args
+}
+
+/// One page walk batch's UPDATE; the rows it updated.
+pub fn run_page_update(p: &Prepared, lo: i64, hi: i64, xids: &[pg_sys::TransactionId]) -> i64 {
+    procedure::execute(&p.update_sql, &page_args(lo, hi, xids))
+}
+
+/// EXPLAIN of the first batch (with the first batch's bounds: `first_hi` for a key walk),
+/// with the caller's rights: plan lines.
+pub fn explain(p: &Prepared, first_hi: &[Option<String>]) -> Vec<String> {
+    let sql = format!("EXPLAIN (COSTS OFF) {}", p.update_sql);
+    let args: Vec<DatumWithOid> = match p.walk {
+        Walk::Pages => page_args(0, p.pages_per_batch, &[]),
+        Walk::Key(_) => vec![
+            DatumWithOid::null::<Vec<Option<String>>>(),
+            if first_hi.is_empty() {
+                DatumWithOid::null::<Vec<Option<String>>>()
+            } else {
+                first_hi.to_vec().into()
+            },
+        ],
+    };
+    let mut lines = procedure::query::<String>(&sql, &args)
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>();
+    // PostgreSQL 13 lists every TID of the batch's pages in the plan: say which.
+    if !crate::server::Server::running().tid_range_scan() {
+        for l in &mut lines {
+            if let Some(at) = l.find("ANY ('{") {
+                if let Some(end) = l[at..].find("}'::tid[])") {
+                    l.replace_range(
+                        at..at + end + "}'::tid[])".len(),
+                        &format!("ANY (<the {} TIDs of pages 0 to {}>)", p.pages_per_batch as usize * max_heap_tuples_per_page() as usize, p.pages_per_batch),
+                    );
+                }
+            }
+        }
+    }
+    lines
 }
 
 /// Checks a backfill's arguments and builds the statements its batches run. Changes nothing.
 /// Errors: 22004/22023 for missing or out-of-range arguments, 42809 for what is not a table,
-/// 42601 for a clause that is not what it claims to be, 0A000 for what a backfill cannot do.
-#[allow(clippy::type_complexity)]
-#[pg_extern(schema = "migrate_guard", name = "_backfill_prepare", volatile, parallel_unsafe)]
-fn backfill_prepare(
+/// 42601 for a clause that is not what it claims to be, 0A000 for what a backfill cannot do,
+/// 54000 for a clause longer than [`MAX_CLAUSE_BYTES`].
+pub fn prepare(
     tbl: Option<pg_sys::Oid>,
     set_clause: Option<&str>,
     where_clause: Option<&str>,
     batch_size: Option<i32>,
-) -> TableIterator<
-    'static,
-    (
-        name!(table_name, String),
-        name!(strategy, String),
-        name!(key_columns, Vec<String>),
-        name!(bound_sql, Option<String>),
-        name!(update_sql, String),
-        name!(estimated_rows, Option<i64>),
-        name!(total_pages, i64),
-        name!(pages_per_batch, i64),
-        name!(table_size, i64),
-    ),
-> {
+) -> Prepared {
     let Some(tbl) = tbl else {
         fail(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
@@ -184,6 +178,15 @@ fn backfill_prepare(
             Some("10000 (the default) suits most tables; use less for very wide rows or heavily written tables."),
         ),
     };
+    for (name, clause) in [("set_clause", Some(set_clause)), ("where_clause", where_clause)] {
+        if clause.is_some_and(|c| c.len() > MAX_CLAUSE_BYTES) {
+            fail(
+                PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+                format!("migrate_guard.backfill: {name} is longer than {} kB", MAX_CLAUSE_BYTES / 1024),
+                Some("A backfill takes one SET list and one condition: put long logic in a function and call it there."),
+            );
+        }
+    }
     let where_clause = where_clause.filter(|w| !w.trim().is_empty());
 
     let table = describe(tbl);
@@ -239,17 +242,25 @@ fn backfill_prepare(
     };
     let (bound_sql, update_sql) = (b.bound_sql(), b.update_sql());
     crate::dml::backfill_prepared(&[update_sql.as_str()]);
-    TableIterator::once((
-        table.name.clone(),
-        strategy.to_owned(),
+    let filenode = matches!(walk, Walk::Pages).then(|| {
+        procedure::query::<pg_sys::Oid>("SELECT pg_catalog.pg_relation_filenode($1)", &[tbl.into()])
+            .into_iter()
+            .next()
+            .flatten()
+    }).flatten();
+    Prepared {
+        table_name: table.name.clone(),
+        strategy,
         key_columns,
         bound_sql,
         update_sql,
-        table.rows,
-        table.pages,
-        plan::pages_per_batch(batch_size as i64, table.per_page),
-        table.size,
-    ))
+        estimated_rows: table.rows,
+        total_pages: table.pages,
+        pages_per_batch: plan::pages_per_batch(batch_size as i64, table.per_page),
+        table_size: table.size,
+        walk,
+        filenode,
+    }
 }
 
 struct Table {
@@ -265,6 +276,10 @@ struct Table {
 /// The table's name, kind, primary key and size, read with the caller's search_path-free
 /// catalog queries.
 fn describe(tbl: pg_sys::Oid) -> Table {
+    crate::privilege::with_safe_path(|| describe_table(tbl))
+}
+
+fn describe_table(tbl: pg_sys::Oid) -> Table {
     Spi::connect(|client| {
         // The same relcache read the guard uses: name as PostgreSQL quotes it, and kind.
         let Some(rel) = crate::catalog::CatalogFacts::new(false).rel_by_oid(tbl) else {
@@ -290,11 +305,18 @@ fn describe(tbl: pg_sys::Oid) -> Table {
             "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), t.typcategory = 'D',
                     (CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END)
                         IN ('pg_catalog.float4'::pg_catalog.regtype, 'pg_catalog.float8'::pg_catalog.regtype,
-                            'pg_catalog.money'::pg_catalog.regtype)
+                            'pg_catalog.money'::pg_catalog.regtype),
+                    (SELECT pg_catalog.quote_ident(n.nspname)
+                       FROM pg_catalog.pg_amop o
+                       JOIN pg_catalog.pg_operator op ON op.oid = o.amopopr
+                       JOIN pg_catalog.pg_namespace n ON n.oid = op.oprnamespace
+                      WHERE o.amopfamily = c.opcfamily AND o.amoplefttype = c.opcintype
+                        AND o.amoprighttype = c.opcintype AND o.amopstrategy = 5)
              FROM pg_catalog.pg_index i
              CROSS JOIN LATERAL pg_catalog.unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
              JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
              JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+             LEFT JOIN pg_catalog.pg_opclass c ON c.oid = i.indclass[(k.ord OPERATOR(pg_catalog.-) 1)::integer]
              WHERE i.indrelid = $1 AND i.indisprimary
              ORDER BY k.ord",
             None,
@@ -304,6 +326,7 @@ fn describe(tbl: pg_sys::Oid) -> Table {
                 name: r.get::<String>(1)?.unwrap_or_default(),
                 type_sql: r.get::<String>(2)?.unwrap_or_default(),
                 datetime: r.get::<bool>(3)?.unwrap_or(false),
+                op_schema: r.get::<String>(5)?.unwrap_or_else(|| "pg_catalog".into()),
             };
             // Their text form depends on settings (extra_float_digits, lc_monetary): a position
             // written in one session could be read back as another value in the next.
@@ -358,7 +381,9 @@ fn describe(tbl: pg_sys::Oid) -> Table {
                 let sample = pages.min(32);
                 client
                     .select(
-                        &format!("SELECT pg_catalog.count(*) FROM ONLY {name} WHERE ctid < '({sample},0)'::tid"),
+                        &format!(
+                            "SELECT pg_catalog.count(*) FROM ONLY {name} WHERE ctid OPERATOR(pg_catalog.<) '({sample},0)'::tid"
+                        ),
                         Some(1),
                         &[],
                     )?
@@ -379,4 +404,115 @@ fn describe(tbl: pg_sys::Oid) -> Table {
         })
     })
     .unwrap_or_else(|e: pgrx::spi::Error| error!("migrate_guard.backfill: {e}"))
+}
+
+pgrx::extension_sql!(
+    r#"
+CREATE FUNCTION migrate_guard.backfill_plan(
+    tbl regclass, set_clause text, where_clause text DEFAULT NULL, batch_size integer DEFAULT 10000)
+RETURNS TABLE (table_name text, table_size text, estimated_rows bigint, walk text, rows_per_batch integer,
+               estimated_batches bigint, resumes text, batch_statement text, first_batch_plan text)
+LANGUAGE c VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'backfill_plan_wrapper';
+COMMENT ON FUNCTION migrate_guard.backfill_plan(regclass, text, text, integer) IS
+    'migrate_guard: how migrate_guard.backfill() would walk the table (changes nothing)';
+"#,
+    name = "backfill_plan",
+    requires = ["backfill_objects", backfill_plan]
+);
+
+
+/// `migrate_guard.backfill_plan(table, set_clause, where_clause, batch_size)`: how a backfill
+/// would walk the table, planned with the caller's rights; changes nothing.
+#[pg_extern(sql = false)]
+fn backfill_plan(
+    tbl: Option<pg_sys::Oid>,
+    set_clause: Option<&str>,
+    where_clause: Option<&str>,
+    batch_size: Option<i32>,
+) -> TableIterator<'static, (
+    name!(table_name, String),
+    name!(table_size, String),
+    name!(estimated_rows, Option<i64>),
+    name!(walk, String),
+    name!(rows_per_batch, i32),
+    name!(estimated_batches, i64),
+    name!(resumes, String),
+    name!(batch_statement, String),
+    name!(first_batch_plan, String),
+)> {
+    let p = prepare(tbl, set_clause, where_clause, batch_size);
+    let batch_size = batch_size.unwrap_or_default();
+    let first_hi: Vec<Option<String>> = match &p.bound_sql {
+        Some(bound) => procedure::query::<Vec<Option<String>>>(
+            bound,
+            &[DatumWithOid::null::<Vec<Option<String>>>(), batch_size.into()],
+        )
+        .into_iter()
+        .next()
+        .flatten()
+        .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    let plan = explain(&p, &first_hi).join("\n");
+    let where_clause = where_clause.map(|w| w.trim_matches(' ')).filter(|w| !w.is_empty());
+    // The caller's own unfinished job with these clauses, which a CALL would resume.
+    let job = crate::privilege::with_safe_path(|| {
+        Spi::connect(|c| {
+            let rows = c.select(
+                "SELECT b.id, b.status, b.batches, b.rows_updated FROM migrate_guard.backfills b
+                  WHERE b.table_oid = $1 AND b.set_clause = $2 AND b.where_clause IS NOT DISTINCT FROM $3
+                    AND b.status IN ('running', 'failed', 'cancelled') AND b.run_by = CURRENT_USER
+                  ORDER BY b.id DESC LIMIT 1",
+                None,
+                &[tbl.into(), set_clause.into(), where_clause.into()],
+            )?;
+            if rows.is_empty() {
+                return Ok::<_, pgrx::spi::Error>(None);
+            }
+            let r = rows.first();
+            Ok(Some((
+                r.get::<i64>(1)?.unwrap_or_default(),
+                r.get::<String>(2)?.unwrap_or_default(),
+                r.get::<i64>(3)?.unwrap_or_default(),
+                r.get::<i64>(4)?.unwrap_or_default(),
+            )))
+        })
+        .unwrap_or_else(|e| error!("migrate_guard.backfill_plan: {e}"))
+    });
+    let size = crate::privilege::with_safe_path(|| {
+        procedure::query::<String>("SELECT pg_catalog.pg_size_pretty($1::bigint)", &[p.table_size.into()])
+    })
+    .into_iter()
+    .next()
+    .flatten()
+    .unwrap_or_default();
+    let walk = match &p.walk {
+        Walk::Pages => format!(
+            "physical order (no primary key): {} pages, {} per batch",
+            p.total_pages, p.pages_per_batch
+        ),
+        Walk::Key(_) => format!("primary key order ({})", p.key_columns.join(", ")),
+    };
+    let batches = match &p.walk {
+        Walk::Pages => ((p.total_pages as f64) / (p.pages_per_batch as f64)).ceil() as i64,
+        Walk::Key(_) => ((p.estimated_rows.unwrap_or(0) as f64) / (batch_size as f64)).ceil() as i64,
+    }
+    .max(1);
+    let resumes = match job {
+        None => "no: a new job starts".to_owned(),
+        Some((id, status, batches, rows)) => {
+            format!("job {id} ({status}) after batch {batches}, {rows} rows updated so far")
+        }
+    };
+    TableIterator::once((
+        p.table_name.clone(),
+        size,
+        p.estimated_rows,
+        walk,
+        batch_size,
+        batches,
+        resumes,
+        p.update_sql.clone(),
+        plan,
+    ))
 }

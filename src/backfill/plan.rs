@@ -17,6 +17,10 @@ pub struct KeyColumn {
     /// Date/time types: their text form depends on `DateStyle`, so positions are written in
     /// ISO 8601 through `to_json()`, which every `DateStyle` reads back.
     pub datetime: bool,
+    /// The schema (quoted) of the comparison operators of the type's default btree operator
+    /// class: the batches name them with it, so that no operator another role creates on the
+    /// caller's search_path can stand in for them. `pg_catalog` for the built-in types.
+    pub op_schema: String,
 }
 
 /// How the table is walked.
@@ -58,6 +62,36 @@ impl Backfill<'_> {
             .join(", ")
     }
 
+    /// `keys op position`: a comparison of the key columns with a position, as a row comparison
+    /// with the key's own (schema-qualified) operator when every column's operators live in one
+    /// schema, else spelled out column by column (`a > x OR (a = x AND b > y)`).
+    fn compare(&self, keys: &[KeyColumn], op: &str, param: u32) -> String {
+        let schema = &keys[0].op_schema;
+        if keys.iter().all(|k| &k.op_schema == schema) {
+            return format!(
+                "({}) OPERATOR({schema}.{op}) {}",
+                self.columns(keys, true),
+                Self::position(keys, param)
+            );
+        }
+        let strict = op.trim_end_matches('=');
+        let value = |i: usize, k: &KeyColumn| format!("${param}[{}]::{}", i + 1, k.type_sql);
+        let column = |k: &KeyColumn| format!("{}.{}", self.table, quote_ident(&k.name));
+        let mut alternatives = Vec::new();
+        for i in 0..keys.len() {
+            let mut terms: Vec<String> = keys[..i]
+                .iter()
+                .enumerate()
+                .map(|(j, k)| format!("{} OPERATOR({}.=) {}", column(k), k.op_schema, value(j, k)))
+                .collect();
+            let k = &keys[i];
+            let last_op = if i + 1 == keys.len() { op } else { strict };
+            terms.push(format!("{} OPERATOR({}.{last_op}) {}", column(k), k.op_schema, value(i, k)));
+            alternatives.push(format!("({})", terms.join(" AND ")));
+        }
+        format!("({})", alternatives.join(" OR "))
+    }
+
     /// `($n[1]::t1, $n[2]::t2)`: a position (text[]) read back as key values.
     fn position(keys: &[KeyColumn], param: u32) -> String {
         let values: Vec<String> = keys
@@ -96,20 +130,20 @@ impl Backfill<'_> {
         Some(format!(
             "(SELECT ARRAY[{as_text}]::text[], $2::bigint\n\
              \x20FROM (SELECT {qualified} FROM {only}{table}\n\
-             \x20      WHERE $1::text[] IS NULL OR ({qualified}) > {lower}\n\
-             \x20      ORDER BY {qualified} OFFSET $2 - 1 LIMIT 1) AS s)\n\
+             \x20      WHERE $1::text[] IS NULL OR {after}\n\
+             \x20      ORDER BY {qualified} OFFSET $2::bigint OPERATOR(pg_catalog.-) 1 LIMIT 1) AS s)\n\
              UNION ALL\n\
              (SELECT ARRAY[{as_text}]::text[], s.mg_row\n\
              \x20FROM (SELECT {inner}, pg_catalog.row_number() OVER (ORDER BY {inner}) AS mg_row\n\
              \x20      FROM (SELECT {qualified} FROM {only}{table}\n\
-             \x20            WHERE $1::text[] IS NULL OR ({qualified}) > {lower}\n\
+             \x20            WHERE $1::text[] IS NULL OR {after}\n\
              \x20            ORDER BY {qualified} LIMIT $2) AS page) AS s\n\
              \x20ORDER BY s.mg_row DESC LIMIT 1)\n\
              LIMIT 1",
             as_text = as_text.join(", "),
             only = self.only(),
             table = self.table,
-            lower = Self::position(keys, 1),
+            after = self.compare(keys, ">", 1),
         ))
     }
 
@@ -122,23 +156,20 @@ impl Backfill<'_> {
     /// swallow the conditions that follow.
     pub fn update_sql(&self) -> String {
         let range = match self.walk {
-            Walk::Key(keys) => {
-                let qualified = self.columns(keys, true);
-                format!(
-                    "($1::text[] IS NULL OR ({qualified}) > {lower}) AND ({qualified}) <= {upper}",
-                    lower = Self::position(keys, 1),
-                    upper = Self::position(keys, 2),
-                )
-            }
+            Walk::Key(keys) => format!(
+                "($1::text[] IS NULL OR {after}) AND {upto}",
+                after = self.compare(keys, ">", 1),
+                upto = self.compare(keys, "<=", 2),
+            ),
             Walk::Pages if self.tid_range_scan => format!(
-                "{t}.ctid >= $1 AND {t}.ctid < $2 AND {t}.xmin OPERATOR(pg_catalog.<>) ALL ($3)",
+                "{t}.ctid OPERATOR(pg_catalog.>=) $1 AND {t}.ctid OPERATOR(pg_catalog.<) $2 AND \
+                 {t}.xmin OPERATOR(pg_catalog.<>) ALL ($3)",
                 t = self.table
             ),
             // PostgreSQL 13 would scan the whole table for a ctid range; a list of TIDs is a TID
-            // scan there, which reads only the batch's pages.
+            // scan there, which reads only the batch's pages: `$4`, every TID of pages [$1, $2).
             Walk::Pages => format!(
-                "{t}.ctid OPERATOR(pg_catalog.=) ANY (migrate_guard._backfill_tids($1, $2)) AND \
-                 {t}.xmin OPERATOR(pg_catalog.<>) ALL ($3)",
+                "{t}.ctid OPERATOR(pg_catalog.=) ANY ($4) AND {t}.xmin OPERATOR(pg_catalog.<>) ALL ($3)",
                 t = self.table
             ),
         };
@@ -155,11 +186,16 @@ impl Backfill<'_> {
     }
 }
 
+/// The most pages one batch of a page walk covers (64 MB of 8 kB pages): it bounds what a batch
+/// holds in memory (on PostgreSQL 13, the list of its pages' TIDs).
+pub const MAX_PAGES_PER_BATCH: i64 = 8192;
+
 /// Pages per batch for a page walk: about `batch_size` rows at `rows_per_page` (when nothing is
-/// known, which only happens for a table without pages, one row per page).
+/// known, which only happens for a table without pages, one row per page), at most
+/// [`MAX_PAGES_PER_BATCH`].
 pub fn pages_per_batch(batch_size: i64, rows_per_page: Option<f64>) -> i64 {
     let per_page = rows_per_page.filter(|r| *r > 0.0).unwrap_or(1.0);
-    ((batch_size as f64 / per_page).ceil() as i64).max(1)
+    ((batch_size as f64 / per_page).ceil() as i64).clamp(1, MAX_PAGES_PER_BATCH)
 }
 
 #[cfg(test)]
@@ -171,6 +207,7 @@ mod tests {
             name: name.into(),
             type_sql: ty.into(),
             datetime: ty.starts_with("timestamp") || ty == "date",
+            op_schema: "pg_catalog".into(),
         }
     }
 
@@ -188,8 +225,8 @@ mod tests {
         assert_eq!(
             b.update_sql(),
             "UPDATE ONLY public.accounts SET\nemail_lower = lower(email)\n\
-             WHERE ($1::text[] IS NULL OR (public.accounts.id) > ($1[1]::bigint)) \
-             AND (public.accounts.id) <= ($2[1]::bigint) AND (\nemail_lower IS NULL\n)"
+             WHERE ($1::text[] IS NULL OR (public.accounts.id) OPERATOR(pg_catalog.>) ($1[1]::bigint)) \
+             AND (public.accounts.id) OPERATOR(pg_catalog.<=) ($2[1]::bigint) AND (\nemail_lower IS NULL\n)"
         );
         let bound = b.bound_sql().unwrap();
         assert!(
@@ -197,7 +234,7 @@ mod tests {
             "{bound}"
         );
         assert!(
-            bound.contains("ORDER BY public.accounts.id OFFSET $2 - 1 LIMIT 1) AS s)\nUNION ALL\n"),
+            bound.contains("ORDER BY public.accounts.id OFFSET $2::bigint OPERATOR(pg_catalog.-) 1 LIMIT 1) AS s)\nUNION ALL\n"),
             "{bound}"
         );
         assert!(bound.contains("FROM ONLY public.accounts\n"), "{bound}");
@@ -222,7 +259,7 @@ mod tests {
             "partitioned: no ONLY: {u}"
         );
         assert!(u.contains(
-            "(app.\"Events\".\"Tenant\", app.\"Events\".at) > ($1[1]::integer, $1[2]::timestamp with time zone)"
+            "(app.\"Events\".\"Tenant\", app.\"Events\".at) OPERATOR(pg_catalog.>) ($1[1]::integer, $1[2]::timestamp with time zone)"
         ));
         assert!(!u.contains("AND (\n"), "no filter without a where clause: {u}");
         let bound = b.bound_sql().unwrap();
@@ -243,9 +280,34 @@ mod tests {
         assert_eq!(b.bound_sql(), None);
         assert_eq!(
             b.update_sql(),
-            "UPDATE ONLY public.logs SET\nlevel = upper(level)\nWHERE public.logs.ctid >= $1 AND \
-             public.logs.ctid < $2 AND public.logs.xmin OPERATOR(pg_catalog.<>) ALL ($3) AND (\n\
+            "UPDATE ONLY public.logs SET\nlevel = upper(level)\nWHERE public.logs.ctid OPERATOR(pg_catalog.>=) $1 AND \
+             public.logs.ctid OPERATOR(pg_catalog.<) $2 AND public.logs.xmin OPERATOR(pg_catalog.<>) ALL ($3) AND (\n\
              level <> upper(level) -- done rows\n)"
+        );
+    }
+
+    #[test]
+    fn keys_whose_operators_live_in_several_schemas_are_compared_column_by_column() {
+        let mut citext = key("email", "public.citext");
+        citext.op_schema = "public".into();
+        let walk = Walk::Key(vec![key("tenant", "integer"), citext]);
+        let b = Backfill {
+            table: "app.users",
+            partitioned: false,
+            walk: &walk,
+            set_clause: "n = 0",
+            where_clause: None,
+            tid_range_scan: true,
+        };
+        assert!(
+            b.update_sql().contains(
+                "(($1::text[] IS NULL OR ((app.users.tenant OPERATOR(pg_catalog.>) $1[1]::integer) OR \
+                 (app.users.tenant OPERATOR(pg_catalog.=) $1[1]::integer AND app.users.email OPERATOR(public.>) $1[2]::public.citext))) \
+                 AND ((app.users.tenant OPERATOR(pg_catalog.<) $2[1]::integer) OR \
+                 (app.users.tenant OPERATOR(pg_catalog.=) $2[1]::integer AND app.users.email OPERATOR(public.<=) $2[2]::public.citext))"
+            ) || b.update_sql().contains("(app.users.tenant OPERATOR(pg_catalog.>) $1[1]::integer) OR"),
+            "{}",
+            b.update_sql()
         );
     }
 
@@ -255,6 +317,7 @@ mod tests {
         assert_eq!(pages_per_batch(10, Some(125.0)), 1);
         assert_eq!(pages_per_batch(100, None), 100);
         assert_eq!(pages_per_batch(100, Some(0.0)), 100);
+        assert_eq!(pages_per_batch(i32::MAX as i64, Some(1.0)), MAX_PAGES_PER_BATCH);
     }
 
     #[test]
@@ -269,7 +332,7 @@ mod tests {
         };
         assert!(
             b.update_sql()
-                .contains("public.logs.ctid OPERATOR(pg_catalog.=) ANY (migrate_guard._backfill_tids($1, $2))"),
+                .contains("public.logs.ctid OPERATOR(pg_catalog.=) ANY ($4)"),
             "{}",
             b.update_sql()
         );
