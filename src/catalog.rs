@@ -165,18 +165,6 @@ pub fn index_key_columns(index: pg_sys::Oid, table: u32) -> Option<Vec<String>> 
     }
 }
 
-/// Whether this session is restoring a dump: pg_restore identifies itself by application name
-/// (its parallel workers too); a pg_dump script run by psql starts by turning off both
-/// `row_security` and `check_function_bodies`, which ordinary migrations do not do.
-pub fn restoring_dump() -> bool {
-    // SAFETY: reads of GUC variables of this backend.
-    unsafe {
-        let app = pg_sys::application_name;
-        (!app.is_null() && CStr::from_ptr(app).to_bytes() == b"pg_restore")
-            || (!pg_sys::row_security && !pg_sys::check_function_bodies)
-    }
-}
-
 /// `pg_proc` oids of `timestamp(timestamptz)` and `timestamptz(timestamp)`.
 const F_TIMESTAMPTZ_TIMESTAMP: u32 = 2027;
 const F_TIMESTAMP_TIMESTAMPTZ: u32 = 2028;

@@ -338,9 +338,10 @@ fn start_findings(
     let max = gucs::max_rows();
     let mut findings = Vec::new();
     let mut judged: Option<(String, &'static str)> = None;
+    let restoring = crate::restore::restoring();
     for c in found {
         let Some(rel) = facts.rel_by_oid(c.relid) else { continue };
-        if !judged_target(&rel) {
+        if !judged_target(&rel) || (restoring && crate::restore::exempt(&[c.relid.to_u32()])) {
             continue;
         }
         let change = DataChange {

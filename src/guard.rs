@@ -93,6 +93,19 @@ extern "C-unwind" fn ddl_command_start(fcinfo: pg_sys::FunctionCallInfo) -> *mut
     }
     // SAFETY: as above.
     let text = unsafe { ddl::text::current(td.parsetree) };
+    // A restore rebuilding what it restores (and nothing else: see restore.rs).
+    if crate::restore::restoring() && crate::locks::acted_on(&stmt, &facts).is_some_and(|t| crate::restore::exempt(&t)) {
+        crate::restore::note_at_end(td.parsetree);
+        if mode.is_some() && !matches!(stmt.command, crate::model::Command::Other) {
+            let findings = rules::evaluate(&stmt, &facts);
+            if !findings.is_empty() {
+                let ids: Vec<&str> = findings.iter().map(|f| f.rule.id()).collect();
+                let client_text = text.as_ref().map(|t| t.text.as_str()).unwrap_or("");
+                crate::restore::log_exempted(&ids, &tag, client_text);
+            }
+        }
+        return std::ptr::null_mut();
+    }
     if mode.is_some() {
         crate::dml::ddl_ran(&tag);
     }
@@ -160,6 +173,9 @@ extern "C-unwind" fn table_rewrite(fcinfo: pg_sys::FunctionCallInfo) -> *mut Pen
     let Some(rel) = facts.rel_by_oid(relid) else {
         return std::ptr::null_mut();
     };
+    if crate::restore::restoring() && crate::restore::exempt(&[relid.to_u32()]) {
+        return std::ptr::null_mut();
+    }
     let tag = unsafe { CStr::from_ptr(pg_sys::GetCommandTagName(td.tag)) }.to_string_lossy();
     let rel = facts.with_storage(rel);
     let Some(finding) = rules::table_rewrite::backstop(&rel, reason as u32, &tag) else {
@@ -297,12 +313,12 @@ fn named_object(stmt: &crate::model::Statement, facts: &CatalogFacts) -> Option<
     }
 }
 
-/// The guard's mode, or `None` when it must stay out of the way: mode `off`, DDL run by a
-/// `CREATE/ALTER EXTENSION` script (ours or any other extension's), or a session restoring a
-/// dump (every table it touches is one it is rebuilding, which nobody else uses yet).
+/// The guard's mode, or `None` when it must stay out of the way: mode `off`, or DDL run by a
+/// `CREATE/ALTER EXTENSION` script (ours or any other extension's). A session restoring a dump
+/// is exempt statement by statement, for what it restores (see restore.rs).
 pub(crate) fn active_mode() -> Option<Mode> {
     // SAFETY: plain read of a backend global.
-    if unsafe { pg_sys::creating_extension } || crate::catalog::restoring_dump() {
+    if unsafe { pg_sys::creating_extension } {
         return None;
     }
     Some(gucs::mode()).filter(|m| *m != Mode::Off)

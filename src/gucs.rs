@@ -26,6 +26,8 @@ pub static RECORD_HISTORY: GucSetting<bool> = GucSetting::<bool>::new(true);
 pub static REQUIRE_MIGRATION: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static CURRENT_MIGRATION: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static MAX_ROWS: GucSetting<i32> = GucSetting::<i32>::new(10_000);
+pub static RESTORE_ROLES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+pub static RESTORE_WINDOW_S: GucSetting<i32> = GucSetting::<i32>::new(86_400);
 
 /// The settings that change the guard's verdicts (`check()` follows a script's SETs of them).
 pub const VERDICT_SETTINGS: [&str; 7] = [
@@ -138,12 +140,33 @@ pub fn register() {
         c"migrate_guard.max_rows",
         c"Rows a data change may touch inside a migration or a DDL transaction (rules large-update, schema-and-data).",
         c"An UPDATE or DELETE the planner estimates past it, inside a registered migration or a transaction that has \
-          run DDL, is large-update; past it in all under a schema change's strong lock, schema-and-data. 0 turns both off.",
+          run DDL, is large-update; past it in all under a schema change's strong lock, schema-and-data. 0 turns both off. \
+          Only superusers can change it; other roles allow the rules per transaction with migrate_guard.allow.",
         &MAX_ROWS,
         0,
         i32::MAX,
-        GucContext::Userset,
+        GucContext::Suset,
         GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"migrate_guard.restore_roles",
+        c"Roles (comma-separated) whose members' sessions may restore a dump past the rules, besides superusers.",
+        c"A session that restores a dump (application_name pg_restore, or row_security and check_function_bodies off) \
+          is exempt for the relations a restore created, if its login role is a superuser or a member of one of these. \
+          Only superusers can change it.",
+        &RESTORE_ROLES,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"migrate_guard.restore_window",
+        c"How long after a restore created a relation a restoring session is exempt from the rules for it (0: never).",
+        c"Relations that existed before a restore are never exempt. Only superusers can change it.",
+        &RESTORE_WINDOW_S,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
     );
     // SAFETY: called once from _PG_init with a static C string.
     unsafe { crate::server::compat::reserve_guc_prefix(c"migrate_guard") };

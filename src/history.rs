@@ -247,7 +247,7 @@ fn has_pending(parsetree: *mut pg_sys::Node) -> bool {
 /// Whether this statement should be recorded at all.
 pub fn recording() -> bool {
     // SAFETY: plain read of a backend global.
-    !unsafe { pg_sys::creating_extension } && gucs::RECORD_HISTORY.get() && !crate::catalog::restoring_dump()
+    !unsafe { pg_sys::creating_extension } && gucs::RECORD_HISTORY.get()
 }
 
 #[pg_guard]
@@ -274,6 +274,8 @@ extern "C-unwind" fn ddl_command_end(fcinfo: pg_sys::FunctionCallInfo) -> *mut r
     let Some(td) = (unsafe { crate::guard::event_trigger_data(fcinfo) }) else {
         error!("migrate_guard: ddl_command_end_history() must be called by an event trigger");
     };
+    // A restore's statements record what they create (see restore.rs), not a history row.
+    crate::restore::at_command_end(td.parsetree);
     // No record: ddl_command_start left the statement out (temporary objects), or history is off.
     let Some(pending) = take_pending(td.parsetree) else {
         return std::ptr::null_mut();
@@ -408,6 +410,21 @@ fn named_object(name: &ObjectName) -> Option<Object> {
         Some(rel.display.clone()),
         Some(rel.display),
     ))
+}
+
+/// The relations (pg_class objects) the running statement created or altered, from
+/// `pg_event_trigger_ddl_commands()`.
+///
+/// # Safety
+/// Call inside a `ddl_command_end` event trigger.
+pub(crate) unsafe fn created_relations() -> Vec<u32> {
+    let mut out = Vec::new();
+    for c in unsafe { ddl_commands() } {
+        if c.classid == pg_sys::RelationRelationId && !out.contains(&c.objid.to_u32()) {
+            out.push(c.objid.to_u32());
+        }
+    }
+    out
 }
 
 struct DdlCommand {

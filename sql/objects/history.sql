@@ -69,6 +69,17 @@ GRANT SELECT ON migrate_guard.migrations, migrate_guard.history,
                 migrate_guard.recent_ddl, migrate_guard.overrides TO PUBLIC;
 GRANT USAGE ON SCHEMA migrate_guard TO PUBLIC;
 
+-- The relations restoring sessions created (see src/restore.rs): a parallel restore's workers are
+-- exempt for the tables its leader created. Written only by the extension; not dumped (a restore
+-- records its own).
+CREATE TABLE migrate_guard.restored_relations (
+    relid       oid PRIMARY KEY,
+    restored_at timestamptz NOT NULL
+);
+COMMENT ON TABLE migrate_guard.restored_relations IS
+    'migrate_guard: relations created by sessions restoring a dump, exempt for restoring sessions for migrate_guard.restore_window';
+REVOKE ALL ON migrate_guard.restored_relations FROM PUBLIC;
+
 -- pg_dump keeps the rows (the extension script recreates the tables).
 SELECT pg_catalog.pg_extension_config_dump('migrate_guard.migrations', '');
 SELECT pg_catalog.pg_extension_config_dump('migrate_guard.history', '');

@@ -2,6 +2,15 @@
 
 use pgrx::{PgList, pg_sys};
 
+/// The most of a statement's text the guard keeps (history stores it, messages quote it, its
+/// leading comments carry the directives): a longer statement is cut here, and is then not
+/// `exact`.
+pub const MAX_TEXT_BYTES: usize = 1 << 20;
+
+/// A multi-statement string longer than this is not searched for the boundaries of its
+/// statements (their leading comments are then not theirs).
+const MAX_SCANNED_SOURCE: usize = 16 << 20;
+
 /// Text the client sent for the statement now running, and whether that statement is exactly
 /// `parsetree` (rather than, say, a DO block or function call that runs it).
 pub struct StatementText {
@@ -24,7 +33,7 @@ pub unsafe fn current(parsetree: *mut pg_sys::Node) -> Option<StatementText> {
         let stmts = PgList::<pg_sys::PlannedStmt>::from_pg((*portal).stmts);
         let Some(first) = stmts.get_ptr(0) else {
             return Some(StatementText {
-                text: String::from_utf8_lossy(source).into_owned(),
+                text: slice(source, 0, 0),
                 exact: false,
             });
         };
@@ -39,7 +48,10 @@ pub unsafe fn current(parsetree: *mut pg_sys::Node) -> Option<StatementText> {
             p.stmt_location + p.stmt_len - start
         };
         let text = slice(source, start, end);
-        let exact = stmts.len() == 1
+        let whole = usize::try_from(end).map_or(source.len(), |e| if e == 0 { source.len() } else { e })
+            <= MAX_TEXT_BYTES;
+        let exact = whole
+            && stmts.len() == 1
             && p.commandType == pg_sys::CmdType::CMD_UTILITY
             && !p.utilityStmt.is_null()
             && (p.utilityStmt == parsetree || pg_sys::equal(p.utilityStmt.cast(), parsetree.cast()));
@@ -71,7 +83,7 @@ fn own_start(source: &[u8], location: i32) -> i32 {
     let Ok(loc) = usize::try_from(location) else {
         return location;
     };
-    if loc == 0 || loc > source.len() {
+    if loc == 0 || loc > source.len() || source.len() > MAX_SCANNED_SOURCE {
         return location;
     }
     let head = &source[..loc];
@@ -88,7 +100,8 @@ fn own_start(source: &[u8], location: i32) -> i32 {
     })
 }
 
-/// `source[location .. location + len]`; `len == 0` means "to the end", `location < 0` unknown.
+/// `source[location .. location + len]`; `len == 0` means "to the end", `location < 0` unknown;
+/// at most [`MAX_TEXT_BYTES`] of it.
 fn slice(source: &[u8], location: i32, len: i32) -> String {
     let start = usize::try_from(location).unwrap_or(0).min(source.len());
     let end = if len <= 0 {
@@ -96,6 +109,7 @@ fn slice(source: &[u8], location: i32, len: i32) -> String {
     } else {
         (start + len as usize).min(source.len())
     };
+    let end = end.min(start + MAX_TEXT_BYTES);
     String::from_utf8_lossy(&source[start..end]).trim().to_owned()
 }
 
