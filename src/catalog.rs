@@ -456,6 +456,29 @@ pub fn try_catalog<T>(f: impl FnOnce() -> T) -> Option<T> {
     attempt(f).ok()
 }
 
+/// Run `f` in an internal subtransaction that is always rolled back: what it locks or writes
+/// is undone, only its Rust result stays. `None` if it raised an ERROR.
+pub fn probe<T>(f: impl FnOnce() -> T) -> Option<T> {
+    // SAFETY: as in attempt(): memory context and resource owner restored however it ends.
+    unsafe {
+        let old_ctx = pg_sys::CurrentMemoryContext;
+        let old_owner = pg_sys::CurrentResourceOwner;
+        pg_sys::BeginInternalSubTransaction(std::ptr::null());
+        pg_sys::MemoryContextSwitchTo(old_ctx);
+        let f = std::panic::AssertUnwindSafe(f);
+        let result = PgTryBuilder::new(move || {
+            let f = f;
+            Some((f.0)())
+        })
+        .catch_others(|_| None)
+        .execute();
+        pg_sys::RollbackAndReleaseCurrentSubTransaction();
+        pg_sys::MemoryContextSwitchTo(old_ctx);
+        pg_sys::CurrentResourceOwner = old_owner;
+        result
+    }
+}
+
 /// An ERROR caught by [`attempt`], as the client would have seen it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaughtError {

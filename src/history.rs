@@ -583,11 +583,43 @@ pub fn redact(tag: &str, text: &str) -> String {
     ];
     if SECRET_TAGS.contains(&tag) {
         sqltext::redact_literals(text)
-    } else if mentions_secret_word(text) {
+    } else if mentions_secret_word(text) || might_hold_a_secret(text) {
         redact_code(text)
     } else {
         text.to_owned()
     }
+}
+
+/// A quick look for what [`secret_literal`] finds: a `://…@` address or a key followed by `=`
+/// or `:` (most statements have neither, and skip the lexer).
+fn might_hold_a_secret(text: &str) -> bool {
+    text.contains('@') || text.contains('=') || text.contains(':')
+}
+
+/// A string literal (quotes included) that looks like it carries a secret: a URL with a password
+/// (`postgres://user:secret@host`), or a password, secret, token or key given a value
+/// (`password=…`, `password: …`, as in a connection string or a note). A literal that merely
+/// mentions the word (`'the password policy table'`) is kept.
+fn secret_literal(literal: &str) -> bool {
+    let l = literal.to_ascii_lowercase();
+    if let Some(at) = l.find("://") {
+        let rest = &l[at + 3..];
+        let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+        if let Some(userinfo_end) = authority.rfind('@')
+            && authority[..userinfo_end].contains(':')
+        {
+            return true;
+        }
+    }
+    const KEYS: [&str; 9] = [
+        "password", "passwd", "pwd", "secret", "token", "apikey", "api_key", "api-key", "private_key",
+    ];
+    KEYS.iter().any(|k| {
+        l.match_indices(k).any(|(i, _)| {
+            let after = l[i + k.len()..].trim_start_matches([' ', '\t', '"', '\'']);
+            after.starts_with('=') || after.starts_with(':')
+        })
+    })
 }
 
 /// `text` with its literals redacted when it names PASSWORD, MAPPING, SUBSCRIPTION or SERVER as
@@ -603,7 +635,8 @@ fn redact_code(text: &str) -> String {
     for p in &pieces {
         match p {
             sqltext::Piece::Literal(_) if secret => out.push_str("'<redacted>'"),
-            sqltext::Piece::Literal(l) if l.starts_with('$') && mentions_secret_word(l) => {
+            sqltext::Piece::Literal(l) if !l.starts_with('$') && secret_literal(l) => out.push_str("'<redacted>'"),
+            sqltext::Piece::Literal(l) if l.starts_with('$') && (mentions_secret_word(l) || might_hold_a_secret(l)) => {
                 let tag_len = l[1..].find('$').map_or(l.len(), |i| i + 2);
                 if l.len() >= 2 * tag_len {
                     let (tag, body) = (&l[..tag_len], &l[tag_len..l.len() - tag_len]);
@@ -928,11 +961,42 @@ mod unit {
     }
 
     #[test]
+    fn literals_that_carry_a_secret_are_redacted_wherever_they_are() {
+        for (text, expected) in [
+            (
+                "COMMENT ON SERVER s IS 'host=db user=svc password=hunter2'",
+                "COMMENT ON SERVER s IS '<redacted>'",
+            ),
+            (
+                "CREATE TABLE t (dsn text DEFAULT 'postgres://svc:hunter2@db/app')",
+                "CREATE TABLE t (dsn text DEFAULT '<redacted>')",
+            ),
+            (
+                "COMMENT ON TABLE t IS 'svc password: hunter2'",
+                "COMMENT ON TABLE t IS '<redacted>'",
+            ),
+            (
+                "ALTER TABLE t ALTER COLUMN k SET DEFAULT 'api_key=abc123'",
+                "ALTER TABLE t ALTER COLUMN k SET DEFAULT '<redacted>'",
+            ),
+            (
+                "CREATE FUNCTION f() RETURNS text LANGUAGE sql AS $$ SELECT 'token: abc' $$",
+                "CREATE FUNCTION f() RETURNS text LANGUAGE sql AS $$ SELECT '<redacted>' $$",
+            ),
+        ] {
+            assert_eq!(redact("COMMENT", text), expected);
+            assert!(!redact("COMMENT", text).contains("hunter2"));
+        }
+    }
+
+    #[test]
     fn ordinary_ddl_is_kept_verbatim() {
         for text in [
             "CREATE TABLE t (id int DEFAULT 42, note text DEFAULT 'x')",
             "COMMENT ON TABLE t IS 'the password policy table'",
             "ALTER TABLE servers ADD COLUMN passwords_rotated_at timestamptz",
+            "CREATE TABLE links (url text DEFAULT 'https://example.com/a:b', at time DEFAULT '12:00')",
+            "ALTER TABLE t ADD CONSTRAINT c CHECK (note <> 'key: value')",
         ] {
             assert_eq!(redact("CREATE TABLE", text), text);
         }

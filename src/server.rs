@@ -170,6 +170,24 @@ pub mod compat {
         }
     }
 
+    /// Parse analysis and rewriting of one raw statement without parameters: the queries it
+    /// becomes.
+    ///
+    /// # Safety
+    /// Inside a transaction; `raw` a `RawStmt` of `text`.
+    pub unsafe fn analyze_and_rewrite(raw: *mut pg_sys::RawStmt, text: *const core::ffi::c_char) -> *mut pg_sys::List {
+        unsafe {
+            #[cfg(any(feature = "pg13", feature = "pg14"))]
+            {
+                pg_sys::pg_analyze_and_rewrite(raw, text, std::ptr::null_mut(), 0, std::ptr::null_mut())
+            }
+            #[cfg(not(any(feature = "pg13", feature = "pg14")))]
+            {
+                pg_sys::pg_analyze_and_rewrite_fixedparams(raw, text, std::ptr::null(), 0, std::ptr::null_mut())
+            }
+        }
+    }
+
     /// Make unknown settings under a prefix an error (15+); 13 and 14 can only warn about them.
     ///
     /// # Safety

@@ -141,7 +141,8 @@ $$);
 RESET migrate_guard.require_migration;
 
 -- A dump sets search_path with set_config and turns off function body checks and row
--- security: the guard stays out of a restore's way, and check() says the same.
+-- security: the guard exempts a restore only for the relations a restore created, and judges a
+-- table that was there before it as always; check() says the same.
 SELECT * FROM ck.findings($$
 SELECT pg_catalog.set_config('search_path', '', false);
 CREATE INDEX a10 ON ck.accounts (plan);
@@ -159,6 +160,14 @@ SELECT count(*) FROM migrate_guard.check(E'-- nothing\n/* at all */;;\n');
 SELECT n, line, rule, verdict, octet_length(s) AS bytes
 FROM (SELECT repeat(E'INSERT INTO empty_log (id, msg) VALUES (1, ''a row of the data migration'');\n', 100000)
              || E'CREATE INDEX empty_log_msg ON empty_log (msg);\n' AS s) x, ck.findings(s);
+
+-- What check() takes is bounded: at most 200000 statements and 32 MB (SQLSTATE 54000).
+
+SELECT count(*) FROM migrate_guard.check(repeat('SELECT 1;', 200001));
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+SELECT count(*) FROM migrate_guard.check(repeat(' ', 32 * 1024 * 1024 + 1));
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+
 
 -- The session is as it was: settings the script changed are restored, nothing was created,
 -- and check() works in a read-only transaction.

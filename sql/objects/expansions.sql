@@ -558,7 +558,6 @@ BEGIN
                ORDER BY k.conname LOOP
         own_fks := own_fks || jsonb_build_object('table', tbl::oid, 'references', fk.target::oid, 'table_name', tbl::text, 'constraint', fk.conname,
                                          'new_constraint', migrate_guard._expansion_name(fk.conname, exp_id),
-                                         'column', shadow, 'ref_column', fk.ref,
                                          'definition', migrate_guard._expansion_fk_definition(fk.oid, shadow, fk.target, fk.ref));
     END LOOP;
     -- Foreign keys of other tables (or this one) that reference the column: they must reference
@@ -576,7 +575,6 @@ BEGIN
         IF fk.child_type = target THEN
             own_fks := own_fks || jsonb_build_object('table', fk.child::oid, 'references', tbl::oid, 'table_name', fk.child::text, 'constraint', fk.conname,
                                              'new_constraint', migrate_guard._expansion_name(fk.conname, exp_id),
-                                             'column', fk.child_col, 'ref_column', shadow,
                                              'definition', migrate_guard._expansion_fk_definition(fk.oid, fk.child_col, tbl, shadow));
         ELSE
             PERFORM migrate_guard._expansion_check_table(fk.child, 'expand_column');
@@ -593,7 +591,6 @@ BEGIN
                SET fks = jsonb_build_array(jsonb_build_object(
                        'table', fk.child::oid, 'references', tbl::oid, 'table_name', fk.child::text, 'constraint', fk.conname,
                        'new_constraint', migrate_guard._expansion_name(fk.conname, exp_id),
-                       'column', c.shadow_name, 'ref_column', shadow,
                        'definition', migrate_guard._expansion_fk_definition(fk.oid, c.shadow_name, tbl, shadow)))
              WHERE c.expansion_id = exp_id AND c.ord = n_cols;
         END IF;
@@ -694,6 +691,8 @@ DECLARE
     c        migrate_guard.expansion_columns;
     fk       jsonb;
     old_fk   oid;
+    fk_col   name;
+    fk_ref   name;
     pending  text[];
 BEGIN
     e := migrate_guard._expansion_get(p_id, 'backfill_expansion');
@@ -729,13 +728,23 @@ BEGIN
             FOR fk IN SELECT * FROM jsonb_array_elements(c.fks) LOOP
                 IF NOT EXISTS (SELECT 1 FROM pg_constraint k
                                 WHERE k.conrelid = (fk->>'table')::oid AND k.conname = fk->>'new_constraint') THEN
-                    -- Its definition is read again from the foreign key it replaces.
-                    SELECT k.oid INTO old_fk FROM pg_constraint k
+                    -- Its definition is read again from the foreign key it replaces, with the
+                    -- expansion's new columns in place of the ones they replace.
+                    SELECT k.oid, ca.attname, ra.attname INTO old_fk, fk_col, fk_ref
+                      FROM pg_constraint k
+                      JOIN pg_attribute ca ON ca.attrelid = k.conrelid AND ca.attnum = k.conkey[1]
+                      JOIN pg_attribute ra ON ra.attrelid = k.confrelid AND ra.attnum = k.confkey[1]
                      WHERE k.conrelid = (fk->>'table')::oid AND k.conname = fk->>'constraint' AND k.contype = 'f';
                     IF NOT FOUND THEN
                         RAISE EXCEPTION 'migrate_guard.backfill_expansion: foreign key % of % is gone', fk->>'constraint', (fk->>'table')::oid::regclass
                             USING ERRCODE = '55000', HINT = format('Undo the expansion: SELECT migrate_guard.abort_expansion(%s);', e.id);
                     END IF;
+                    fk_col := coalesce((SELECT x.shadow_name FROM migrate_guard.expansion_columns x
+                                         WHERE x.expansion_id = e.id AND x.table_oid = (fk->>'table')::oid
+                                           AND x.column_name = fk_col), fk_col);
+                    fk_ref := coalesce((SELECT x.shadow_name FROM migrate_guard.expansion_columns x
+                                         WHERE x.expansion_id = e.id AND x.table_oid = (fk->>'references')::oid
+                                           AND x.column_name = fk_ref), fk_ref);
                     PERFORM set_config('lock_timeout', p_lock_ms, true);
                     PERFORM migrate_guard._expansion_step(e.id, ARRAY[(fk->>'table')::oid, (fk->>'references')::oid]);
                     -- Both tables, the referencing one and the referenced one.
@@ -743,9 +752,8 @@ BEGIN
                                                           'SHARE ROW EXCLUSIVE');
                     PERFORM migrate_guard._as_caller(format('ALTER TABLE %s ADD CONSTRAINT %I %s NOT VALID',
                                    (fk->>'table')::oid::regclass, fk->>'new_constraint',
-                                   migrate_guard._expansion_fk_definition(old_fk, (fk->>'column')::name,
-                                                                          (fk->>'references')::oid::regclass,
-                                                                          (fk->>'ref_column')::name)), true);
+                                   migrate_guard._expansion_fk_definition(old_fk, fk_col,
+                                                                          (fk->>'references')::oid::regclass, fk_ref)), true);
                     status := 'step';
                     RETURN;
                 END IF;

@@ -113,10 +113,36 @@ fn check_script(
 const BATCH_STATEMENTS: usize = 500;
 const BATCH_BYTES: usize = 1 << 20;
 
+/// The longest script `check()` takes, and the most statements: beyond them its memory and
+/// time would grow without a bound a caller does not control (a migration is far smaller; split
+/// a larger script and check the parts).
+pub const MAX_SCRIPT_BYTES: usize = 32 << 20;
+pub const MAX_STATEMENTS: usize = 200_000;
+
+fn too_large(what: String) -> ! {
+    pgrx::pg_sys::panic::ErrorReport::new(PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED, what, "migrate_guard")
+        .set_hint("Check the script in parts (each migration file on its own).")
+        .report(PgLogLevel::ERROR);
+    unreachable!()
+}
+
 /// Check a script; the session's settings are the same afterwards.
 pub fn run(script: &str, assume_populated: Option<bool>) -> Vec<Row> {
+    if script.len() > MAX_SCRIPT_BYTES {
+        too_large(format!(
+            "migrate_guard.check: the script is {} bytes long, more than the {} MB check() takes",
+            script.len(),
+            MAX_SCRIPT_BYTES >> 20
+        ));
+    }
     let (sql, _meta) = script::without_meta_commands(script);
     let spans = script::split(&sql);
+    if spans.len() > MAX_STATEMENTS {
+        too_large(format!(
+            "migrate_guard.check: the script has {} statements, more than the {MAX_STATEMENTS} check() takes",
+            spans.len()
+        ));
+    }
     // SAFETY: a new GUC nest level, undone below (or by the transaction's abort on an ERROR);
     // a memory context of our own, deleted below (or with its parent).
     let (level, memory, caller) = unsafe {
@@ -783,9 +809,20 @@ fn estimate(op: &str, rel: &crate::facts::Rel, text: &str, facts: &ScriptFacts) 
     ))
 }
 
-/// `EXPLAIN (FORMAT JSON) <select>`'s top row estimate, when the table's ACCESS SHARE lock is
-/// free and the query plans.
+/// `EXPLAIN (FORMAT JSON) <select>`'s top row estimate, when the caller may read every table it
+/// names, it calls only PostgreSQL's own functions, the table's ACCESS SHARE lock is free, and
+/// the query plans.
+///
+/// `select` comes from the script (its condition and FROM list), and planning runs code: the
+/// planner evaluates immutable functions with constant arguments, and stable ones to estimate a
+/// condition's selectivity, with the rights of whoever calls check(). So it is planned only when
+/// every function and operator it reaches (views expanded) is built in, and only after the
+/// caller's SELECT privileges are checked: a table the caller may not read is neither planned
+/// nor locked.
 fn plan_rows(relid: u32, select: &str) -> Option<i64> {
+    if !plannable(relid, select) {
+        return None;
+    }
     // SAFETY: a conditional lock request; held to the end of the caller's transaction.
     let locked = unsafe {
         pg_sys::ConditionalLockRelationOid(pg_sys::Oid::from(relid), pg_sys::AccessShareLock as pg_sys::LOCKMODE)
@@ -796,6 +833,89 @@ fn plan_rows(relid: u32, select: &str) -> Option<i64> {
     let explain = format!("EXPLAIN (FORMAT JSON, COSTS true) {select}");
     let json = attempt(|| Spi::get_one::<pgrx::Json>(&explain)).ok()?.ok()??;
     json.0[0]["Plan"]["Plan Rows"].as_f64().map(|r| r.round() as i64)
+}
+
+/// Whether [`plan_rows`] may plan `select` (see there). Parse analysis opens the tables it names,
+/// locking them: it runs in a subtransaction that is always rolled back, so that nothing stays
+/// locked before the privileges are known.
+fn plannable(relid: u32, select: &str) -> bool {
+    // SAFETY: reads of backend state and the catalog.
+    let user = unsafe { pg_sys::GetUserId() };
+    if !may_read(relid, user) {
+        return false;
+    }
+    let Ok(text) = CString::new(select) else {
+        return false;
+    };
+    crate::catalog::probe(|| {
+        // SAFETY: parse analysis of one statement in the probe's subtransaction; the trees live
+        // in its memory, which the rollback frees after the walk.
+        unsafe {
+            let raw = crate::server::compat::raw_parse(text.as_ptr());
+            let raws = pgrx::PgList::<pg_sys::RawStmt>::from_pg(raw);
+            if raws.len() != 1 {
+                return false;
+            }
+            let queries = crate::server::compat::analyze_and_rewrite(raws.get_ptr(0).expect("one statement"), text.as_ptr());
+            let queries = pgrx::PgList::<pg_sys::Query>::from_pg(queries);
+            let mut seen = Reached::default();
+            for q in queries.iter_ptr() {
+                if pg_sys::query_tree_walker(q, Some(reach), (&mut seen as *mut Reached).cast(), pg_sys::QTW_EXAMINE_RTES_BEFORE as i32) {
+                    return false;
+                }
+            }
+            seen.relations.iter().all(|r| may_read(*r, user))
+        }
+    })
+    .unwrap_or(false)
+}
+
+/// The caller may SELECT from the relation (all of it, or some of its columns).
+fn may_read(relid: u32, user: pg_sys::Oid) -> bool {
+    // SAFETY: ACL checks of a relation by oid (a missing one is not readable).
+    unsafe {
+        let rel = pg_sys::Oid::from(relid);
+        pg_sys::pg_class_aclcheck(rel, user, pg_sys::ACL_SELECT as pg_sys::AclMode) == pg_sys::AclResult::ACLCHECK_OK
+            || pg_sys::pg_attribute_aclcheck_all(rel, user, pg_sys::ACL_SELECT as pg_sys::AclMode, pg_sys::AclMaskHow::ACLMASK_ANY)
+                == pg_sys::AclResult::ACLCHECK_OK
+    }
+}
+
+/// What a query reaches: the relations it reads.
+#[derive(Default)]
+struct Reached {
+    relations: Vec<u32>,
+}
+
+/// Walker over a query tree: true (stop) at the first function or operator that is not
+/// PostgreSQL's own (an extension's or a user's), collecting the relations read on the way.
+#[pg_guard]
+unsafe extern "C-unwind" fn reach(node: *mut pg_sys::Node, context: *mut core::ffi::c_void) -> bool {
+    if node.is_null() {
+        return false;
+    }
+    // SAFETY: the walker API: `node` is a valid node of the tree, `context` our Reached.
+    unsafe {
+        if pgrx::is_a(node, pg_sys::NodeTag::T_RangeTblEntry) {
+            let rte = node as *mut pg_sys::RangeTblEntry;
+            if (*rte).rtekind == pg_sys::RTEKind::RTE_RELATION {
+                (*(context as *mut Reached)).relations.push((*rte).relid.to_u32());
+            }
+            return false;
+        }
+        if pgrx::is_a(node, pg_sys::NodeTag::T_Query) {
+            return pg_sys::query_tree_walker(node as *mut pg_sys::Query, Some(reach), context, pg_sys::QTW_EXAMINE_RTES_BEFORE as i32);
+        }
+        if pg_sys::check_functions_in_node(node, Some(not_built_in), std::ptr::null_mut()) {
+            return true;
+        }
+        pg_sys::expression_tree_walker(node, Some(reach), context)
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn not_built_in(func: pg_sys::Oid, _context: *mut core::ffi::c_void) -> bool {
+    func.to_u32() >= pg_sys::FirstNormalObjectId
 }
 
 /// The data-change state a block starts with: empty, unless `check()` runs inside a transaction
