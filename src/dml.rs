@@ -470,10 +470,12 @@ pub fn backfill_prepared(statements: &[&str]) {
 }
 
 fn migration_name(id: i64) -> String {
-    Spi::get_one_with_args::<String>("SELECT name FROM migrate_guard.migrations WHERE id = $1", &[id.into()])
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| id.to_string())
+    crate::privilege::with_safe_path(|| {
+        Spi::get_one_with_args::<String>("SELECT name FROM migrate_guard.migrations WHERE id = $1", &[id.into()])
+    })
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| id.to_string())
 }
 
 /// Rows this transaction has inserted, updated or deleted, per table with any, from
@@ -489,7 +491,9 @@ fn rows_changed(facts: &CatalogFacts, scan_locks: bool) -> Vec<(String, i64)> {
     });
     let scan = XACT.with_borrow(|x| (scan_locks && !x.locks_scanned) || x.loaded_here) || overflow;
     if scan {
-        let extra: Vec<pg_sys::Oid> = Spi::connect(|c| {
+        // (Queries of the extension run with a search_path of pg_catalog only: see privilege.rs.)
+        let extra: Vec<pg_sys::Oid> = crate::privilege::with_safe_path(|| {
+            Spi::connect(|c| {
             c.select(
                 "SELECT relation FROM pg_catalog.pg_locks WHERE pid = pg_catalog.pg_backend_pid() \
                  AND locktype = 'relation' AND mode = 'RowExclusiveLock' AND granted \
@@ -499,8 +503,9 @@ fn rows_changed(facts: &CatalogFacts, scan_locks: bool) -> Vec<(String, i64)> {
             )?
             .map(|r| r.get::<pg_sys::Oid>(1).map(|o| o.unwrap_or(pg_sys::InvalidOid)))
             .collect::<Result<Vec<_>, _>>()
-        })
-        .unwrap_or_default();
+            })
+            .unwrap_or_default()
+        });
         XACT.with_borrow_mut(|x| {
             x.loaded_here = false;
             x.locks_scanned = true;
@@ -520,7 +525,7 @@ fn rows_changed(facts: &CatalogFacts, scan_locks: bool) -> Vec<(String, i64)> {
         }
         // A partitioned table's rows are counted in its partitions.
         let n = if rel.kind == crate::facts::RelKind::PartitionedTable {
-            Spi::connect(|c| {
+            crate::privilege::with_safe_path(|| Spi::connect(|c| {
                 c.select(
                     "SELECT relid FROM pg_catalog.pg_partition_tree($1) WHERE isleaf",
                     None,
@@ -529,7 +534,7 @@ fn rows_changed(facts: &CatalogFacts, scan_locks: bool) -> Vec<(String, i64)> {
                 .map(|r| r.get::<pg_sys::Oid>(1).map(|o| o.map_or(0, xact_rows)))
                 .sum::<Result<i64, _>>()
             })
-            .unwrap_or(0)
+            .unwrap_or(0))
         } else {
             xact_rows(oid)
         };

@@ -23,6 +23,7 @@ pub mod model;
 pub mod policy;
 pub mod privilege;
 pub mod report;
+pub mod retired;
 pub mod restore;
 pub mod rules;
 pub mod server;

@@ -1,0 +1,1300 @@
+-- migrate_guard 0.4.0 -> 0.5.0: no role can turn the guard against the database it guards.
+-- The state tables become readable only (row level security for SELECT); every write goes
+-- through the entry points, whose PL/pgSQL bodies (migrate_guard._<name>, owner-only) run as
+-- the extension's owner with a pinned search_path and run the caller's DDL as the caller
+-- (_as_caller). backfill, backfill_plan and backfill_expansion become Rust; the helpers of
+-- 0.4.0 that an ordinary role could call with inputs that crashed the server are dropped. A
+-- restore's exemption is kept to relations a restore created (restored_relations).
+\echo Use "ALTER EXTENSION migrate_guard UPDATE TO '0.5.0'" to load this file. \quit
+
+-- The view is rebuilt on list_expansions(); the policies become SELECT-only.
+DROP VIEW migrate_guard.expansions;
+DROP POLICY backfills_own ON migrate_guard.backfills;
+DROP POLICY backfill_xids_own ON migrate_guard.backfill_xids;
+DROP POLICY expansion_registry_own ON migrate_guard.expansion_registry;
+DROP POLICY expansion_columns_own ON migrate_guard.expansion_columns;
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON migrate_guard.backfills, migrate_guard.backfill_xids,
+    migrate_guard.expansion_registry, migrate_guard.expansion_columns FROM PUBLIC;
+-- backfill_plan changes language and keeps its result columns; CREATE OR REPLACE below.
+
+CREATE TABLE migrate_guard.restored_relations (
+    relid       oid PRIMARY KEY,
+    restored_at timestamptz NOT NULL
+);
+
+COMMENT ON TABLE migrate_guard.restored_relations IS
+    'migrate_guard: relations created by sessions restoring a dump, exempt for restoring sessions for migrate_guard.restore_window';
+
+REVOKE ALL ON migrate_guard.restored_relations FROM PUBLIC;
+
+-- src/privilege.rs:232
+-- migrate_guard::privilege::_caller_name
+CREATE  FUNCTION migrate_guard."_caller_name"() RETURNS TEXT /* String */
+STRICT VOLATILE PARALLEL UNSAFE  
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'caller_name_wrapper';
+
+-- src/privilege.rs:240
+-- migrate_guard::privilege::_as_caller
+CREATE  FUNCTION migrate_guard."_as_caller"(
+	"sql" TEXT, /* & str */
+	"step" bool DEFAULT false /* bool */
+) RETURNS void
+STRICT VOLATILE PARALLEL UNSAFE  
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'as_caller_sql_wrapper';
+
+REVOKE EXECUTE ON FUNCTION migrate_guard.begin_migration(text, text), migrate_guard.end_migration() FROM PUBLIC;
+
+REVOKE EXECUTE ON FUNCTION migrate_guard._next_id(oid) FROM PUBLIC;
+
+-- src/privilege.rs:226
+-- migrate_guard::privilege::_caller
+CREATE  FUNCTION migrate_guard."_caller"() RETURNS oid /* pg_sys :: Oid */
+STRICT VOLATILE PARALLEL UNSAFE  
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'caller_oid_wrapper';
+
+-- src/privilege.rs:249
+-- migrate_guard::privilege::_step_begin
+CREATE  FUNCTION migrate_guard."_step_begin"(
+	"id" bigint, /* i64 */
+	"tables" oid[] /* Vec < Option < pg_sys :: Oid > > */
+) RETURNS void
+STRICT VOLATILE PARALLEL UNSAFE  
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'step_begin_wrapper';
+
+-- src/privilege.rs:260
+-- requires:
+--   caller_oid
+--   caller_name
+--   as_caller_sql
+--   step_begin
+
+
+REVOKE ALL ON FUNCTION migrate_guard._caller(), migrate_guard._caller_name(),
+    migrate_guard._as_caller(text, boolean), migrate_guard._step_begin(bigint, oid[]) FROM PUBLIC;
+
+CREATE POLICY backfills_own ON migrate_guard.backfills FOR SELECT
+    USING (pg_catalog.pg_has_role(current_user, run_by, 'MEMBER'));
+
+CREATE POLICY backfill_xids_own ON migrate_guard.backfill_xids FOR SELECT
+    USING (EXISTS (SELECT 1 FROM migrate_guard.backfills b WHERE b.id = job_id));
+
+GRANT SELECT ON migrate_guard.backfills, migrate_guard.backfill_xids TO PUBLIC;
+
+CREATE OR REPLACE FUNCTION migrate_guard._backfill_alive(pid integer, started timestamptz, last_update timestamptz)
+RETURNS boolean
+LANGUAGE sql STABLE PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT $1 <> pg_backend_pid()
+   AND EXISTS (SELECT 1 FROM pg_stat_activity a
+                WHERE a.pid = $1 AND a.backend_start = $2
+                  AND (a.state = 'disabled' OR (a.state = 'active' AND a.query_start <= $3)))
+$$;
+
+CREATE OR REPLACE FUNCTION migrate_guard._backfill_running_elsewhere(p_table oid, p_set text, p_where text)
+RETURNS TABLE (job_id bigint, backend_pid integer, run_by name, updated_at timestamptz)
+LANGUAGE sql STABLE PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT b.id, b.backend_pid, b.run_by, b.updated_at FROM migrate_guard.backfills b
+ WHERE b.table_oid = p_table AND b.set_clause = p_set AND b.where_clause IS NOT DISTINCT FROM p_where
+   AND b.status = 'running' AND migrate_guard._backfill_alive(b.backend_pid, b.backend_start, b.updated_at)
+ ORDER BY b.id DESC LIMIT 1
+$$;
+
+CREATE OR REPLACE FUNCTION migrate_guard._backfill_job_open(
+    p_table oid, p_table_name text, p_set text, p_where text, p_batch_size integer,
+    p_strategy text, p_keys text[], p_rows bigint, p_pages bigint, p_restart boolean)
+RETURNS migrate_guard.backfills
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    job     migrate_guard.backfills;
+    other   record;
+    me      timestamptz;
+    node    oid := CASE WHEN p_strategy = 'pages' THEN pg_relation_filenode(p_table) END;
+BEGIN
+    IF NOT has_any_column_privilege(migrate_guard._caller(), p_table, 'UPDATE') THEN
+        RAISE EXCEPTION 'permission denied for table %', p_table_name USING ERRCODE = '42501';
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtext('migrate_guard.backfill'), hashtext(p_table::text));
+    SELECT a.backend_start INTO me FROM pg_stat_activity a WHERE a.pid = pg_backend_pid();
+    SELECT * INTO other FROM migrate_guard._backfill_running_elsewhere(p_table, p_set, p_where);
+    IF FOUND THEN
+        RAISE EXCEPTION 'migrate_guard: backfill job % on % is already running in another session',
+                        other.job_id, p_table_name
+            USING ERRCODE = '55006',
+                  DETAIL = format('Backend %s runs it (as %s); its last batch committed at %s.',
+                                  other.backend_pid, other.run_by, other.updated_at),
+                  HINT = format('Wait for it to finish, or stop it with: SELECT migrate_guard.cancel_backfill(%s);', other.job_id);
+    END IF;
+    SELECT * INTO job FROM migrate_guard.backfills b
+     WHERE b.table_oid = p_table AND b.set_clause = p_set AND b.where_clause IS NOT DISTINCT FROM p_where
+       AND b.status IN ('running', 'failed', 'cancelled') AND b.run_by = migrate_guard._caller_name()
+     ORDER BY b.id DESC LIMIT 1;
+    IF FOUND AND p_restart THEN
+        UPDATE migrate_guard.backfills b
+           SET status = 'abandoned', finished_at = clock_timestamp(), updated_at = clock_timestamp()
+         WHERE b.id = job.id;
+    ELSIF FOUND THEN
+        IF job.strategy <> p_strategy OR job.key_columns <> p_keys THEN
+            RAISE EXCEPTION 'migrate_guard: backfill job % on % walked % (%), but the table now has %',
+                            job.id, job.table_name, job.strategy, array_to_string(job.key_columns, ', '),
+                            CASE WHEN p_strategy = 'pages' THEN 'no primary key'
+                                 ELSE 'primary key (' || array_to_string(p_keys, ', ') || ')' END
+                USING ERRCODE = '55000',
+                      HINT = 'Start it over: CALL migrate_guard.backfill(…, restart => true).';
+        END IF;
+        IF job.table_filenode IS DISTINCT FROM node THEN
+            RAISE EXCEPTION 'migrate_guard: backfill job % on % walks the table''s pages, and the table was rewritten since it started',
+                            job.id, job.table_name
+                USING ERRCODE = '55000',
+                      DETAIL = 'VACUUM FULL, CLUSTER or a rewriting ALTER TABLE moved its rows: the job''s position means nothing any more.',
+                      HINT = 'Start it over with restart => true, with a where_clause that is false for rows already done.';
+        END IF;
+        UPDATE migrate_guard.backfills b
+           SET status = 'running', cancel_requested = false, last_error = NULL, batch_size = p_batch_size,
+               backend_pid = pg_backend_pid(), backend_start = me,
+               updated_at = clock_timestamp(), finished_at = NULL
+         WHERE b.id = job.id
+        RETURNING * INTO job;
+        RETURN job;
+    END IF;
+    -- The id comes from _next_id(): the identity default's nextval() would change the caller's lastval().
+    INSERT INTO migrate_guard.backfills
+        (id, table_oid, table_name, set_clause, where_clause, batch_size, strategy, key_columns, end_page,
+         table_filenode, rows_total, status, run_by, backend_pid, backend_start, started_at, updated_at)
+    OVERRIDING SYSTEM VALUE
+    VALUES (migrate_guard._next_id('migrate_guard.backfills'::regclass), p_table, p_table_name, p_set, p_where, p_batch_size, p_strategy, p_keys,
+            CASE WHEN p_strategy = 'pages' THEN p_pages END, node, p_rows, 'running', migrate_guard._caller_name(),
+            pg_backend_pid(), me, clock_timestamp(), clock_timestamp())
+    RETURNING * INTO job;
+    RETURN job;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION migrate_guard._backfill_job_batch(
+    p_job bigint, p_position text[], p_rows_done bigint, p_rows_updated bigint, p_retries integer,
+    p_xid bigint, p_done boolean)
+RETURNS boolean
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    cancel boolean;
+BEGIN
+    UPDATE migrate_guard.backfills b
+       SET position = p_position, rows_done = b.rows_done + p_rows_done,
+           rows_updated = b.rows_updated + p_rows_updated, batches = b.batches + 1,
+           retries = b.retries + p_retries, updated_at = clock_timestamp(),
+           status = CASE WHEN p_done THEN 'done' ELSE b.status END,
+           finished_at = CASE WHEN p_done THEN clock_timestamp() END
+     WHERE b.id = p_job AND b.status = 'running' AND b.backend_pid = pg_backend_pid()
+       AND b.run_by = migrate_guard._caller_name()
+    RETURNING b.cancel_requested INTO cancel;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'migrate_guard: backfill job % is not running in this session', p_job
+            USING ERRCODE = '55000';
+    END IF;
+    IF p_xid IS NOT NULL THEN
+        INSERT INTO migrate_guard.backfill_xids (job_id, xid) VALUES (p_job, p_xid::text::xid);
+    END IF;
+    RETURN cancel;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION migrate_guard._backfill_job_end(p_job bigint, p_status text, p_error text)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF p_status NOT IN ('failed', 'cancelled') THEN
+        RAISE EXCEPTION 'migrate_guard: a backfill job cannot be ended as %', p_status USING ERRCODE = '22023';
+    END IF;
+    UPDATE migrate_guard.backfills b
+       SET status = p_status, last_error = p_error, updated_at = clock_timestamp(),
+           finished_at = clock_timestamp()
+     WHERE b.id = p_job AND b.status = 'running' AND b.backend_pid = pg_backend_pid()
+       AND b.run_by = migrate_guard._caller_name();
+END
+$$;
+
+CREATE FUNCTION migrate_guard._backfill_job_xids(p_job bigint)
+RETURNS xid[]
+LANGUAGE sql STABLE PARALLEL RESTRICTED SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT coalesce(array_agg(x.xid), '{}') FROM migrate_guard.backfill_xids x
+  JOIN migrate_guard.backfills b ON b.id = x.job_id
+ WHERE x.job_id = p_job AND b.run_by = migrate_guard._caller_name()
+$$;
+
+CREATE OR REPLACE FUNCTION migrate_guard.list_backfills()
+RETURNS TABLE (job_id bigint, table_name text, status text, done_percent numeric, batches bigint,
+               rows_updated bigint, retries bigint, set_clause text, where_clause text, run_by name,
+               backend_pid integer, started_at timestamptz, updated_at timestamptz, finished_at timestamptz,
+               last_error text)
+LANGUAGE c VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'migrate_guard_entry';
+
+CREATE FUNCTION migrate_guard._list_backfills()
+RETURNS TABLE (job_id bigint, table_name text, status text, done_percent numeric, batches bigint,
+               rows_updated bigint, retries bigint, set_clause text, where_clause text, run_by name,
+               backend_pid integer, started_at timestamptz, updated_at timestamptz, finished_at timestamptz,
+               last_error text)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY
+    SELECT b.id, b.table_name,
+           CASE WHEN b.status = 'running' AND b.cancel_requested THEN 'cancelling'
+                WHEN b.status = 'running' AND NOT migrate_guard._backfill_alive(b.backend_pid, b.backend_start, b.updated_at)
+                     THEN 'interrupted'
+                ELSE b.status END,
+           round((migrate_guard._backfill_fraction(b) * 100)::numeric, 1),
+           b.batches, b.rows_updated, b.retries, b.set_clause, b.where_clause, b.run_by, b.backend_pid,
+           b.started_at, b.updated_at, b.finished_at, b.last_error
+    FROM migrate_guard.backfills b
+    WHERE pg_has_role(migrate_guard._caller(), b.run_by, 'MEMBER')
+    ORDER BY b.id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION migrate_guard.cancel_backfill(job_id bigint)
+RETURNS text
+LANGUAGE c VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'migrate_guard_entry';
+
+CREATE FUNCTION migrate_guard._cancel_backfill(job_id bigint)
+RETURNS text
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    job migrate_guard.backfills;
+BEGIN
+    SELECT * INTO job FROM migrate_guard.backfills b WHERE b.id = _cancel_backfill.job_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'migrate_guard: there is no backfill job %', coalesce(_cancel_backfill.job_id::text, 'NULL')
+            USING ERRCODE = '22023', HINT = 'SELECT * FROM migrate_guard.list_backfills() shows your jobs.';
+    END IF;
+    IF NOT pg_has_role(migrate_guard._caller(), job.run_by, 'MEMBER') THEN
+        RAISE EXCEPTION 'migrate_guard: permission denied to cancel backfill job %', job.id
+            USING ERRCODE = '42501', DETAIL = 'It runs as a role you are not a member of.';
+    END IF;
+    IF job.status NOT IN ('running', 'failed') THEN
+        RAISE EXCEPTION 'migrate_guard: backfill job % is %, not running', job.id, job.status USING ERRCODE = '55000';
+    END IF;
+    IF job.status = 'running' AND migrate_guard._backfill_alive(job.backend_pid, job.backend_start, job.updated_at) THEN
+        UPDATE migrate_guard.backfills b SET cancel_requested = true, updated_at = clock_timestamp() WHERE b.id = job.id;
+        RETURN format('backfill job %s stops after its current batch (backend %s)', job.id, job.backend_pid);
+    END IF;
+    UPDATE migrate_guard.backfills b
+       SET status = 'cancelled', finished_at = clock_timestamp(), updated_at = clock_timestamp()
+     WHERE b.id = job.id;
+    RETURN format('backfill job %s cancelled', job.id);
+END
+$$;
+
+REVOKE ALL ON FUNCTION
+    migrate_guard._backfill_alive(integer, timestamptz, timestamptz),
+    migrate_guard._backfill_running_elsewhere(oid, text, text),
+    migrate_guard._backfill_job_open(oid, text, text, text, integer, text, text[], bigint, bigint, boolean),
+    migrate_guard._backfill_job_batch(bigint, text[], bigint, bigint, integer, bigint, boolean),
+    migrate_guard._backfill_job_end(bigint, text, text),
+    migrate_guard._backfill_job_xids(bigint),
+    migrate_guard._backfill_fraction(migrate_guard.backfills),
+    migrate_guard._list_backfills(),
+    migrate_guard._cancel_backfill(bigint)
+FROM PUBLIC;
+
+CREATE POLICY expansion_registry_own ON migrate_guard.expansion_registry FOR SELECT
+    USING (pg_catalog.pg_has_role(current_user, created_by, 'MEMBER'));
+
+CREATE POLICY expansion_columns_own ON migrate_guard.expansion_columns FOR SELECT
+    USING (EXISTS (SELECT 1 FROM migrate_guard.expansion_registry e WHERE e.id = expansion_id));
+
+GRANT SELECT ON migrate_guard.expansion_registry, migrate_guard.expansion_columns TO PUBLIC;
+
+CREATE FUNCTION migrate_guard._expansion_step(p_id bigint, p_tables oid[])
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM migrate_guard._step_begin(p_id, p_tables);
+    IF current_setting('lock_timeout') IN ('0', '0ms') THEN
+        PERFORM set_config('lock_timeout',
+                           coalesce(nullif(current_setting('migrate_guard.lock_timeout', true), '0'), '5s'), true);
+    END IF;
+END
+$$;
+
+CREATE FUNCTION migrate_guard._expansion_tables(p_id bigint)
+RETURNS oid[]
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT array_agg(DISTINCT t) FROM (
+    SELECT e.table_oid AS t FROM migrate_guard.expansion_registry e WHERE e.id = p_id
+    UNION ALL
+    SELECT c.table_oid FROM migrate_guard.expansion_columns c WHERE c.expansion_id = p_id) s
+$$;
+
+CREATE OR REPLACE FUNCTION migrate_guard._expansion_name(base name, p_id bigint)
+RETURNS name
+LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT SET search_path = pg_catalog, pg_temp
+AS $$ SELECT (left(base, 63 - length('_mg' || p_id)) || '_mg' || p_id)::name $$;
+
+CREATE OR REPLACE FUNCTION migrate_guard._expansion_lock(p_tables oid[], p_mode text)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    budget   text := current_setting('lock_timeout');
+    deadline timestamptz;
+    attempts integer := 0;
+    names    text;
+BEGIN
+    -- Qualified names, in oid order (every step locks a set of tables in the same order).
+    SELECT string_agg(format('%I.%I', n.nspname, c.relname), ', ' ORDER BY c.oid) INTO names
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = ANY (p_tables);
+    IF p_mode NOT IN ('ACCESS EXCLUSIVE', 'SHARE ROW EXCLUSIVE') THEN
+        RAISE EXCEPTION 'migrate_guard: unexpected lock mode %', p_mode USING ERRCODE = '22023';
+    END IF;
+    deadline := clock_timestamp() + CASE WHEN budget IN ('0', '0ms') THEN interval '5s' ELSE budget::interval END;
+    LOOP
+        BEGIN
+            PERFORM set_config('lock_timeout', '200ms', true);
+            PERFORM migrate_guard._as_caller(format('LOCK TABLE %s IN %s MODE', names, p_mode), true);
+            PERFORM set_config('lock_timeout', budget, true);
+            RETURN;
+        EXCEPTION WHEN lock_not_available OR deadlock_detected THEN
+            attempts := attempts + 1;
+        END;
+        IF clock_timestamp() >= deadline THEN
+            PERFORM set_config('lock_timeout', budget, true);
+            RAISE EXCEPTION 'migrate_guard: could not lock % (% mode) within lock_timeout: % attempts', names, p_mode, attempts
+                USING ERRCODE = '55P03',
+                      DETAIL = 'Long transactions or queries on these tables held their locks; nothing was changed.',
+                      HINT = 'Run the same call again, at a quieter time or with a longer lock_timeout.';
+        END IF;
+        PERFORM pg_sleep(0.02 + random() * 0.08);
+    END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION migrate_guard._expansion_check_table(tbl regclass, what text)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c record;
+BEGIN
+    SELECT r.relkind, r.relpersistence, r.relowner, r.relispartition,
+           EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhparent = r.oid OR i.inhrelid = r.oid) AS inherits
+      INTO c FROM pg_class r WHERE r.oid = tbl;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'migrate_guard.%: relation with OID % does not exist', what, tbl::oid USING ERRCODE = '42P01';
+    END IF;
+    IF NOT pg_has_role(migrate_guard._caller(), c.relowner, 'USAGE') THEN
+        RAISE EXCEPTION 'migrate_guard.%: must be owner of table %', what, tbl USING ERRCODE = '42501';
+    END IF;
+    IF what = 'expand_rename_table' AND c.relkind NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION 'migrate_guard.%: % is not a table', what, tbl USING ERRCODE = '42809';
+    ELSIF what <> 'expand_rename_table' AND (c.relkind <> 'r' OR c.relispartition OR c.inherits) THEN
+        RAISE EXCEPTION 'migrate_guard.%: % is not a plain table', what, tbl
+            USING ERRCODE = '0A000',
+                  DETAIL = 'Expansions work on ordinary tables without partitions or inheritance (CREATE INDEX CONCURRENTLY, which contract relies on, cannot build an index on a partitioned table).';
+    END IF;
+    IF c.relpersistence = 't' THEN
+        RAISE EXCEPTION 'migrate_guard.%: % is a temporary table', what, tbl
+            USING ERRCODE = '0A000', HINT = 'Only this session sees it: change it directly with ALTER TABLE.';
+    END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION migrate_guard._expansion_add_column(
+    p_id bigint, p_ord integer, tbl regclass, col name, shadow name, final_name name, p_new_type text,
+    forward_expr text, reverse_expr text, bidirectional boolean)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    a          record;
+    schema     name;
+    relname    name;
+    fn         text;
+    trg        name := left('mg_expansion_' || p_id || '_' || col, 63);
+    chk        name;
+    canonical  text;
+    fwd_row    text;
+    rev_row    text;
+    body       text;
+    seq        text;
+    indexes    jsonb;
+BEGIN
+    SELECT t.attnum, t.attnotnull, t.attidentity, t.attgenerated, format_type(t.atttypid, t.atttypmod) AS typ,
+           t.attcollation, ty.typcollation,
+           (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d WHERE d.adrelid = t.attrelid AND d.adnum = t.attnum) AS def
+      INTO a FROM pg_attribute t JOIN pg_type ty ON ty.oid = t.atttypid
+     WHERE t.attrelid = tbl AND t.attname = col AND t.attnum > 0 AND NOT t.attisdropped;
+    IF a.attgenerated <> '' THEN
+        RAISE EXCEPTION 'migrate_guard.expand_column: column % of % is a generated column', col, tbl
+            USING ERRCODE = '0A000', HINT = 'Change its expression with ALTER TABLE … ALTER COLUMN … SET EXPRESSION (PostgreSQL 17+), or by hand.';
+    END IF;
+    PERFORM migrate_guard._expansion_check_dependents(tbl, a.attnum, col);
+    SELECT n.nspname, c.relname INTO schema, relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tbl;
+
+    -- The new column: no default (a client's INSERT leaves it NULL, and the trigger fills it),
+    -- so adding it is instant; the old column's collation when the type stays.
+    PERFORM migrate_guard._as_caller(format('ALTER TABLE %s ADD COLUMN %I %s%s', tbl, shadow, p_new_type,
+                   CASE WHEN p_new_type = a.typ AND a.attcollation <> 0 AND a.attcollation <> a.typcollation
+                        THEN (SELECT format(' COLLATE %I.%I', n.nspname, c.collname) FROM pg_collation c
+                                JOIN pg_namespace n ON n.oid = c.collnamespace WHERE c.oid = a.attcollation)
+                        ELSE '' END), true);
+    SELECT format_type(t.atttypid, t.atttypmod) INTO canonical FROM pg_attribute t
+     WHERE t.attrelid = tbl AND t.attname = shadow;
+
+    IF a.attnotnull THEN
+        chk := left(relname || '_' || shadow, 63 - length('_mg_not_null')) || '_mg_not_null';
+        PERFORM migrate_guard._as_caller(format('ALTER TABLE %s ADD CONSTRAINT %I CHECK (%I IS NOT NULL) NOT VALID', tbl, chk, shadow), true);
+    END IF;
+
+    -- Expressions over the row a trigger sees: a cast of a column, or the caller's expression
+    -- evaluated over the row's columns.
+    fwd_row := CASE WHEN forward_expr IS NULL THEN format('NEW.%I::%s', col, canonical)
+                    ELSE format('(SELECT (%s)::%s FROM (SELECT (NEW).*) AS mg_row)', forward_expr, canonical) END;
+    rev_row := CASE WHEN reverse_expr IS NULL THEN format('NEW.%I::%s', shadow, a.typ)
+                    ELSE format('(SELECT (%s)::%s FROM (SELECT (NEW).*) AS mg_row)', reverse_expr, a.typ) END;
+    IF bidirectional THEN
+        -- Clients of both versions write: an INSERT that gives the new column sets the old one
+        -- from it; otherwise the new one follows the old. An UPDATE that changes one side
+        -- changes the other (a backfill's update of the new column, already in step, does not);
+        -- any update fills the new column of a row the backfill has not reached.
+        body := format($b$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.%2$I IS NOT NULL THEN
+            NEW.%1$I := %4$s;
+        ELSE
+            NEW.%2$I := %3$s;
+        END IF;
+    ELSIF NEW.%2$I IS DISTINCT FROM OLD.%2$I THEN
+        IF NEW.%2$I IS DISTINCT FROM %3$s THEN
+            NEW.%1$I := %4$s;
+        END IF;
+    ELSIF NEW.%1$I IS DISTINCT FROM OLD.%1$I OR (NEW.%2$I IS NULL AND NEW.%1$I IS NOT NULL) THEN
+        NEW.%2$I := %3$s;
+    END IF;
+    RETURN NEW;
+END$b$, col, shadow, fwd_row, rev_row);
+    ELSE
+        -- Only the old column is written by clients: the new one follows it (and is filled by
+        -- any update of a row the backfill has not reached).
+        body := format($b$
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        NEW.%2$I := %3$s;
+    ELSIF NEW.%1$I IS DISTINCT FROM OLD.%1$I OR NEW.%2$I IS DISTINCT FROM OLD.%2$I
+          OR (NEW.%2$I IS NULL AND NEW.%1$I IS NOT NULL) THEN
+        NEW.%2$I := %3$s;
+    END IF;
+    RETURN NEW;
+END$b$, col, shadow, fwd_row);
+    END IF;
+    fn := format('%I.%I', schema, left(relname || '_mg_expansion_' || p_id || '_' || p_ord, 63));
+    PERFORM migrate_guard._as_caller(format('CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql SET search_path FROM CURRENT AS %L',
+                   fn, body), true);
+    PERFORM migrate_guard._as_caller(format('COMMENT ON FUNCTION %s() IS %L', fn,
+                   format('migrate_guard: keeps %s.%s and %s in step (expansion %s); dropped by contract or abort',
+                          tbl, col, shadow, p_id)), true);
+    -- Every UPDATE, not only those naming the columns: a row not backfilled yet gets its new
+    -- column filled by any update (the NOT VALID check on the new column applies to new row
+    -- versions, and would refuse it).
+    PERFORM migrate_guard._as_caller(format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION %s()',
+                   trg, tbl, fn), true);
+
+    -- A serial column's sequence (owned by the column, drawn by its default) moves to the new
+    -- column at contract; an identity column's sequence is re-created there.
+    SELECT format('%I.%I', sn.nspname, s.relname) INTO seq FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+      JOIN pg_namespace sn ON sn.oid = s.relnamespace
+     WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjid = tbl
+       AND d.refobjsubid = a.attnum AND d.deptype IN ('a', 'i')
+     LIMIT 1;
+    indexes := migrate_guard._expansion_index_copies(tbl, a.attnum, col, shadow, p_id);
+    INSERT INTO migrate_guard.expansion_columns
+        (expansion_id, ord, table_oid, table_name, column_name, shadow_name, final_name, old_type, new_type,
+         set_clause, where_clause, function_name, trigger_name, not_null_check, default_expr, identity,
+         sequence_name, comment, indexes)
+    VALUES (p_id, p_ord, tbl, tbl::text, col, shadow, final_name, a.typ, canonical,
+            format('%I = (%s)::%s', shadow, coalesce(forward_expr, quote_ident(col)), canonical),
+            format('%I IS DISTINCT FROM (%s)::%s', shadow, coalesce(forward_expr, quote_ident(col)), canonical),
+            fn, trg, chk, CASE WHEN a.attidentity = '' THEN a.def END, nullif(a.attidentity, ''), seq,
+            col_description(tbl, a.attnum), indexes);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION migrate_guard.expand_column(
+    tbl regclass, col name, new_name name DEFAULT NULL, new_type text DEFAULT NULL,
+    using_expr text DEFAULT NULL, reverse_expr text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE c VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'migrate_guard_entry';
+
+CREATE FUNCTION migrate_guard._expand_column(
+    tbl regclass, col name, new_name name, new_type text, using_expr text, reverse_expr text)
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    a          record;
+    tables     oid[];
+    exp_id     bigint;
+    other      bigint;
+    target     text;
+    shadow     name;
+    kind       text;
+    statements text[];
+    fk         record;
+    n_cols     integer := 1;
+    own_fks    jsonb := '[]';
+    err_state  text;
+    err_msg    text;
+BEGIN
+    IF tbl IS NULL OR col IS NULL THEN
+        RAISE EXCEPTION 'migrate_guard.expand_column: tbl and col are required' USING ERRCODE = '22004';
+    END IF;
+    PERFORM migrate_guard._expansion_check_table(tbl, 'expand_column');
+    SELECT t.attnum, format_type(t.atttypid, t.atttypmod) AS typ INTO a FROM pg_catalog.pg_attribute t
+     WHERE t.attrelid = tbl AND t.attname = col AND t.attnum > 0 AND NOT t.attisdropped;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'migrate_guard.expand_column: column "%" of relation % does not exist', col, tbl
+            USING ERRCODE = '42703';
+    END IF;
+    IF new_name IS NULL AND new_type IS NULL THEN
+        RAISE EXCEPTION 'migrate_guard.expand_column: nothing to change'
+            USING ERRCODE = '22023', HINT = 'Give new_name => …, new_type => …, or both.';
+    END IF;
+    IF new_name = col THEN
+        RAISE EXCEPTION 'migrate_guard.expand_column: column % is already named %', col, new_name USING ERRCODE = '22023';
+    END IF;
+    IF new_name IS NOT NULL AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute t WHERE t.attrelid = tbl
+                                           AND t.attname = new_name AND NOT t.attisdropped) THEN
+        RAISE EXCEPTION 'migrate_guard.expand_column: column "%" of relation % already exists', new_name, tbl
+            USING ERRCODE = '42701';
+    END IF;
+    other := migrate_guard._expansion_in_progress(tbl, NULL);
+    IF other IS NOT NULL THEN
+        RAISE EXCEPTION 'migrate_guard.expand_column: % is already being changed by expansion %', tbl, other
+            USING ERRCODE = '55006',
+                  HINT = format('Finish it first: SELECT migrate_guard.contract(%s); or undo it: SELECT migrate_guard.abort_expansion(%s);', other, other);
+    END IF;
+    -- The new type: a type name with its modifiers, nothing else (it is spliced into DDL).
+    IF new_type IS NOT NULL THEN
+        IF new_type ~ '[;]|--|/\*' THEN
+            RAISE EXCEPTION 'migrate_guard.expand_column: "%" is not a type name', new_type USING ERRCODE = '22023';
+        END IF;
+        BEGIN
+            PERFORM migrate_guard._as_caller(format('SELECT NULL::%s', new_type), false);
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_msg = MESSAGE_TEXT;
+            RAISE EXCEPTION 'migrate_guard.expand_column: new_type "%": %', new_type, err_msg USING ERRCODE = err_state;
+        END;
+    END IF;
+    target := coalesce(new_type, a.typ);
+    -- The conversions, checked against the table (they are planned, not run).
+    BEGIN
+        PERFORM migrate_guard._as_caller(format('SELECT (%s)::%s FROM %s LIMIT 0', coalesce(using_expr, quote_ident(col)), target, tbl), false);
+    EXCEPTION WHEN OTHERS THEN
+        GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_msg = MESSAGE_TEXT;
+        IF using_expr IS NULL THEN
+            RAISE EXCEPTION 'migrate_guard.expand_column: column % of % (%) cannot be converted to %: %', col, tbl, a.typ, target, err_msg
+                USING ERRCODE = err_state,
+                      HINT = format('Say how: using_expr => %L (an expression over the table''s columns).', quote_ident(col) || '::text::' || target);
+        END IF;
+        RAISE EXCEPTION 'migrate_guard.expand_column: using_expr %: %', using_expr, err_msg USING ERRCODE = err_state;
+    END;
+    kind := CASE WHEN new_name IS NOT NULL AND new_type IS NOT NULL THEN 'rename column and change type'
+                 WHEN new_name IS NOT NULL THEN 'rename column' ELSE 'change type' END;
+
+    exp_id := migrate_guard._next_id('migrate_guard.expansion_registry'::regclass);
+    INSERT INTO migrate_guard.expansion_registry
+        (id, kind, table_oid, table_name, column_name, new_name, old_type, new_type, using_expr, reverse_expr,
+         phase, created_by, created_at)
+    OVERRIDING SYSTEM VALUE
+    VALUES (exp_id, kind, tbl, tbl::text, col, new_name, a.typ, new_type, using_expr, reverse_expr,
+            'expanding', migrate_guard._caller_name(), clock_timestamp());
+    -- The table, and the tables whose foreign keys reference the column (expanded with it).
+    tables := ARRAY[tbl::oid] || ARRAY(SELECT k.conrelid FROM pg_catalog.pg_constraint k
+                                        WHERE k.confrelid = tbl AND k.contype = 'f' AND a.attnum = ANY (k.confkey));
+    PERFORM migrate_guard._expansion_step(exp_id, tables);
+    PERFORM migrate_guard._expansion_lock(tables, 'ACCESS EXCLUSIVE');
+
+    shadow := coalesce(new_name, migrate_guard._expansion_name(col, exp_id));
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_attribute t WHERE t.attrelid = tbl AND t.attname = shadow AND NOT t.attisdropped) THEN
+        RAISE EXCEPTION 'migrate_guard.expand_column: column "%" of relation % already exists', shadow, tbl
+            USING ERRCODE = '42701';
+    END IF;
+    PERFORM migrate_guard._expansion_add_column(exp_id, n_cols, tbl, col, shadow, coalesce(new_name, col), target,
+                                                using_expr, reverse_expr, new_name IS NOT NULL);
+    IF new_name IS NOT NULL THEN
+        -- Clients of the new version write the new column: the way back must work too.
+        BEGIN
+            PERFORM migrate_guard._as_caller(format('SELECT (%s)::%s FROM %s LIMIT 0', coalesce(reverse_expr, quote_ident(new_name)), a.typ, tbl), false);
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS err_state = RETURNED_SQLSTATE, err_msg = MESSAGE_TEXT;
+            RAISE EXCEPTION 'migrate_guard.expand_column: values written to % (%) cannot be converted back to % (%): %',
+                            new_name, target, col, a.typ, err_msg
+                USING ERRCODE = err_state,
+                      HINT = format('Say how: reverse_expr => %L (an expression over the table''s columns).', quote_ident(new_name) || '::text::' || a.typ);
+        END;
+    END IF;
+
+    -- The column's own single-column foreign keys are re-created on the new column.
+    FOR fk IN SELECT k.oid, k.conname, k.confrelid::regclass AS target,
+                     (SELECT t.attname FROM pg_catalog.pg_attribute t WHERE t.attrelid = k.confrelid AND t.attnum = k.confkey[1]) AS ref
+                FROM pg_catalog.pg_constraint k
+               WHERE k.conrelid = tbl AND k.contype = 'f' AND k.conkey = ARRAY[a.attnum]
+               ORDER BY k.conname LOOP
+        own_fks := own_fks || jsonb_build_object('table', tbl::oid, 'references', fk.target::oid, 'table_name', tbl::text, 'constraint', fk.conname,
+                                         'new_constraint', migrate_guard._expansion_name(fk.conname, exp_id),
+                                         'definition', migrate_guard._expansion_fk_definition(fk.oid, shadow, fk.target, fk.ref));
+    END LOOP;
+    -- Foreign keys of other tables (or this one) that reference the column: they must reference
+    -- the new column after contract. A referencing column of another type is expanded too.
+    FOR fk IN SELECT k.oid, k.conname, k.conrelid::regclass AS child,
+                     (SELECT t.attname FROM pg_catalog.pg_attribute t WHERE t.attrelid = k.conrelid AND t.attnum = k.conkey[1]) AS child_col,
+                     (SELECT format_type(t.atttypid, t.atttypmod) FROM pg_catalog.pg_attribute t WHERE t.attrelid = k.conrelid AND t.attnum = k.conkey[1]) AS child_type
+                FROM pg_catalog.pg_constraint k
+               WHERE k.confrelid = tbl AND k.contype = 'f' AND a.attnum = ANY (k.confkey)
+               ORDER BY k.conrelid::regclass::text, k.conname LOOP
+        IF (SELECT cardinality(confkey) FROM pg_catalog.pg_constraint WHERE oid = fk.oid) <> 1 THEN
+            RAISE EXCEPTION 'migrate_guard.expand_column: foreign key % of % references % with other columns', fk.conname, fk.child, tbl
+                USING ERRCODE = '0A000', HINT = 'Multi-column foreign keys are not carried over: drop it first and re-create it after contract.';
+        END IF;
+        IF fk.child_type = target THEN
+            own_fks := own_fks || jsonb_build_object('table', fk.child::oid, 'references', tbl::oid, 'table_name', fk.child::text, 'constraint', fk.conname,
+                                             'new_constraint', migrate_guard._expansion_name(fk.conname, exp_id),
+                                             'definition', migrate_guard._expansion_fk_definition(fk.oid, fk.child_col, tbl, shadow));
+        ELSE
+            PERFORM migrate_guard._expansion_check_table(fk.child, 'expand_column');
+            other := migrate_guard._expansion_in_progress(fk.child, fk.child_col);
+            IF other IS NOT NULL THEN
+                RAISE EXCEPTION 'migrate_guard.expand_column: %.% (which references %) is already being changed by expansion %', fk.child, fk.child_col, tbl, other
+                    USING ERRCODE = '55006';
+            END IF;
+            n_cols := n_cols + 1;
+            PERFORM migrate_guard._expansion_add_column(exp_id, n_cols, fk.child, fk.child_col,
+                                                        migrate_guard._expansion_name(fk.child_col, exp_id),
+                                                        fk.child_col, target, NULL, NULL, false);
+            UPDATE migrate_guard.expansion_columns c
+               SET fks = jsonb_build_array(jsonb_build_object(
+                       'table', fk.child::oid, 'references', tbl::oid, 'table_name', fk.child::text, 'constraint', fk.conname,
+                       'new_constraint', migrate_guard._expansion_name(fk.conname, exp_id),
+                       'definition', migrate_guard._expansion_fk_definition(fk.oid, c.shadow_name, tbl, shadow)))
+             WHERE c.expansion_id = exp_id AND c.ord = n_cols;
+        END IF;
+    END LOOP;
+    UPDATE migrate_guard.expansion_columns c SET fks = own_fks WHERE c.expansion_id = exp_id AND c.ord = 1;
+
+    UPDATE migrate_guard.expansion_registry e SET phase = 'expanded' WHERE e.id = exp_id;
+    SELECT coalesce(array_agg(i->>'statement' ORDER BY c.ord, i->>'new'), '{}') INTO statements
+      FROM migrate_guard.expansion_columns c, jsonb_array_elements(c.indexes) i WHERE c.expansion_id = exp_id;
+    RAISE NOTICE 'migrate_guard: expansion %: % of %: % added%', exp_id, kind, tbl, shadow,
+                 CASE WHEN n_cols > 1 THEN format(' (and %s referencing column(s) of other tables)', n_cols - 1) ELSE '' END
+        USING DETAIL = CASE WHEN new_name IS NOT NULL
+                            THEN format('A trigger keeps %s and %s in step whichever one a client writes.', col, new_name)
+                            ELSE format('A trigger keeps %s in step with %s; contract swaps it in under the name %s.', shadow, col, col) END,
+              HINT = CASE WHEN cardinality(statements) > 0
+                          THEN 'Next, outside a transaction block (CREATE INDEX CONCURRENTLY cannot run in a function): '
+                               || array_to_string(statements, '; ') || '; then '
+                          ELSE 'Next: ' END
+                     || format('CALL migrate_guard.backfill_expansion(%s); then, once every reader uses the new column, SELECT migrate_guard.contract(%s);', exp_id, exp_id);
+    RETURN exp_id;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION migrate_guard._expansion_get(p_id bigint, what text)
+RETURNS migrate_guard.expansion_registry
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e migrate_guard.expansion_registry;
+BEGIN
+    SELECT * INTO e FROM migrate_guard.expansion_registry r WHERE r.id = p_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'migrate_guard.%: there is no expansion %', what, coalesce(p_id::text, 'NULL')
+            USING ERRCODE = '22023', HINT = 'SELECT * FROM migrate_guard.expansions shows them.';
+    END IF;
+    IF e.created_by <> migrate_guard._caller_name() THEN
+        RAISE EXCEPTION 'migrate_guard.%: expansion % was started by role %, and only that role may run its steps', what, p_id, e.created_by
+            USING ERRCODE = '42501',
+                  DETAIL = 'A step runs what the role that started it wrote (its using_expr), with the rights of whoever runs it.',
+                  HINT = format('Run it as that role: SET ROLE %I; then the same call.', e.created_by);
+    END IF;
+    IF e.phase <> 'expanded' THEN
+        RAISE EXCEPTION 'migrate_guard.%: expansion % is %', what, p_id, e.phase
+            USING ERRCODE = '55000';
+    END IF;
+    RETURN e;
+END
+$$;
+
+CREATE FUNCTION migrate_guard._backfill_expansion_columns(p_id bigint)
+RETURNS TABLE (ord integer, table_oid oid, set_clause text, where_clause text)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e migrate_guard.expansion_registry;
+BEGIN
+    e := migrate_guard._expansion_get(p_id, 'backfill_expansion');
+    IF e.kind = 'rename table' THEN
+        RAISE NOTICE 'migrate_guard: expansion % renames a table: there is nothing to backfill', e.id
+            USING HINT = format('Once no client uses the old name: SELECT migrate_guard.contract(%s);', e.id);
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT c.ord, c.table_oid, c.set_clause, c.where_clause
+                   FROM migrate_guard.expansion_columns c WHERE c.expansion_id = e.id ORDER BY c.ord;
+END
+$$;
+
+CREATE FUNCTION migrate_guard._backfill_expansion_next(p_id bigint, p_lock_ms text, p_ord integer,
+                                                       OUT status text, OUT message text, OUT detail text, OUT hint text)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    e        migrate_guard.expansion_registry;
+    c        migrate_guard.expansion_columns;
+    fk       jsonb;
+    old_fk   oid;
+    fk_col   name;
+    fk_ref   name;
+    pending  text[];
+BEGIN
+    e := migrate_guard._expansion_get(p_id, 'backfill_expansion');
+    IF p_ord IS NOT NULL THEN
+        SELECT * INTO c FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id AND x.ord = p_ord;
+        IF c.not_null_check IS NOT NULL
+           AND NOT (SELECT k.convalidated FROM pg_constraint k
+                     WHERE k.conrelid = c.table_oid AND k.conname = c.not_null_check) THEN
+            -- Scans the table under SHARE UPDATE EXCLUSIVE: reads and writes go on.
+            PERFORM set_config('lock_timeout', p_lock_ms, true);
+            PERFORM migrate_guard._expansion_step(e.id, ARRAY[c.table_oid]);
+            PERFORM migrate_guard._as_caller(format('ALTER TABLE %s VALIDATE CONSTRAINT %I', c.table_oid::regclass, c.not_null_check), true);
+            RAISE NOTICE 'migrate_guard: expansion %: %.% proved NOT NULL (constraint % validated)',
+                         e.id, c.table_name, c.shadow_name, c.not_null_check;
+            status := 'step';
+            RETURN;
+        END IF;
+        status := 'done';
+        RETURN;
+    END IF;
+    -- Foreign keys on the new columns need the unique indexes they reference.
+    IF EXISTS (SELECT 1 FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id AND x.fks <> '[]') THEN
+        pending := migrate_guard._expansion_pending_indexes(e.id);
+        IF cardinality(pending) > 0 THEN
+            UPDATE migrate_guard.expansion_registry r SET backfilled_at = clock_timestamp() WHERE r.id = e.id;
+            status := 'pending';
+            message := format('migrate_guard: expansion %s: the rows are backfilled; the foreign keys on the new columns need their indexes first', e.id);
+            detail := 'Missing or invalid: ' || array_to_string(pending, '; ');
+            hint := format('Run those statements (outside a transaction block), then CALL migrate_guard.backfill_expansion(%s) again.', e.id);
+            RETURN;
+        END IF;
+        FOR c IN SELECT * FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id ORDER BY x.ord LOOP
+            FOR fk IN SELECT * FROM jsonb_array_elements(c.fks) LOOP
+                IF NOT EXISTS (SELECT 1 FROM pg_constraint k
+                                WHERE k.conrelid = (fk->>'table')::oid AND k.conname = fk->>'new_constraint') THEN
+                    -- Its definition is read again from the foreign key it replaces, with the
+                    -- expansion's new columns in place of the ones they replace.
+                    SELECT k.oid, ca.attname, ra.attname INTO old_fk, fk_col, fk_ref
+                      FROM pg_constraint k
+                      JOIN pg_attribute ca ON ca.attrelid = k.conrelid AND ca.attnum = k.conkey[1]
+                      JOIN pg_attribute ra ON ra.attrelid = k.confrelid AND ra.attnum = k.confkey[1]
+                     WHERE k.conrelid = (fk->>'table')::oid AND k.conname = fk->>'constraint' AND k.contype = 'f';
+                    IF NOT FOUND THEN
+                        RAISE EXCEPTION 'migrate_guard.backfill_expansion: foreign key % of % is gone', fk->>'constraint', (fk->>'table')::oid::regclass
+                            USING ERRCODE = '55000', HINT = format('Undo the expansion: SELECT migrate_guard.abort_expansion(%s);', e.id);
+                    END IF;
+                    fk_col := coalesce((SELECT x.shadow_name FROM migrate_guard.expansion_columns x
+                                         WHERE x.expansion_id = e.id AND x.table_oid = (fk->>'table')::oid
+                                           AND x.column_name = fk_col), fk_col);
+                    fk_ref := coalesce((SELECT x.shadow_name FROM migrate_guard.expansion_columns x
+                                         WHERE x.expansion_id = e.id AND x.table_oid = (fk->>'references')::oid
+                                           AND x.column_name = fk_ref), fk_ref);
+                    PERFORM set_config('lock_timeout', p_lock_ms, true);
+                    PERFORM migrate_guard._expansion_step(e.id, ARRAY[(fk->>'table')::oid, (fk->>'references')::oid]);
+                    -- Both tables, the referencing one and the referenced one.
+                    PERFORM migrate_guard._expansion_lock(ARRAY[(fk->>'table')::oid, (fk->>'references')::oid],
+                                                          'SHARE ROW EXCLUSIVE');
+                    PERFORM migrate_guard._as_caller(format('ALTER TABLE %s ADD CONSTRAINT %I %s NOT VALID',
+                                   (fk->>'table')::oid::regclass, fk->>'new_constraint',
+                                   migrate_guard._expansion_fk_definition(old_fk, fk_col,
+                                                                          (fk->>'references')::oid::regclass, fk_ref)), true);
+                    status := 'step';
+                    RETURN;
+                END IF;
+                IF NOT (SELECT k.convalidated FROM pg_constraint k
+                         WHERE k.conrelid = (fk->>'table')::oid AND k.conname = fk->>'new_constraint') THEN
+                    PERFORM set_config('lock_timeout', p_lock_ms, true);
+                    PERFORM migrate_guard._expansion_step(e.id, ARRAY[(fk->>'table')::oid, (fk->>'references')::oid]);
+                    PERFORM migrate_guard._as_caller(format('ALTER TABLE %s VALIDATE CONSTRAINT %I',
+                                   (fk->>'table')::oid::regclass, fk->>'new_constraint'), true);
+                    RAISE NOTICE 'migrate_guard: expansion %: foreign key % on % validated', e.id, fk->>'new_constraint', fk->>'table_name';
+                    status := 'step';
+                    RETURN;
+                END IF;
+            END LOOP;
+        END LOOP;
+    END IF;
+    UPDATE migrate_guard.expansion_registry r SET backfilled_at = clock_timestamp() WHERE r.id = e.id;
+    pending := migrate_guard._expansion_pending_indexes(e.id);
+    RAISE NOTICE 'migrate_guard: expansion % backfilled', e.id
+        USING HINT = CASE WHEN cardinality(pending) > 0
+                          THEN 'Before contract, build the indexes: ' || array_to_string(pending, '; ') || '; then '
+                          ELSE 'Next, ' END
+                     || format('once every reader uses the new column: SELECT migrate_guard.contract(%s);', e.id);
+    status := 'done';
+END
+$$;
+
+CREATE FUNCTION migrate_guard._expansion_old_name_view(e migrate_guard.expansion_registry)
+RETURNS regclass
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT v.oid::regclass
+  FROM pg_class v JOIN pg_namespace n ON n.oid = v.relnamespace
+ WHERE v.relkind = 'v'
+   AND n.nspname = (parse_ident(e.table_name))[1]
+   AND v.relname = (parse_ident(e.table_name))[cardinality(parse_ident(e.table_name))]
+   AND EXISTS (SELECT 1 FROM pg_rewrite r JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+                WHERE r.ev_class = v.oid AND d.refclassid = 'pg_class'::regclass AND d.refobjid = e.table_oid)
+$$;
+
+CREATE FUNCTION migrate_guard._expansion_trigger_function(tbl oid, trigger_name name)
+RETURNS regprocedure
+LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
+AS $$ SELECT t.tgfoid::regprocedure FROM pg_trigger t WHERE t.tgrelid = tbl AND t.tgname = trigger_name $$;
+
+CREATE OR REPLACE FUNCTION migrate_guard.contract(id bigint)
+RETURNS void
+LANGUAGE c VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'migrate_guard_entry';
+
+CREATE FUNCTION migrate_guard._contract(id bigint)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    e        migrate_guard.expansion_registry;
+    c        migrate_guard.expansion_columns;
+    fk       jsonb;
+    ix       jsonb;
+    pending  text[];
+    missing  text;
+    tables   text;
+    view     regclass;
+    fn       regprocedure;
+    attnum   smallint;
+    def      text;
+    note     text;
+    seq      oid;
+    seq_name text;
+    seq_kind "char";
+    start_at bigint;
+    seq_now  record;
+BEGIN
+    e := migrate_guard._expansion_get(id, 'contract');
+    IF e.kind = 'rename table' THEN
+        view := migrate_guard._expansion_old_name_view(e);
+        PERFORM migrate_guard._expansion_step(e.id, ARRAY[e.table_oid, view::oid]);
+        IF view IS NOT NULL THEN
+            PERFORM migrate_guard._as_caller(format('DROP VIEW %s', view), true);
+        END IF;
+        UPDATE migrate_guard.expansion_registry r
+           SET phase = 'contracted', finished_by = migrate_guard._caller_name(), finished_at = clock_timestamp() WHERE r.id = e.id;
+        RAISE NOTICE 'migrate_guard: expansion % contracted: the view % is dropped', e.id, e.table_name;
+        RETURN;
+    END IF;
+    IF e.backfilled_at IS NULL THEN
+        RAISE EXCEPTION 'migrate_guard.contract: expansion % is not backfilled yet', e.id
+            USING ERRCODE = '55000',
+                  DETAIL = 'Rows written before the expansion have no value in the new column.',
+                  HINT = format('CALL migrate_guard.backfill_expansion(%s); first.', e.id);
+    END IF;
+    pending := migrate_guard._expansion_pending_indexes(e.id);
+    IF cardinality(pending) > 0 THEN
+        RAISE EXCEPTION 'migrate_guard.contract: expansion % needs its indexes on the new column first', e.id
+            USING ERRCODE = '55000',
+                  DETAIL = 'Missing or invalid: ' || array_to_string(pending, '; '),
+                  HINT = 'CREATE INDEX CONCURRENTLY cannot run inside a function: run those statements outside a transaction block, then contract again (DROP INDEX CONCURRENTLY an invalid one first).';
+    END IF;
+    SELECT string_agg(f->>'new_constraint', ', ') INTO missing
+      FROM migrate_guard.expansion_columns x, jsonb_array_elements(x.fks) f
+     WHERE x.expansion_id = e.id
+       AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = (f->>'table')::oid
+                          AND k.conname = f->>'new_constraint' AND k.convalidated);
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'migrate_guard.contract: expansion %: foreign keys % are not in place and validated', e.id, missing
+            USING ERRCODE = '55000', HINT = format('CALL migrate_guard.backfill_expansion(%s); first.', e.id);
+    END IF;
+    SELECT string_agg(DISTINCT x.table_name || '.' || x.not_null_check, ', ') INTO missing
+      FROM migrate_guard.expansion_columns x
+     WHERE x.expansion_id = e.id AND x.not_null_check IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = x.table_oid
+                          AND k.conname = x.not_null_check AND k.convalidated);
+    IF missing IS NOT NULL THEN
+        RAISE EXCEPTION 'migrate_guard.contract: expansion %: NOT NULL of the new column is not proved yet (%)', e.id, missing
+            USING ERRCODE = '55000', HINT = format('CALL migrate_guard.backfill_expansion(%s); first.', e.id);
+    END IF;
+
+    -- One short transaction: every table locked up front (within lock_timeout), then the swap.
+    PERFORM migrate_guard._expansion_step(e.id, migrate_guard._expansion_tables(e.id));
+    SELECT string_agg(DISTINCT x.table_oid::regclass::text, ', ') INTO tables
+      FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id;
+    PERFORM migrate_guard._expansion_lock(ARRAY(SELECT x.table_oid FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id),
+                                          'ACCESS EXCLUSIVE');
+    -- The old foreign keys go first: they hang on the old columns and the old unique index.
+    FOR c IN SELECT * FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id ORDER BY x.ord LOOP
+        FOR fk IN SELECT * FROM jsonb_array_elements(c.fks) LOOP
+            PERFORM migrate_guard._as_caller(format('ALTER TABLE %s DROP CONSTRAINT %I', (fk->>'table')::oid::regclass, fk->>'constraint'), true);
+        END LOOP;
+    END LOOP;
+    FOR c IN SELECT * FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id ORDER BY x.ord DESC LOOP
+        -- What the old column carries over, read from the catalog before it is dropped: its
+        -- default, comment and sequence (a serial's, moved; an identity's, re-created).
+        SELECT a.attnum, pg_get_expr(d.adbin, d.adrelid), col_description(a.attrelid, a.attnum)
+          INTO attnum, def, note
+          FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+         WHERE a.attrelid = c.table_oid AND a.attname = c.column_name AND NOT a.attisdropped;
+        seq := NULL;
+        SELECT s.oid, format('%I.%I', sn.nspname, s.relname), d.deptype INTO seq, seq_name, seq_kind
+          FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+          JOIN pg_namespace sn ON sn.oid = s.relnamespace
+         WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.refobjid = c.table_oid
+           AND d.refobjsubid = attnum AND d.deptype IN ('a', 'i')
+         LIMIT 1;
+        fn := migrate_guard._expansion_trigger_function(c.table_oid, c.trigger_name);
+        PERFORM migrate_guard._as_caller(format('DROP TRIGGER %I ON %s', c.trigger_name, c.table_oid::regclass), true);
+        IF fn IS NOT NULL THEN
+            PERFORM migrate_guard._as_caller(format('DROP FUNCTION %s', fn), true);
+        END IF;
+        IF c.identity IS NOT NULL AND seq IS NOT NULL THEN
+            SELECT q.seqincrement AS increment_by, q.seqcache AS cache_size, q.seqcycle AS cycle, q.seqstart,
+                   pg_sequence_last_value(seq) AS last_value
+              INTO seq_now FROM pg_sequence q WHERE q.seqrelid = seq;
+            start_at := CASE WHEN seq_now.last_value IS NULL THEN seq_now.seqstart
+                             ELSE seq_now.last_value + seq_now.increment_by END;
+        ELSIF seq IS NOT NULL AND seq_kind = 'a' THEN
+            PERFORM migrate_guard._as_caller(format('ALTER SEQUENCE %s OWNED BY %s.%I', seq::regclass, c.table_oid::regclass, c.shadow_name), true);
+            IF c.new_type IN ('bigint', 'integer', 'smallint') THEN
+                PERFORM migrate_guard._as_caller(format('ALTER SEQUENCE %s AS %s', seq::regclass, c.new_type), true);
+            END IF;
+        END IF;
+        PERFORM migrate_guard._as_caller(format('ALTER TABLE %s DROP COLUMN %I', c.table_oid::regclass, c.column_name), true);
+        IF c.shadow_name <> c.final_name THEN
+            PERFORM migrate_guard._as_caller(format('ALTER TABLE %s RENAME COLUMN %I TO %I', c.table_oid::regclass, c.shadow_name, c.final_name), true);
+        END IF;
+        IF c.not_null_check IS NOT NULL THEN
+            -- The validated CHECK proves it: no scan.
+            PERFORM migrate_guard._as_caller(format('ALTER TABLE %s ALTER COLUMN %I SET NOT NULL', c.table_oid::regclass, c.final_name), true);
+            PERFORM migrate_guard._as_caller(format('ALTER TABLE %s DROP CONSTRAINT %I', c.table_oid::regclass, c.not_null_check), true);
+        END IF;
+        IF def IS NOT NULL AND c.identity IS NULL THEN
+            PERFORM migrate_guard._as_caller(format('ALTER TABLE %s ALTER COLUMN %I SET DEFAULT %s', c.table_oid::regclass, c.final_name, def), true);
+        END IF;
+        IF c.identity IS NOT NULL AND seq IS NOT NULL THEN
+            PERFORM migrate_guard._as_caller(format('ALTER TABLE %s ALTER COLUMN %I ADD GENERATED %s AS IDENTITY (SEQUENCE NAME %s START WITH %s INCREMENT BY %s CACHE %s%s)',
+                           c.table_oid::regclass, c.final_name,
+                           CASE c.identity WHEN 'a' THEN 'ALWAYS' ELSE 'BY DEFAULT' END, seq_name,
+                           start_at, seq_now.increment_by, seq_now.cache_size, CASE WHEN seq_now.cycle THEN ' CYCLE' ELSE '' END), true);
+        END IF;
+        IF note IS NOT NULL THEN
+            PERFORM migrate_guard._as_caller(format('COMMENT ON COLUMN %s.%I IS %L', c.table_oid::regclass, c.final_name, note), true);
+        END IF;
+        FOR ix IN SELECT * FROM jsonb_array_elements(c.indexes) LOOP
+            IF ix->>'contype' = 'p' THEN
+                PERFORM migrate_guard._as_caller(format('ALTER TABLE %s ADD CONSTRAINT %I PRIMARY KEY USING INDEX %I', c.table_oid::regclass, ix->>'constraint', ix->>'new'), true);
+            ELSIF ix->>'contype' = 'u' THEN
+                PERFORM migrate_guard._as_caller(format('ALTER TABLE %s ADD CONSTRAINT %I UNIQUE USING INDEX %I', c.table_oid::regclass, ix->>'constraint', ix->>'new'), true);
+            ELSE
+                PERFORM migrate_guard._as_caller(format('ALTER INDEX %I.%I RENAME TO %I',
+                               (SELECT n.nspname FROM pg_class r JOIN pg_namespace n ON n.oid = r.relnamespace WHERE r.oid = c.table_oid),
+                               ix->>'new', ix->>'old'), true);
+            END IF;
+        END LOOP;
+    END LOOP;
+    FOR c IN SELECT * FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id ORDER BY x.ord LOOP
+        FOR fk IN SELECT * FROM jsonb_array_elements(c.fks) LOOP
+            PERFORM migrate_guard._as_caller(format('ALTER TABLE %s RENAME CONSTRAINT %I TO %I', (fk->>'table')::oid::regclass,
+                           fk->>'new_constraint', fk->>'constraint'), true);
+        END LOOP;
+    END LOOP;
+    UPDATE migrate_guard.expansion_registry r
+       SET phase = 'contracted', finished_by = migrate_guard._caller_name(), finished_at = clock_timestamp() WHERE r.id = e.id;
+    RAISE NOTICE 'migrate_guard: expansion % contracted: %', e.id,
+                 CASE e.kind WHEN 'change type' THEN format('%s.%s is now %s', e.table_name, e.column_name, e.new_type)
+                             ELSE format('%s.%s is now %s', e.table_name, e.column_name, e.new_name) END
+        USING HINT = format('The planner has no statistics for the new column yet: ANALYZE %s;', tables);
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION migrate_guard.abort_expansion(id bigint)
+RETURNS void
+LANGUAGE c VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'migrate_guard_entry';
+
+CREATE FUNCTION migrate_guard._abort_expansion(id bigint)
+RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    e       migrate_guard.expansion_registry;
+    c       migrate_guard.expansion_columns;
+    fk      jsonb;
+    ix      jsonb;
+    schema  name;
+    view    regclass;
+    fn      regprocedure;
+BEGIN
+    e := migrate_guard._expansion_get(id, 'abort_expansion');
+    IF e.kind = 'rename table' THEN
+        view := migrate_guard._expansion_old_name_view(e);
+        PERFORM migrate_guard._expansion_step(e.id, ARRAY[e.table_oid, view::oid]);
+        PERFORM migrate_guard._expansion_lock(ARRAY[e.table_oid], 'ACCESS EXCLUSIVE');
+        IF view IS NOT NULL THEN
+            PERFORM migrate_guard._as_caller(format('DROP VIEW %s', view), true);
+        END IF;
+        PERFORM migrate_guard._as_caller(format('ALTER TABLE %s RENAME TO %I', e.table_oid::regclass, (parse_ident(e.table_name))[cardinality(parse_ident(e.table_name))]), true);
+    ELSE
+        PERFORM migrate_guard._expansion_step(e.id, migrate_guard._expansion_tables(e.id));
+        PERFORM migrate_guard._expansion_lock(ARRAY(SELECT x.table_oid FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id),
+                                              'ACCESS EXCLUSIVE');
+        FOR c IN SELECT * FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id ORDER BY x.ord LOOP
+            FOR fk IN SELECT * FROM jsonb_array_elements(c.fks) LOOP
+                PERFORM migrate_guard._as_caller(format('ALTER TABLE %s DROP CONSTRAINT IF EXISTS %I', (fk->>'table')::oid::regclass, fk->>'new_constraint'), true);
+            END LOOP;
+        END LOOP;
+        FOR c IN SELECT * FROM migrate_guard.expansion_columns x WHERE x.expansion_id = e.id ORDER BY x.ord DESC LOOP
+            SELECT n.nspname INTO schema FROM pg_class r JOIN pg_namespace n ON n.oid = r.relnamespace WHERE r.oid = c.table_oid;
+            fn := migrate_guard._expansion_trigger_function(c.table_oid, c.trigger_name);
+            PERFORM migrate_guard._as_caller(format('DROP TRIGGER IF EXISTS %I ON %s', c.trigger_name, c.table_oid::regclass), true);
+            IF fn IS NOT NULL THEN
+                PERFORM migrate_guard._as_caller(format('DROP FUNCTION %s', fn), true);
+            END IF;
+            FOR ix IN SELECT * FROM jsonb_array_elements(c.indexes) LOOP
+                PERFORM migrate_guard._as_caller(format('DROP INDEX IF EXISTS %I.%I', schema, ix->>'new'), true);
+            END LOOP;
+            PERFORM migrate_guard._as_caller(format('ALTER TABLE %s DROP COLUMN %I', c.table_oid::regclass, c.shadow_name), true);
+            -- Its unfinished backfill job must not be resumed by a later expansion that happens
+            -- to have the same clauses (a rename to the same name): its position would skip rows.
+            UPDATE migrate_guard.backfills b
+               SET status = 'abandoned', finished_at = clock_timestamp(), updated_at = clock_timestamp()
+             WHERE b.table_oid = c.table_oid AND b.set_clause = c.set_clause AND b.where_clause = c.where_clause
+               AND b.status IN ('running', 'failed', 'cancelled');
+        END LOOP;
+    END IF;
+    UPDATE migrate_guard.expansion_registry r
+       SET phase = 'aborted', finished_by = migrate_guard._caller_name(), finished_at = clock_timestamp() WHERE r.id = e.id;
+    RAISE NOTICE 'migrate_guard: expansion % aborted: % is as it was', e.id, e.table_name;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION migrate_guard.expand_rename_table(tbl regclass, new_name name)
+RETURNS bigint
+LANGUAGE c VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'migrate_guard_entry';
+
+CREATE FUNCTION migrate_guard._expand_rename_table(tbl regclass, new_name name)
+RETURNS bigint
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    exp_id  bigint;
+    other   bigint;
+    schema  name;
+    old     name;
+    acl     record;
+BEGIN
+    IF tbl IS NULL OR new_name IS NULL THEN
+        RAISE EXCEPTION 'migrate_guard.expand_rename_table: tbl and new_name are required' USING ERRCODE = '22004';
+    END IF;
+    PERFORM migrate_guard._expansion_check_table(tbl, 'expand_rename_table');
+    SELECT n.nspname, c.relname INTO schema, old FROM pg_catalog.pg_class c
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = tbl;
+    IF new_name = old THEN
+        RAISE EXCEPTION 'migrate_guard.expand_rename_table: % is already named %', tbl, new_name USING ERRCODE = '22023';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = schema AND c.relname = new_name) THEN
+        RAISE EXCEPTION 'migrate_guard.expand_rename_table: relation "%" already exists in schema %', new_name, schema
+            USING ERRCODE = '42P07';
+    END IF;
+    other := migrate_guard._expansion_in_progress(tbl, NULL);
+    IF other IS NOT NULL THEN
+        RAISE EXCEPTION 'migrate_guard.expand_rename_table: % is already being changed by expansion %', tbl, other
+            USING ERRCODE = '55006';
+    END IF;
+    exp_id := migrate_guard._next_id('migrate_guard.expansion_registry'::regclass);
+    INSERT INTO migrate_guard.expansion_registry (id, kind, table_oid, table_name, new_name, phase, created_by, created_at)
+    OVERRIDING SYSTEM VALUE
+    VALUES (exp_id, 'rename table', tbl, format('%I.%I', schema, old), new_name, 'expanding', migrate_guard._caller_name(), clock_timestamp());
+    PERFORM migrate_guard._expansion_step(exp_id, ARRAY[tbl::oid]);
+    PERFORM migrate_guard._expansion_lock(ARRAY[tbl::oid], 'ACCESS EXCLUSIVE');
+    PERFORM migrate_guard._as_caller(format('ALTER TABLE %s RENAME TO %I', tbl, new_name), true);
+    -- Under the old name, a view that clients of the old version read and write as before (a
+    -- simple view is updatable). It checks privileges as the querying role where PostgreSQL
+    -- can (15+), and has the table's grants.
+    PERFORM migrate_guard._as_caller(format('CREATE VIEW %I.%I%s AS SELECT * FROM %I.%I', schema, old,
+                   CASE WHEN current_setting('server_version_num')::int >= 150000 THEN ' WITH (security_invoker = true)' ELSE '' END,
+                   schema, new_name), true);
+    PERFORM migrate_guard._as_caller(format('COMMENT ON VIEW %I.%I IS %L', schema, old,
+                   format('migrate_guard: %s under its old name while clients move (expansion %s); dropped by contract', new_name, exp_id)), true);
+    FOR acl IN SELECT a.grantee, a.privilege_type, a.is_grantable
+                 FROM pg_catalog.pg_class c, aclexplode(c.relacl) a
+                WHERE c.oid = tbl AND a.privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE')
+                  AND a.grantee <> c.relowner LOOP
+        PERFORM migrate_guard._as_caller(format('GRANT %s ON %I.%I TO %s%s', acl.privilege_type, schema, old,
+                       CASE WHEN acl.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(acl.grantee::regrole::text) END,
+                       CASE WHEN acl.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END), true);
+    END LOOP;
+    UPDATE migrate_guard.expansion_registry e SET phase = 'expanded' WHERE e.id = exp_id;
+    RAISE NOTICE 'migrate_guard: expansion %: %.% renamed to %; the view %.% stands in for the old name', exp_id, schema, old, new_name, schema, old
+        USING HINT = format('Once no client uses %s: SELECT migrate_guard.contract(%s);', old, exp_id);
+    RETURN exp_id;
+END
+$fn$;
+
+CREATE FUNCTION migrate_guard.list_expansions()
+RETURNS TABLE (id bigint, "table" text, kind text, old_name text, new_name text, old_type text, new_type text,
+               phase text, backfill text, rows_backfilled bigint, pending_statements text[], next_step text,
+               created_by name, created_at timestamptz, finished_by name, finished_at timestamptz)
+LANGUAGE c VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'migrate_guard_entry';
+
+COMMENT ON FUNCTION migrate_guard.list_expansions() IS
+    'migrate_guard: your expansions (all of them for superusers) with their phase, backfill progress and next step';
+
+CREATE FUNCTION migrate_guard._list_expansions()
+RETURNS TABLE (id bigint, "table" text, kind text, old_name text, new_name text, old_type text, new_type text,
+               phase text, backfill text, rows_backfilled bigint, pending_statements text[], next_step text,
+               created_by name, created_at timestamptz, finished_by name, finished_at timestamptz)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN QUERY
+    SELECT e.id,
+           e.table_name,
+           e.kind,
+           coalesce(e.column_name::text, e.table_name),
+           e.new_name::text,
+           e.old_type,
+           e.new_type,
+           e.phase,
+           CASE WHEN e.kind = 'rename table' THEN 'not needed'
+                WHEN e.backfilled_at IS NOT NULL THEN 'done'
+                WHEN b.job_id IS NULL THEN 'not started'
+                ELSE b.status || ' (' || b.done_percent || '%)' END,
+           b.rows_updated,
+           CASE WHEN e.phase = 'expanded' THEN migrate_guard._expansion_pending_indexes(e.id) END,
+           CASE WHEN e.phase <> 'expanded' THEN NULL
+                WHEN e.kind = 'rename table' THEN format('SELECT migrate_guard.contract(%s);', e.id)
+                WHEN e.backfilled_at IS NULL THEN format('CALL migrate_guard.backfill_expansion(%s);', e.id)
+                WHEN cardinality(migrate_guard._expansion_pending_indexes(e.id)) > 0 THEN 'run pending_statements'
+                ELSE format('SELECT migrate_guard.contract(%s);', e.id) END,
+           e.created_by,
+           e.created_at,
+           e.finished_by,
+           e.finished_at
+    FROM migrate_guard.expansion_registry e
+    LEFT JOIN LATERAL (
+        SELECT l.job_id, l.status, l.done_percent, l.rows_updated
+          FROM migrate_guard.expansion_columns c
+          JOIN migrate_guard._list_backfills() l
+            ON l.set_clause = c.set_clause AND l.where_clause = c.where_clause
+           AND l.started_at >= e.created_at
+         WHERE c.expansion_id = e.id
+         ORDER BY l.job_id DESC LIMIT 1
+    ) b ON true
+    WHERE pg_has_role(migrate_guard._caller(), e.created_by, 'MEMBER')
+    ORDER BY e.id;
+END
+$$;
+
+CREATE VIEW migrate_guard.expansions AS
+SELECT * FROM migrate_guard.list_expansions();
+
+COMMENT ON VIEW migrate_guard.expansions IS
+    'migrate_guard: expansions (expand → migrate → contract) with their phase, backfill progress and next step';
+
+GRANT SELECT ON migrate_guard.expansions TO PUBLIC;
+
+REVOKE ALL ON FUNCTION
+    migrate_guard._expansion_step(bigint, oid[]),
+    migrate_guard._expansion_tables(bigint),
+    migrate_guard._expansion_name(name, bigint),
+    migrate_guard._expansion_lock(oid[], text),
+    migrate_guard._expansion_check_table(regclass, text),
+    migrate_guard._expansion_in_progress(oid, name),
+    migrate_guard._expansion_check_dependents(regclass, smallint, name),
+    migrate_guard._expansion_index_copies(regclass, smallint, name, name, bigint),
+    migrate_guard._expansion_fk_definition(oid, name, regclass, name),
+    migrate_guard._expansion_add_column(bigint, integer, regclass, name, name, name, text, text, text, boolean),
+    migrate_guard._expand_column(regclass, name, name, text, text, text),
+    migrate_guard._expansion_get(bigint, text),
+    migrate_guard._expansion_pending_indexes(bigint),
+    migrate_guard._backfill_expansion_columns(bigint),
+    migrate_guard._backfill_expansion_next(bigint, text, integer),
+    migrate_guard._expansion_old_name_view(migrate_guard.expansion_registry),
+    migrate_guard._expansion_trigger_function(oid, name),
+    migrate_guard._contract(bigint),
+    migrate_guard._abort_expansion(bigint),
+    migrate_guard._expand_rename_table(regclass, name),
+    migrate_guard._list_expansions()
+FROM PUBLIC;
+
+-- src/backfill/mod.rs:409
+-- requires:
+--   backfill_objects
+--   backfill_plan
+
+
+CREATE OR REPLACE FUNCTION migrate_guard.backfill_plan(
+    tbl regclass, set_clause text, where_clause text DEFAULT NULL, batch_size integer DEFAULT 10000)
+RETURNS TABLE (table_name text, table_size text, estimated_rows bigint, walk text, rows_per_batch integer,
+               estimated_batches bigint, resumes text, batch_statement text, first_batch_plan text)
+LANGUAGE c VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'backfill_plan_wrapper';
+
+-- src/backfill/run.rs:32
+-- requires:
+--   backfill_objects
+
+
+CREATE OR REPLACE PROCEDURE migrate_guard.backfill(
+    tbl regclass,
+    set_clause text,
+    where_clause text DEFAULT NULL,
+    batch_size integer DEFAULT 10000,
+    pause interval DEFAULT '0',
+    lock_timeout interval DEFAULT '1s',
+    max_retries integer DEFAULT 10,
+    restart boolean DEFAULT false)
+LANGUAGE c AS 'MODULE_PATHNAME', 'migrate_guard_backfill';
+
+-- src/expansion.rs:25
+-- requires:
+--   expansion_objects
+--   backfill_procedure
+
+
+CREATE OR REPLACE PROCEDURE migrate_guard.backfill_expansion(
+    id bigint,
+    batch_size integer DEFAULT 10000,
+    pause interval DEFAULT '0',
+    lock_timeout interval DEFAULT '1s',
+    max_retries integer DEFAULT 10)
+LANGUAGE c AS 'MODULE_PATHNAME', 'migrate_guard_backfill_expansion';
+
+REVOKE ALL ON FUNCTION migrate_guard._replace_identifier(text, text, text) FROM PUBLIC;
+
+-- What 0.5.0 no longer has.
+DROP FUNCTION migrate_guard._backfill_progress(bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint,
+    double precision, double precision, integer);
+DROP FUNCTION migrate_guard._backfill_tids(tid, tid);
+DROP FUNCTION migrate_guard._backfill_prepare(oid, text, text, integer);
+DROP FUNCTION migrate_guard._backfill_check_call();
+DROP FUNCTION migrate_guard._backfill_duration(double precision);
+DROP FUNCTION migrate_guard._backfill_current_xid();
+DROP FUNCTION migrate_guard._backfill_job_exists(bigint);
+DROP FUNCTION migrate_guard._expansion_step(bigint, text);
+DROP FUNCTION migrate_guard._expansion_exists(bigint);
