@@ -23,6 +23,7 @@ trap 'bash scripts/cluster.sh stop test' EXIT
 bash pg_test/run.sh
 bash pg_test/integration/restore.sh
 bash pg_test/integration/upgrade.sh
+bash pg_test/integration/security.sh
 bash pg_test/integration/backfill.sh
 bash pg_test/integration/expansions.sh
 bash pg_test/integration/tools.sh

@@ -65,10 +65,12 @@ pub fn extension_owner() -> pg_sys::Oid {
         if cached_ext == ext {
             return owner;
         }
-        let owner = Spi::get_one_with_args::<pg_sys::Oid>(
-            "SELECT e.extowner FROM pg_catalog.pg_extension e WHERE e.oid = $1",
-            &[ext.into()],
-        )
+        let owner = with_safe_path(|| {
+            Spi::get_one_with_args::<pg_sys::Oid>(
+                "SELECT e.extowner FROM pg_catalog.pg_extension e WHERE e.oid OPERATOR(pg_catalog.=) $1",
+                &[ext.into()],
+            )
+        })
         .ok()
         .flatten()
         .unwrap_or_else(|| {
@@ -323,12 +325,18 @@ unsafe fn body_of(fn_oid: pg_sys::Oid) -> pg_sys::Oid {
     let name = unsafe { CStr::from_ptr(pg_sys::get_func_name(fn_oid)) }
         .to_string_lossy()
         .into_owned();
-    let body = Spi::get_one_with_args::<pg_sys::Oid>(
-        "SELECT b.oid FROM pg_catalog.pg_proc e JOIN pg_catalog.pg_proc b
-            ON b.pronamespace = e.pronamespace AND b.proname = '_' || e.proname AND b.proargtypes = e.proargtypes
-          WHERE e.oid = $1",
-        &[fn_oid.into()],
-    )
+    // (The caller's search_path may hold operators that shadow the built-in ones: this runs
+    // before the body pins its own.)
+    let body = with_safe_path(|| {
+        Spi::get_one_with_args::<pg_sys::Oid>(
+            "SELECT b.oid FROM pg_catalog.pg_proc e JOIN pg_catalog.pg_proc b
+                ON b.pronamespace OPERATOR(pg_catalog.=) e.pronamespace
+               AND b.proname::pg_catalog.text OPERATOR(pg_catalog.=) ('_' OPERATOR(pg_catalog.||) e.proname::pg_catalog.text)
+               AND b.proargtypes OPERATOR(pg_catalog.=) e.proargtypes
+              WHERE e.oid OPERATOR(pg_catalog.=) $1",
+            &[fn_oid.into()],
+        )
+    })
     .ok()
     .flatten()
     .unwrap_or_else(|| {
