@@ -494,15 +494,15 @@ fn rows_changed(facts: &CatalogFacts, scan_locks: bool) -> Vec<(String, i64)> {
         // (Queries of the extension run with a search_path of pg_catalog only: see privilege.rs.)
         let extra: Vec<pg_sys::Oid> = crate::privilege::with_safe_path(|| {
             Spi::connect(|c| {
-            c.select(
-                "SELECT relation FROM pg_catalog.pg_locks WHERE pid = pg_catalog.pg_backend_pid() \
+                c.select(
+                    "SELECT relation FROM pg_catalog.pg_locks WHERE pid = pg_catalog.pg_backend_pid() \
                  AND locktype = 'relation' AND mode = 'RowExclusiveLock' AND granted \
                  AND database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())",
-                None,
-                &[],
-            )?
-            .map(|r| r.get::<pg_sys::Oid>(1).map(|o| o.unwrap_or(pg_sys::InvalidOid)))
-            .collect::<Result<Vec<_>, _>>()
+                    None,
+                    &[],
+                )?
+                .map(|r| r.get::<pg_sys::Oid>(1).map(|o| o.unwrap_or(pg_sys::InvalidOid)))
+                .collect::<Result<Vec<_>, _>>()
             })
             .unwrap_or_default()
         });
@@ -525,16 +525,18 @@ fn rows_changed(facts: &CatalogFacts, scan_locks: bool) -> Vec<(String, i64)> {
         }
         // A partitioned table's rows are counted in its partitions.
         let n = if rel.kind == crate::facts::RelKind::PartitionedTable {
-            crate::privilege::with_safe_path(|| Spi::connect(|c| {
-                c.select(
-                    "SELECT relid FROM pg_catalog.pg_partition_tree($1) WHERE isleaf",
-                    None,
-                    &[oid.into()],
-                )?
-                .map(|r| r.get::<pg_sys::Oid>(1).map(|o| o.map_or(0, xact_rows)))
-                .sum::<Result<i64, _>>()
+            crate::privilege::with_safe_path(|| {
+                Spi::connect(|c| {
+                    c.select(
+                        "SELECT relid FROM pg_catalog.pg_partition_tree($1) WHERE isleaf",
+                        None,
+                        &[oid.into()],
+                    )?
+                    .map(|r| r.get::<pg_sys::Oid>(1).map(|o| o.map_or(0, xact_rows)))
+                    .sum::<Result<i64, _>>()
+                })
+                .unwrap_or(0)
             })
-            .unwrap_or(0))
         } else {
             xact_rows(oid)
         };

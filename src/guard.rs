@@ -94,7 +94,8 @@ extern "C-unwind" fn ddl_command_start(fcinfo: pg_sys::FunctionCallInfo) -> *mut
     // SAFETY: as above.
     let text = unsafe { ddl::text::current(td.parsetree) };
     // A restore rebuilding what it restores (and nothing else: see restore.rs).
-    if crate::restore::restoring() && crate::locks::acted_on(&stmt, &facts).is_some_and(|t| crate::restore::exempt(&t)) {
+    if crate::restore::restoring() && crate::locks::acted_on(&stmt, &facts).is_some_and(|t| crate::restore::exempt(&t))
+    {
         crate::restore::note_at_end(td.parsetree);
         if mode.is_some() && !matches!(stmt.command, crate::model::Command::Other) {
             let findings = rules::evaluate(&stmt, &facts);

@@ -612,7 +612,15 @@ fn secret_literal(literal: &str) -> bool {
         }
     }
     const KEYS: [&str; 9] = [
-        "password", "passwd", "pwd", "secret", "token", "apikey", "api_key", "api-key", "private_key",
+        "password",
+        "passwd",
+        "pwd",
+        "secret",
+        "token",
+        "apikey",
+        "api_key",
+        "api-key",
+        "private_key",
     ];
     KEYS.iter().any(|k| {
         l.match_indices(k).any(|(i, _)| {

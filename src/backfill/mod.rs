@@ -92,8 +92,7 @@ pub struct Prepared {
 
 /// The parameters of a page walk's UPDATE for pages `[lo, hi)` (see [`plan::Backfill::update_sql`]).
 fn page_args(lo: i64, hi: i64, xids: &[pg_sys::TransactionId]) -> Vec<DatumWithOid<'static>> {
-    let mut args: Vec<DatumWithOid<'static>> =
-        vec![page_tid(lo).into(), page_tid(hi).into(), xids.to_vec().into()];
+    let mut args: Vec<DatumWithOid<'static>> = vec![page_tid(lo).into(), page_tid(hi).into(), xids.to_vec().into()];
     if !crate::server::Server::running().tid_range_scan() {
         args.push(page_tids(lo, hi).into());
     }
@@ -131,7 +130,11 @@ pub fn explain(p: &Prepared, first_hi: &[Option<String>]) -> Vec<String> {
                 if let Some(end) = l[at..].find("}'::tid[])") {
                     l.replace_range(
                         at..at + end + "}'::tid[])".len(),
-                        &format!("ANY (<the {} TIDs of pages 0 to {}>)", p.pages_per_batch as usize * max_heap_tuples_per_page() as usize, p.pages_per_batch),
+                        &format!(
+                            "ANY (<the {} TIDs of pages 0 to {}>)",
+                            p.pages_per_batch as usize * max_heap_tuples_per_page() as usize,
+                            p.pages_per_batch
+                        ),
                     );
                 }
             }
@@ -182,8 +185,13 @@ pub fn prepare(
         if clause.is_some_and(|c| c.len() > MAX_CLAUSE_BYTES) {
             fail(
                 PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
-                format!("migrate_guard.backfill: {name} is longer than {} kB", MAX_CLAUSE_BYTES / 1024),
-                Some("A backfill takes one SET list and one condition: put long logic in a function and call it there."),
+                format!(
+                    "migrate_guard.backfill: {name} is longer than {} kB",
+                    MAX_CLAUSE_BYTES / 1024
+                ),
+                Some(
+                    "A backfill takes one SET list and one condition: put long logic in a function and call it there.",
+                ),
             );
         }
     }
@@ -242,12 +250,14 @@ pub fn prepare(
     };
     let (bound_sql, update_sql) = (b.bound_sql(), b.update_sql());
     crate::dml::backfill_prepared(&[update_sql.as_str()]);
-    let filenode = matches!(walk, Walk::Pages).then(|| {
-        procedure::query::<pg_sys::Oid>("SELECT pg_catalog.pg_relation_filenode($1)", &[tbl.into()])
-            .into_iter()
-            .next()
-            .flatten()
-    }).flatten();
+    let filenode = matches!(walk, Walk::Pages)
+        .then(|| {
+            procedure::query::<pg_sys::Oid>("SELECT pg_catalog.pg_relation_filenode($1)", &[tbl.into()])
+                .into_iter()
+                .next()
+                .flatten()
+        })
+        .flatten();
     Prepared {
         table_name: table.name.clone(),
         strategy,
@@ -420,7 +430,6 @@ COMMENT ON FUNCTION migrate_guard.backfill_plan(regclass, text, text, integer) I
     requires = ["backfill_objects", backfill_plan]
 );
 
-
 /// `migrate_guard.backfill_plan(table, set_clause, where_clause, batch_size)`: how a backfill
 /// would walk the table, planned with the caller's rights; changes nothing.
 #[pg_extern(sql = false)]
@@ -429,17 +438,20 @@ fn backfill_plan(
     set_clause: Option<&str>,
     where_clause: Option<&str>,
     batch_size: Option<i32>,
-) -> TableIterator<'static, (
-    name!(table_name, String),
-    name!(table_size, String),
-    name!(estimated_rows, Option<i64>),
-    name!(walk, String),
-    name!(rows_per_batch, i32),
-    name!(estimated_batches, i64),
-    name!(resumes, String),
-    name!(batch_statement, String),
-    name!(first_batch_plan, String),
-)> {
+) -> TableIterator<
+    'static,
+    (
+        name!(table_name, String),
+        name!(table_size, String),
+        name!(estimated_rows, Option<i64>),
+        name!(walk, String),
+        name!(rows_per_batch, i32),
+        name!(estimated_batches, i64),
+        name!(resumes, String),
+        name!(batch_statement, String),
+        name!(first_batch_plan, String),
+    ),
+> {
     let p = prepare(tbl, set_clause, where_clause, batch_size);
     let batch_size = batch_size.unwrap_or_default();
     let first_hi: Vec<Option<String>> = match &p.bound_sql {

@@ -86,7 +86,12 @@ impl Backfill<'_> {
                 .collect();
             let k = &keys[i];
             let last_op = if i + 1 == keys.len() { op } else { strict };
-            terms.push(format!("{} OPERATOR({}.{last_op}) {}", column(k), k.op_schema, value(i, k)));
+            terms.push(format!(
+                "{} OPERATOR({}.{last_op}) {}",
+                column(k),
+                k.op_schema,
+                value(i, k)
+            ));
             alternatives.push(format!("({})", terms.join(" AND ")));
         }
         format!("({})", alternatives.join(" OR "))
@@ -234,7 +239,9 @@ mod tests {
             "{bound}"
         );
         assert!(
-            bound.contains("ORDER BY public.accounts.id OFFSET $2::bigint OPERATOR(pg_catalog.-) 1 LIMIT 1) AS s)\nUNION ALL\n"),
+            bound.contains(
+                "ORDER BY public.accounts.id OFFSET $2::bigint OPERATOR(pg_catalog.-) 1 LIMIT 1) AS s)\nUNION ALL\n"
+            ),
             "{bound}"
         );
         assert!(bound.contains("FROM ONLY public.accounts\n"), "{bound}");

@@ -120,7 +120,11 @@ impl NonAtomic {
 ///
 /// # Safety
 /// `fcinfo` is the procedure call's.
-pub unsafe fn run(fcinfo: pg_sys::FunctionCallInfo, name: &str, body: impl FnOnce(&NonAtomic) -> Outcome) -> pg_sys::Datum {
+pub unsafe fn run(
+    fcinfo: pg_sys::FunctionCallInfo,
+    name: &str,
+    body: impl FnOnce(&NonAtomic) -> Outcome,
+) -> pg_sys::Datum {
     let failure = match check_callable(fcinfo, name) {
         Err(f) => Some(f),
         Ok(()) => {

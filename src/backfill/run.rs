@@ -27,7 +27,12 @@ pub struct Args {
     pub restart: bool,
 }
 
-procedure::procedure_entry!(migrate_guard_backfill, pg_finfo_migrate_guard_backfill, "backfill", call);
+procedure::procedure_entry!(
+    migrate_guard_backfill,
+    pg_finfo_migrate_guard_backfill,
+    "backfill",
+    call
+);
 
 pgrx::extension_sql!(
     r#"
@@ -94,7 +99,12 @@ pub struct Pacing {
     pub max_retries: i32,
 }
 
-pub fn check_pacing(name: &str, pause: Option<&Interval>, lock_timeout: Option<&Interval>, max_retries: Option<i32>) -> Result<Pacing, Failure> {
+pub fn check_pacing(
+    name: &str,
+    pause: Option<&Interval>,
+    lock_timeout: Option<&Interval>,
+    max_retries: Option<i32>,
+) -> Result<Pacing, Failure> {
     let pause_ok = pause.is_some_and(|p| interval_micros(p) >= 0);
     if !pause_ok {
         return Err(invalid(format!(
@@ -216,7 +226,12 @@ pub fn run(spi: &NonAtomic, a: &Args) -> Outcome {
             a.max_retries.map_or("NULL".into(), |m| m.to_string())
         )));
     }
-    let p = super::prepare(a.table, a.set_clause.as_deref(), a.where_clause.as_deref(), a.batch_size);
+    let p = super::prepare(
+        a.table,
+        a.set_clause.as_deref(),
+        a.where_clause.as_deref(),
+        a.batch_size,
+    );
     let tbl = a.table.expect("prepare checked it");
     let set_clause = a.set_clause.clone().unwrap_or_default();
     // As the job stores it: without surrounding spaces, NULL when empty.
@@ -231,13 +246,15 @@ pub fn run(spi: &NonAtomic, a: &Args) -> Outcome {
     // caller's right to UPDATE the table (EXPLAIN checks privileges, and runs nothing).
     let explained = crate::catalog::attempt(|| super::explain(&p, &[]));
     if let Err(e) = explained {
-        return Err(Failure::new(&e.sqlstate, format!("migrate_guard.backfill: {}", e.message))
-            .detail(format!("Each batch would run: {}", p.update_sql))
-            .hint(
-                e.hint
-                    .filter(|h| !h.is_empty())
-                    .unwrap_or_else(|| "Check set_clause and where_clause against the table.".into()),
-            ));
+        return Err(
+            Failure::new(&e.sqlstate, format!("migrate_guard.backfill: {}", e.message))
+                .detail(format!("Each batch would run: {}", p.update_sql))
+                .hint(
+                    e.hint
+                        .filter(|h| !h.is_empty())
+                        .unwrap_or_else(|| "Check set_clause and where_clause against the table.".into()),
+                ),
+        );
     }
     spi.commit();
 
@@ -299,14 +316,19 @@ pub fn run(spi: &NonAtomic, a: &Args) -> Outcome {
         .unwrap_or_default();
     if statement_timeout != "0" && statement_timeout != "0ms" {
         crate::report::notice(
-            &format!("migrate_guard: statement_timeout ({statement_timeout}) applies to this whole CALL, not to each batch"),
+            &format!(
+                "migrate_guard: statement_timeout ({statement_timeout}) applies to this whole CALL, not to each batch"
+            ),
             "When it expires the job stops after its last committed batch; the same CALL resumes it.",
             "For a long backfill, SET statement_timeout = 0 in this session first (each batch is a short transaction of its own).",
         );
     }
     if pages && where_clause.is_none() {
         crate::report::notice(
-            &format!("migrate_guard: {} has no primary key and the backfill has no where_clause", p.table_name),
+            &format!(
+                "migrate_guard: {} has no primary key and the backfill has no where_clause",
+                p.table_name
+            ),
             "Rows that other sessions update while the job runs can move to a page it has already walked (and be missed) or to one it has not reached yet (and be updated again).",
             "Give a where_clause that is false for rows already done (such as new_column IS NULL): the job then sweeps the table for such rows at the end.",
         );
@@ -355,7 +377,19 @@ pub fn run(spi: &NonAtomic, a: &Args) -> Outcome {
                 // Deferred constraints are checked in the batch, where a failure is handled.
                 procedure::execute("SET CONSTRAINTS ALL IMMEDIATE", &[]);
                 if pages {
-                    page_batch(&p, tbl, filenode, lo_page, pass, pass_end, pass_updated, &xids, has_where, job.id, attempt)
+                    page_batch(
+                        &p,
+                        tbl,
+                        filenode,
+                        lo_page,
+                        pass,
+                        pass_end,
+                        pass_updated,
+                        &xids,
+                        has_where,
+                        job.id,
+                        attempt,
+                    )
                 } else {
                     key_batch(&p, lo.clone(), batch_size, job.id, attempt)
                 }
@@ -407,7 +441,12 @@ pub fn run(spi: &NonAtomic, a: &Args) -> Outcome {
             };
             return Err(Failure::new(
                 &e.sqlstate,
-                format!("migrate_guard: backfill job {} failed in batch {}: {}", job.id, job.batches + 1, e.message),
+                format!(
+                    "migrate_guard: backfill job {} failed in batch {}: {}",
+                    job.id,
+                    job.batches + 1,
+                    e.message
+                ),
             )
             .detail(format!(
                 "{} batches ({} rows updated) are committed{tried}.",
@@ -466,9 +505,15 @@ pub fn run(spi: &NonAtomic, a: &Args) -> Outcome {
             spi.commit();
             return Err(Failure::new(
                 "57014",
-                format!("migrate_guard: backfill job {} was cancelled after batch {}", job.id, job.batches),
+                format!(
+                    "migrate_guard: backfill job {} was cancelled after batch {}",
+                    job.id, job.batches
+                ),
             )
-            .detail(format!("{} rows updated so far; every committed batch stays.", job.rows_updated))
+            .detail(format!(
+                "{} rows updated so far; every committed batch stays.",
+                job.rows_updated
+            ))
             .hint("Run the same CALL again to resume it, or with restart => true to start over."));
         }
         if !done && let Some(pause) = pacing.pause {
@@ -512,11 +557,27 @@ struct Batch {
 }
 
 /// Records a batch in its own transaction; returns whether a cancel was requested.
-fn record_batch(job: i64, position: DatumWithOid, rows: i64, updated: i64, retries: i32, xid: Option<i64>, done: bool) -> bool {
+fn record_batch(
+    job: i64,
+    position: DatumWithOid,
+    rows: i64,
+    updated: i64,
+    retries: i32,
+    xid: Option<i64>,
+    done: bool,
+) -> bool {
     privilege::run_as_owner(|| {
         procedure::query::<bool>(
             "SELECT migrate_guard._backfill_job_batch($1, $2, $3, $4, $5, $6, $7)",
-            &[job.into(), position, rows.into(), updated.into(), retries.into(), xid.into(), done.into()],
+            &[
+                job.into(),
+                position,
+                rows.into(),
+                updated.into(),
+                retries.into(),
+                xid.into(),
+                done.into(),
+            ],
         )
     })
     .into_iter()

@@ -856,11 +856,17 @@ fn plannable(relid: u32, select: &str) -> bool {
             if raws.len() != 1 {
                 return false;
             }
-            let queries = crate::server::compat::analyze_and_rewrite(raws.get_ptr(0).expect("one statement"), text.as_ptr());
+            let queries =
+                crate::server::compat::analyze_and_rewrite(raws.get_ptr(0).expect("one statement"), text.as_ptr());
             let queries = pgrx::PgList::<pg_sys::Query>::from_pg(queries);
             let mut seen = Reached::default();
             for q in queries.iter_ptr() {
-                if pg_sys::query_tree_walker(q, Some(reach), (&mut seen as *mut Reached).cast(), pg_sys::QTW_EXAMINE_RTES_BEFORE as i32) {
+                if pg_sys::query_tree_walker(
+                    q,
+                    Some(reach),
+                    (&mut seen as *mut Reached).cast(),
+                    pg_sys::QTW_EXAMINE_RTES_BEFORE as i32,
+                ) {
                     return false;
                 }
             }
@@ -876,8 +882,12 @@ fn may_read(relid: u32, user: pg_sys::Oid) -> bool {
     unsafe {
         let rel = pg_sys::Oid::from(relid);
         pg_sys::pg_class_aclcheck(rel, user, pg_sys::ACL_SELECT as pg_sys::AclMode) == pg_sys::AclResult::ACLCHECK_OK
-            || pg_sys::pg_attribute_aclcheck_all(rel, user, pg_sys::ACL_SELECT as pg_sys::AclMode, pg_sys::AclMaskHow::ACLMASK_ANY)
-                == pg_sys::AclResult::ACLCHECK_OK
+            || pg_sys::pg_attribute_aclcheck_all(
+                rel,
+                user,
+                pg_sys::ACL_SELECT as pg_sys::AclMode,
+                pg_sys::AclMaskHow::ACLMASK_ANY,
+            ) == pg_sys::AclResult::ACLCHECK_OK
     }
 }
 
@@ -904,7 +914,12 @@ unsafe extern "C-unwind" fn reach(node: *mut pg_sys::Node, context: *mut core::f
             return false;
         }
         if pgrx::is_a(node, pg_sys::NodeTag::T_Query) {
-            return pg_sys::query_tree_walker(node as *mut pg_sys::Query, Some(reach), context, pg_sys::QTW_EXAMINE_RTES_BEFORE as i32);
+            return pg_sys::query_tree_walker(
+                node as *mut pg_sys::Query,
+                Some(reach),
+                context,
+                pg_sys::QTW_EXAMINE_RTES_BEFORE as i32,
+            );
         }
         if pg_sys::check_functions_in_node(node, Some(not_built_in), std::ptr::null_mut()) {
             return true;

@@ -48,8 +48,8 @@ pub unsafe fn current(parsetree: *mut pg_sys::Node) -> Option<StatementText> {
             p.stmt_location + p.stmt_len - start
         };
         let text = slice(source, start, end);
-        let whole = usize::try_from(end).map_or(source.len(), |e| if e == 0 { source.len() } else { e })
-            <= MAX_TEXT_BYTES;
+        let whole =
+            usize::try_from(end).map_or(source.len(), |e| if e == 0 { source.len() } else { e }) <= MAX_TEXT_BYTES;
         let exact = whole
             && stmts.len() == 1
             && p.commandType == pg_sys::CmdType::CMD_UTILITY
