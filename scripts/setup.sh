@@ -18,6 +18,9 @@ if [ "${MG_SETUP_TOOLS:-0}" = 1 ]; then
     command -v npm >/dev/null || packages+=(nodejs npm)
     # ActiveRecord from Debian (no Rails application needed) and its PostgreSQL driver.
     packages+=(ruby-activerecord ruby-pg)
+    # Maintenance tools DBAs run on guarded databases (coexistence tests, on Debian's own
+    # PostgreSQL version: the only one Debian packages them for here).
+    packages+=(postgresql-$SYSTEM_MAJOR-repack postgresql-$SYSTEM_MAJOR-partman)
 fi
 
 missing=()

@@ -9,6 +9,7 @@ use crate::rules::{self, RuleId};
 use crate::{ddl, gucs, history, sqltext};
 use core::ffi::CStr;
 use pgrx::prelude::*;
+use pgrx::spi::Spi;
 use pgrx::{is_a, pg_sys};
 use std::cell::Cell;
 
@@ -130,7 +131,10 @@ extern "C-unwind" fn ddl_command_start(fcinfo: pg_sys::FunctionCallInfo) -> *mut
     let strong = crate::locks::strong_table_locks(&stmt, &facts);
     crate::dml::before_ddl(&stmt.tag, &strong, &facts, &mut findings);
     let tables = crate::locks::acted_on(&stmt, &facts);
-    let verdict = judge(findings, mode, client_text, tables.as_deref());
+    let mut verdict = judge(findings, mode, client_text, tables.as_deref());
+    if (!verdict.blocked.is_empty() || !verdict.warned.is_empty()) && partman_retention(&stmt, &facts) {
+        verdict.allow_all_as(policy::AllowSource::Extension);
+    }
     if verdict.runs_with(&REWRITE_RULES) {
         REWRITE_FORESEEN.set(true);
     }
@@ -343,7 +347,132 @@ pub(crate) fn judge(
     if (!verdict.blocked.is_empty() || !verdict.warned.is_empty()) && step_covers(tables) {
         verdict.allow_as_expansion_step();
     }
+    if (!verdict.blocked.is_empty() || !verdict.warned.is_empty()) && tables.is_some_and(extension_objects) {
+        verdict.allow_all_as(policy::AllowSource::Extension);
+    }
     verdict
+}
+
+thread_local! {
+    /// Partitions detached in this transaction from a parent whose retention pg_partman
+    /// manages, so that the DROP that follows the DETACH is recognised; keyed by the
+    /// transaction's start time (the same for all its statements, whether or not it has a
+    /// transaction id yet).
+    static RETAINED: std::cell::RefCell<(i64, Vec<u32>)> = const { std::cell::RefCell::new((0, Vec::new())) };
+}
+
+/// pg_partman's retention: a DBA who configured `retention` (with `retention_keep_table =
+/// false`) for a partitioned table in `part_config` asked for its old partitions to be dropped.
+/// A DETACH PARTITION of a partition of such a parent, and a DROP TABLE of such partitions (still
+/// attached, or detached by this transaction; never the default partition), pass as the extension's business and are recorded
+/// with `allowed_via = {extension}`. (The owner of a table can drop its partitions with
+/// `migrate_guard.allow` anyway; this saves the DBA from allowing `drop-table` for the role that
+/// runs the maintenance, which would let every drop of that role through.)
+fn partman_retention(stmt: &crate::model::Statement, facts: &CatalogFacts) -> bool {
+    use crate::model::{AlterCmd, Command};
+    // SAFETY: reads the transaction state.
+    let xid = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
+    let parent_of = |oid: u32| -> Option<u32> {
+        crate::privilege::with_safe_path(|| {
+            Spi::get_one_with_args::<pg_sys::Oid>(
+                "SELECT i.inhparent FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.inhrelid
+                  WHERE i.inhrelid OPERATOR(pg_catalog.=) $1 AND c.relispartition
+                    AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_partitioned_table t
+                                     WHERE t.partdefid OPERATOR(pg_catalog.=) i.inhrelid)",
+                &[pg_sys::Oid::from(oid).into()],
+            )
+        })
+        .ok()
+        .flatten()
+        .map(|o| o.to_u32())
+    };
+    match &stmt.command {
+        Command::AlterTable(a) => {
+            let Some(parent) = facts.relation(&a.table) else {
+                return false;
+            };
+            let mut parts = Vec::new();
+            for c in &a.cmds {
+                match c {
+                    AlterCmd::DetachPartition { partition, .. } => match facts.relation(partition) {
+                        Some(r) if parent_of(r.oid) == Some(parent.oid) => parts.push(r.oid),
+                        _ => return false,
+                    },
+                    _ => return false,
+                }
+            }
+            if parts.is_empty() || !retention_configured(parent.oid) {
+                return false;
+            }
+            RETAINED.with_borrow_mut(|(x, v)| {
+                if *x != xid {
+                    *x = xid;
+                    v.clear();
+                }
+                v.extend(parts);
+            });
+            true
+        }
+        Command::Drop(d) if d.kind == crate::model::ObjectKind::Table && !d.objects.is_empty() => {
+            d.objects.iter().all(|o| {
+                let Some(r) = facts.relation(o) else { return false };
+                let detached_here = RETAINED.with_borrow(|(x, v)| *x == xid && v.contains(&r.oid));
+                detached_here || parent_of(r.oid).is_some_and(retention_configured)
+            })
+        }
+        _ => false,
+    }
+}
+
+/// Whether pg_partman is installed and its `part_config` drops old partitions of `parent`.
+fn retention_configured(parent: u32) -> bool {
+    crate::privilege::with_safe_path(|| {
+        let schema = Spi::get_one::<String>(
+            "SELECT n.nspname::pg_catalog.text FROM pg_catalog.pg_extension e
+               JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
+              WHERE e.extname OPERATOR(pg_catalog.=) 'pg_partman'",
+        );
+        let Ok(Some(schema)) = schema else { return false };
+        let sql = format!(
+            "SELECT EXISTS (SELECT 1 FROM {}.part_config c
+                             WHERE c.parent_table OPERATOR(pg_catalog.=) pg_catalog.format('%s', $1::pg_catalog.regclass)
+                               AND c.retention IS NOT NULL AND NOT c.retention_keep_table)",
+            crate::sqltext::quote_ident(&schema)
+        );
+        // (A part_config the caller may not read, or of another layout, is no configuration.)
+        crate::catalog::attempt(|| Spi::get_one_with_args::<bool>(&sql, &[pg_sys::Oid::from(parent).into()]))
+            .ok()
+            .and_then(|r| r.ok().flatten())
+            .unwrap_or(false)
+    })
+}
+
+/// Whether every relation in `tables` is another extension's own working object: it lives in a
+/// schema that belongs to an extension other than migrate_guard (`pg_depend` says so, as for
+/// pg_repack's `repack`), and a superuser owns it. Creating a relation in such a schema needs
+/// CREATE on it, which the extension's script grants nobody, and no ordinary role can make a
+/// superuser own a relation; so no application role can claim this for its own tables.
+fn extension_objects(tables: &[u32]) -> bool {
+    if tables.is_empty() {
+        return false;
+    }
+    let oids: Vec<pg_sys::Oid> = tables.iter().map(|t| pg_sys::Oid::from(*t)).collect();
+    let n = crate::privilege::with_safe_path(|| {
+        Spi::get_one_with_args::<i64>(
+            "SELECT pg_catalog.count(*) FROM pg_catalog.pg_class c
+               JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) c.relowner AND r.rolsuper
+              WHERE c.oid OPERATOR(pg_catalog.=) ANY ($1)
+                AND EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+                              JOIN pg_catalog.pg_extension e ON e.oid OPERATOR(pg_catalog.=) d.refobjid
+                             WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
+                               AND d.objid OPERATOR(pg_catalog.=) c.relnamespace
+                               AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+                               AND d.deptype OPERATOR(pg_catalog.=) 'e'
+                               AND e.extname OPERATOR(pg_catalog.<>) 'migrate_guard')",
+            &[oids.into()],
+        )
+    });
+    matches!(n, Ok(Some(n)) if n == tables.len() as i64)
 }
 
 /// Whether the statement is a step of an expansion that its helper is running right now, on

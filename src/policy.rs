@@ -16,6 +16,8 @@ pub enum AllowSource {
     Directive,
     /// A step of a registered expansion (expand, contract, abort), run by its helper.
     Expansion,
+    /// The statement acts only on another extension's own working objects (guard.rs).
+    Extension,
 }
 
 impl AllowSource {
@@ -24,6 +26,7 @@ impl AllowSource {
             AllowSource::Setting => "setting",
             AllowSource::Directive => "directive",
             AllowSource::Expansion => "expansion",
+            AllowSource::Extension => "extension",
         }
     }
 }
@@ -111,8 +114,13 @@ pub fn decide(findings: Vec<Finding>, mode: Mode, setting: &AllowList, directive
 impl Verdict {
     /// Everything blocked or warned becomes allowed as a step of an expansion.
     pub fn allow_as_expansion_step(&mut self) {
+        self.allow_all_as(AllowSource::Expansion);
+    }
+
+    /// Every blocked or warned finding passes, recorded as allowed by `source`.
+    pub fn allow_all_as(&mut self, source: AllowSource) {
         for f in self.blocked.drain(..).chain(self.warned.drain(..)) {
-            self.allowed.push((f, AllowSource::Expansion));
+            self.allowed.push((f, source));
         }
     }
 }

@@ -761,6 +761,7 @@ fn judge_findings(here: &Here, findings: Vec<rules::Finding>, mode: Mode) -> Vec
             AllowSource::Setting => "migrate_guard.allow",
             AllowSource::Directive => "a migrate_guard:allow comment",
             AllowSource::Expansion => "an expansion step",
+            AllowSource::Extension => "being another extension's own working objects",
         };
         rows.push(Row {
             detail: Some(f.detail.clone()),

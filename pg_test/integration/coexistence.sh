@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# The maintenance tools DBAs run keep working on a guarded database. What a tool does to its
+# own working objects (relations in a schema that belongs to its extension, owned by a
+# superuser) is let through and recorded with allowed_via = {extension}; what it does to the
+# application's tables stays judged. Layers whose Debian package this PostgreSQL version has not
+# got are skipped, and say so.
+source "$(dirname "$0")/common.sh"
+log "integration: coexistence with maintenance tools"
+pkglib=$($PG_CONFIG --pkglibdir)
+bindir=$($PG_CONFIG --bindir)
+
+if [ -f "$pkglib/pg_repack.so" ] && command -v pg_repack >/dev/null; then
+    db=mg_repack
+    fresh_db $db guarded
+    q -d $db <<'SQL' >/dev/null
+SET client_min_messages = warning;
+CREATE EXTENSION pg_repack;
+CREATE TABLE public.big (id bigint PRIMARY KEY, v text NOT NULL, n int NOT NULL DEFAULT 0);
+CREATE INDEX big_v ON public.big (v);
+INSERT INTO public.big SELECT g, 'row ' || g, 0 FROM generate_series(1, 200000) g;
+VACUUM ANALYZE public.big;
+SQL
+    before=$(val $db "SELECT count(*) || '/' || sum(id) FROM public.big")
+    node_before=$(val $db "SELECT pg_relation_filenode('public.big')")
+    last=$(val $db "SELECT coalesce(max(id), 0) FROM migrate_guard.history")
+    # A client writing to the table all through the repack.
+    writer=$(mktemp)
+    echo "UPDATE public.big SET n = n + 1 WHERE id = 1 + (random() * 199999)::int;" >"$writer"
+    chmod 0644 "$writer"
+    "$bindir/pgbench" -n -c 1 -T 8 -f "$writer" -d $db >/tmp/mg_repack_pgbench.log 2>&1 &
+    bench=$!
+    sleep 1
+    out=$(pg_repack --no-kill-backend -d $db -t public.big 2>&1) && rc=0 || rc=$?
+    wait $bench && bench_rc=0 || bench_rc=$?
+    check "pg_repack -t big exits 0 while a client writes to it" eq "$rc" 0 || echo "$out"
+    check "the writing client ran without an error" eq "$bench_rc" 0 || cat /tmp/mg_repack_pgbench.log
+    check "every row is still there" eq "$(val $db "SELECT count(*) || '/' || sum(id) FROM public.big")" "$before"
+    check "the table has a new file node" eval '[ "$(val $db "SELECT pg_relation_filenode('"'public.big'"')")" != "$node_before" ]'
+    check "no trigger of pg_repack is left on big" eq "$(val $db "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'public.big'::regclass AND tgname LIKE 'repack%'")" 0
+    check "no work table is left in schema repack" eq \
+        "$(val $db "SELECT count(*) FROM pg_class WHERE relnamespace = 'repack'::regnamespace AND relname ~ '^(log|table)_[0-9]+$'")" 0
+    check "history records pg_repack's work on its own objects as allowed via extension" eval \
+        '[ "$(val $db "SELECT count(*) FROM migrate_guard.history WHERE id > '"$last"' AND '"'extension'"' = ANY (allowed_via) AND object_identity LIKE '"'repack.%'"'")" -gt 0 ]'
+    node_before=$(val $db "SELECT pg_relation_filenode('public.big_v')")
+    out=$(pg_repack --no-kill-backend -d $db -t public.big --only-indexes 2>&1) && rc=0 || rc=$?
+    check "pg_repack --only-indexes exits 0" eq "$rc" 0 || echo "$out"
+    check "the index has a new file node" eval '[ "$(val $db "SELECT pg_relation_filenode('"'public.big_v'"')")" != "$node_before" ]'
+    check "and the rows are intact" eq "$(val $db "SELECT count(*) || '/' || sum(id) FROM public.big")" "$before"
+    # The exemption is not for the application's tables, nor for an ordinary role.
+    out=$(q -d $db -c "CREATE INDEX big_n ON public.big (n)" 2>&1 || true)
+    check "a blocking index on the application's table is still blocked" contains "$out" "migrate_guard: blocking-index"
+    q -d $db -c "CREATE ROLE mg_coex_app LOGIN" 2>/dev/null || true
+    out=$(psql -X -q -U mg_coex_app -d $db -c "CREATE TABLE repack.mine (id int)" 2>&1 || true)
+    check "an ordinary role cannot create a relation in pg_repack's schema" contains "$out" "permission denied for schema repack"
+    q -d postgres -c "DROP DATABASE $db WITH (FORCE)" >/dev/null
+    q -d postgres -c "DROP ROLE mg_coex_app" >/dev/null
+    rm -f "$writer"
+else
+    log "pg_repack layer skipped: Debian has no postgresql-$PG_MAJOR-repack package here"
+fi
+if [ -f "$($PG_CONFIG --sharedir)/extension/pg_partman.control" ]; then
+    db=mg_partman
+    fresh_db $db guarded
+    q -d $db <<'SQL' >/dev/null
+SET client_min_messages = warning;
+CREATE SCHEMA partman;
+CREATE EXTENSION pg_partman SCHEMA partman;
+CREATE TABLE public.events (id bigint NOT NULL, at timestamptz NOT NULL, payload text) PARTITION BY RANGE (at);
+SQL
+    out=$(q -d $db -c "SET client_min_messages = warning" \
+          -c "SELECT partman.create_parent('public.events', 'at', 'native', 'daily', p_start_partition => (now() - interval '10 days')::date::text)" 2>&1) && rc=0 || rc=$?
+    check "pg_partman: create_parent succeeds" eq "$rc" 0 || echo "$out"
+    q -d $db -c "INSERT INTO public.events SELECT g, now() - (g % 10) * interval '1 day', 'x' FROM generate_series(1, 20000) g" \
+         -c "ANALYZE public.events" >/dev/null
+    out=$(q -d $db -c "SET client_min_messages = warning" -c "CALL partman.run_maintenance_proc()" 2>&1) && rc=0 || rc=$?
+    check "pg_partman: run_maintenance_proc succeeds" eq "$rc" 0 || echo "$out"
+    parts=$(val $db "SELECT count(*) FROM pg_inherits WHERE inhparent = 'public.events'::regclass")
+    # Rows past the last partition land in the default one, until partition_data_proc moves them.
+    q -d $db -c "INSERT INTO public.events SELECT g, now() + interval '40 days', 'later' FROM generate_series(20001, 21000) g" >/dev/null
+    out=$(q -d $db -c "SET client_min_messages = warning" -c "CALL partman.partition_data_proc('public.events', p_wait => 0)" 2>&1) && rc=0 || rc=$?
+    check "pg_partman: partition_data_proc moves the default partition's rows" eq "$rc/$(val $db "SELECT count(*) FROM public.events_default")" 0/0 || echo "$out"
+    check "pg_partman: no row lost" eq "$(val $db "SELECT count(*) FROM public.events")" 21000
+    check "pg_partman: history records the partitions it created" eval \
+        '[ "$(val $db "SELECT count(*) FROM migrate_guard.history WHERE command_tag = '"'CREATE TABLE'"' AND object_identity LIKE '"'public.events_p%'"'")" -ge "$parts" ]'
+    # Retention: without it configured, dropping a populated partition is drop-table.
+    out=$(q -d $db -c "DROP TABLE public.events_p$(date -u -d '-9 days' +%Y_%m_%d)" 2>&1 || true)
+    check "pg_partman: a hand-made DROP of a partition is drop-table" contains "$out" "migrate_guard: drop-table"
+    q -d $db -c "UPDATE partman.part_config SET retention = '5 days', retention_keep_table = false WHERE parent_table = 'public.events'" >/dev/null
+    before=$(val $db "SELECT count(*) FROM pg_inherits WHERE inhparent = 'public.events'::regclass")
+    out=$(q -d $db -c "SET client_min_messages = warning" -c "CALL partman.run_maintenance_proc()" 2>&1) && rc=0 || rc=$?
+    check "pg_partman: with retention configured, run_maintenance_proc drops the old partitions" eq "$rc" 0 || echo "$out"
+    after=$(val $db "SELECT count(*) FROM pg_inherits WHERE inhparent = 'public.events'::regclass")
+    check "pg_partman: partitions older than the retention are gone ($before -> $after partitions)" eq \
+        "$(val $db "SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                    WHERE i.inhparent = 'public.events'::regclass AND c.relname <> 'events_default'
+                      AND c.relname < 'events_p' || to_char(now() - interval '6 days', 'YYYY_MM_DD')")" 0
+    check "pg_partman: each drop is recorded, allowed via extension" eval \
+        '[ "$(val $db "SELECT count(*) FROM migrate_guard.history WHERE command_tag = '"'DROP TABLE'"' AND '"'extension'"' = ANY (allowed_via)")" -gt 0 ]'
+    out=$(q -d $db -c "DROP TABLE public.events_default" 2>&1 || true)
+    check "pg_partman: retention does not cover the default partition's drop by hand" contains "$out" "migrate_guard: drop-table"
+    q -d postgres -c "DROP DATABASE $db WITH (FORCE)" >/dev/null
+else
+    log "pg_partman layer skipped: Debian has no postgresql-$PG_MAJOR-partman package here"
+fi
+finish coexistence
