@@ -20,7 +20,9 @@ if [ "${MG_SETUP_TOOLS:-0}" = 1 ]; then
     packages+=(ruby-activerecord ruby-pg)
     # Maintenance tools DBAs run on guarded databases (coexistence tests, on Debian's own
     # PostgreSQL version: the only one Debian packages them for here).
-    packages+=(postgresql-$SYSTEM_MAJOR-repack postgresql-$SYSTEM_MAJOR-partman)
+    packages+=(postgresql-$SYSTEM_MAJOR-repack postgresql-$SYSTEM_MAJOR-partman postgresql-$SYSTEM_MAJOR-cron
+               postgresql-$SYSTEM_MAJOR-pgaudit postgresql-$SYSTEM_MAJOR-postgis-3 postgresql-$SYSTEM_MAJOR-pgtap
+               libtap-parser-sourcehandler-pgtap-perl)
 fi
 
 missing=()

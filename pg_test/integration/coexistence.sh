@@ -102,4 +102,57 @@ SQL
 else
     log "pg_partman layer skipped: Debian has no postgresql-$PG_MAJOR-partman package here"
 fi
+if [ -f "$($PG_CONFIG --sharedir)/extension/postgis.control" ]; then
+    db=mg_postgis
+    fresh_db $db guarded
+    out=$(q -d $db -c "SET client_min_messages = warning" -c "CREATE EXTENSION postgis" 2>&1) && rc=0 || rc=$?
+    check "PostGIS: CREATE EXTENSION postgis on a guarded database" eq "$rc" 0 || echo "$out"
+    q -d $db <<'SQL' >/dev/null
+CREATE TABLE public.places (id bigint PRIMARY KEY, name text NOT NULL);
+INSERT INTO public.places SELECT g, 'place ' || g FROM generate_series(1, 20000) g;
+ANALYZE public.places;
+SQL
+    last=$(val $db "SELECT coalesce(max(id), 0) FROM migrate_guard.history")
+    # AddGeometryColumn runs ALTER TABLE ... ADD COLUMN geom geometry(Point, 4326): no default,
+    # nothing rewritten, so it passes; with use_typmod => false it also adds CHECK constraints,
+    # which scan the populated table under ACCESS EXCLUSIVE: validating-check, as by hand.
+    out=$(q -d $db -c "SELECT AddGeometryColumn('public', 'places', 'geom', 4326, 'POINT', 2)" 2>&1) && rc=0 || rc=$?
+    check "PostGIS: AddGeometryColumn on a populated table (a typmod column) passes" eq "$rc" 0 || echo "$out"
+    check "PostGIS: history records the ALTER TABLE it ran" eq \
+        "$(val $db "SELECT string_agg(command_tag || ' ' || verdict, ',') FROM migrate_guard.history WHERE id > $last AND object_identity = 'public.places'")" \
+        "ALTER TABLE ok"
+    out=$(q -d $db -c "SELECT AddGeometryColumn('public', 'places', 'geom_old', 4326, 'POINT', 2, false)" 2>&1 || true)
+    check "PostGIS: AddGeometryColumn with use_typmod => false is judged like its ADD CONSTRAINT CHECK" contains "$out" "migrate_guard: validating-check"
+    check "PostGIS: and nothing of it is left" eq \
+        "$(val $db "SELECT count(*) FROM pg_attribute WHERE attrelid = 'public.places'::regclass AND attname = 'geom_old'")" 0
+    q -d $db -c "UPDATE public.places SET geom = ST_SetSRID(ST_MakePoint(id % 180, id % 90), 4326)" >/dev/null
+    out=$(q -d $db -c "CREATE INDEX places_geom ON public.places USING gist (geom)" 2>&1 || true)
+    check "PostGIS: a GiST index built without CONCURRENTLY is blocking-index" contains "$out" "migrate_guard: blocking-index"
+    out=$(q -d $db -c "CREATE INDEX CONCURRENTLY places_geom ON public.places USING gist (geom)" 2>&1) && rc=0 || rc=$?
+    check "PostGIS: the GiST index built concurrently passes" eq "$rc/$(val $db "SELECT indisvalid FROM pg_index WHERE indexrelid = 'public.places_geom'::regclass")" 0/t || echo "$out"
+    check "PostGIS: the index answers a spatial query" eq \
+        "$(PGOPTIONS="-c enable_seqscan=off" val $db "SELECT count(*) FROM public.places WHERE geom && ST_MakeEnvelope(0, 0, 10, 10, 4326)")" \
+        "$(PGOPTIONS="-c enable_indexscan=off -c enable_bitmapscan=off" val $db "SELECT count(*) FROM public.places WHERE geom && ST_MakeEnvelope(0, 0, 10, 10, 4326)")"
+    q -d postgres -c "DROP DATABASE $db WITH (FORCE)" >/dev/null
+else
+    log "PostGIS layer skipped: Debian has no postgresql-$PG_MAJOR-postgis-3 package here"
+fi
+if [ -f "$($PG_CONFIG --sharedir)/extension/pgtap.control" ] && command -v pg_prove >/dev/null; then
+    db=mg_pgtap
+    fresh_db $db guarded
+    q -d $db <<'SQL' >/dev/null
+SET client_min_messages = warning;
+CREATE EXTENSION pgtap;
+CREATE TABLE public.accounts (id bigint PRIMARY KEY, email text NOT NULL);
+INSERT INTO public.accounts SELECT g, 'user' || g || '@example.com' FROM generate_series(1, 20000) g;
+ANALYZE public.accounts;
+SQL
+    out=$(pg_prove -h "$PGHOST" -p "$PGPORT" -U postgres -d $db "$REPO_ROOT/pg_test/integration/pgtap/fixtures_test.sql" 2>&1) && rc=0 || rc=$?
+    check "pgTAP: pg_prove runs the fixture test green on a guarded database" eq "$rc" 0 || echo "$out"
+    check "pgTAP: all of its tests passed" contains "$out" "All tests successful."
+    check "pgTAP: the rolled-back fixtures left nothing" eq "$(val $db "SELECT count(*) FROM pg_class WHERE relname LIKE 'fixture%'")" 0
+    q -d postgres -c "DROP DATABASE $db WITH (FORCE)" >/dev/null
+else
+    log "pgTAP layer skipped: Debian has no postgresql-$PG_MAJOR-pgtap package (or pg_prove) here"
+fi
 finish coexistence
