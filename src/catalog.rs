@@ -127,6 +127,30 @@ impl Facts for CatalogFacts {
         crate::server::Server::running()
     }
 
+    fn tablespace_oid(&self, name: &str) -> Option<u32> {
+        let name = CString::new(name).ok()?;
+        // SAFETY: syscache lookups with missing_ok; the database's default tablespace is stored
+        // as 0 in pg_class, so it compares as 0 here too.
+        unsafe {
+            let oid = pg_sys::get_tablespace_oid(name.as_ptr(), true);
+            if oid == pg_sys::InvalidOid {
+                return None;
+            }
+            Some(if oid == pg_sys::MyDatabaseTableSpace {
+                0
+            } else {
+                oid.to_u32()
+            })
+        }
+    }
+
+    fn access_method_oid(&self, name: &str) -> Option<u32> {
+        let name = CString::new(name).ok()?;
+        // SAFETY: syscache lookup with missing_ok.
+        let oid = unsafe { pg_sys::get_table_am_oid(name.as_ptr(), true) };
+        (oid != pg_sys::InvalidOid).then(|| oid.to_u32())
+    }
+
     fn session(&self) -> Session {
         if let Some(s) = self.session.get() {
             return s;
@@ -271,6 +295,11 @@ unsafe fn read_rel(oid: pg_sys::Oid) -> Option<Rel> {
         let display_ptr = pg_sys::quote_qualified_identifier(schema_ptr, form.relname.data.as_ptr());
         let display = crate::ddl::cstr(display_ptr).unwrap_or_default();
         let temp = form.relpersistence as u8 == pg_sys::RELPERSISTENCE_TEMP;
+        let physical = crate::facts::Physical {
+            persistence: form.relpersistence as u8,
+            tablespace: form.reltablespace.to_u32(),
+            access_method: form.relam.to_u32(),
+        };
         // rd_createSubid is set only in the backend that created the relation, until commit.
         let new_in_xact = (*r).rd_createSubid != INVALID_SUBTRANSACTION_ID;
         pg_sys::RelationClose(r);
@@ -284,6 +313,7 @@ unsafe fn read_rel(oid: pg_sys::Oid) -> Option<Rel> {
             temp,
             populated: form.relispopulated,
             storage: None,
+            physical: Some(physical),
         })
     }
 }

@@ -67,6 +67,20 @@ pub struct Rel {
     /// What the relation holds: read on demand by [`Facts::with_storage`], since it takes the
     /// storage manager (a file open and seek) and most statements never ask.
     pub storage: Option<Storage>,
+    /// Where and how its data is stored, when known (`None` for relations `check()`'s script
+    /// created): lets a rule see that `SET TABLESPACE`, `SET LOGGED` … would change nothing.
+    pub physical: Option<Physical>,
+}
+
+/// `pg_class.relpersistence`, `reltablespace` and `relam` of a relation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Physical {
+    /// `b'p'` permanent, `b'u'` unlogged, `b't'` temporary.
+    pub persistence: u8,
+    /// 0: the database's default tablespace.
+    pub tablespace: u32,
+    /// 0 for relations without an access method (views, partitioned tables before 17).
+    pub access_method: u32,
 }
 
 /// The size of a relation's data.
@@ -176,7 +190,16 @@ pub trait Facts {
     fn session(&self) -> Session;
     /// The server's version and what it supports.
     fn server(&self) -> crate::server::Server;
+    /// The oid of tablespace `name` as `pg_class.reltablespace` would store it (0 for the
+    /// database's default); `None` when there is no such tablespace.
+    fn tablespace_oid(&self, name: &str) -> Option<u32>;
+    /// The oid of table access method `name`; `None` when there is none.
+    fn access_method_oid(&self, name: &str) -> Option<u32>;
 }
+
+/// `heap`'s oid in [`FakeFacts`] (as in PostgreSQL).
+#[cfg(test)]
+pub const FAKE_HEAP: u32 = 2;
 
 /// In-memory facts for unit tests.
 #[cfg(test)]
@@ -219,6 +242,11 @@ impl FakeFacts {
                 has_data: true,
                 data_assumed: false,
                 filled_by_script: false,
+            }),
+            physical: Some(Physical {
+                persistence: b'p',
+                tablespace: 0,
+                access_method: FAKE_HEAP,
             }),
         }
     }
@@ -298,5 +326,20 @@ impl Facts for FakeFacts {
     }
     fn server(&self) -> crate::server::Server {
         self.server.unwrap_or(crate::server::Server::of(15))
+    }
+    /// `pg_default` is the database's default; `fast` is another tablespace.
+    fn tablespace_oid(&self, name: &str) -> Option<u32> {
+        match name {
+            "pg_default" => Some(0),
+            "fast" => Some(16500),
+            _ => None,
+        }
+    }
+    fn access_method_oid(&self, name: &str) -> Option<u32> {
+        match name {
+            "heap" => Some(FAKE_HEAP),
+            "columnar" => Some(16600),
+            _ => None,
+        }
     }
 }

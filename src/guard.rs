@@ -132,7 +132,9 @@ extern "C-unwind" fn ddl_command_start(fcinfo: pg_sys::FunctionCallInfo) -> *mut
     crate::dml::before_ddl(&stmt.tag, &strong, &facts, &mut findings);
     let tables = crate::locks::acted_on(&stmt, &facts);
     let mut verdict = judge(findings, mode, client_text, tables.as_deref());
-    if (!verdict.blocked.is_empty() || !verdict.warned.is_empty()) && partman_retention(&stmt, &facts) {
+    if (!verdict.blocked.is_empty() || !verdict.warned.is_empty())
+        && (partman_retention(&stmt, &facts) || partman_partitions(&stmt, &verdict, &facts))
+    {
         verdict.allow_all_as(policy::AllowSource::Extension);
     }
     if verdict.runs_with(&REWRITE_RULES) {
@@ -424,8 +426,40 @@ fn partman_retention(stmt: &crate::model::Statement, facts: &CatalogFacts) -> bo
     }
 }
 
+/// pg_partman's partition creation: a new partition of a parent registered in `part_config`
+/// (`CREATE TABLE … PARTITION OF`, `ATTACH PARTITION`) whose only findings are `partition-scan`
+/// passes as the extension's business, recorded with `allowed_via = {extension}`: the DBA asked
+/// pg_partman to manage that table's partitions, and its `partition_data_proc` is the way to
+/// move rows out of the default partition, which it empties before it creates the partition.
+/// Every other finding (a blocking index, a rename…) stays judged.
+fn partman_partitions(stmt: &crate::model::Statement, verdict: &policy::Verdict, facts: &CatalogFacts) -> bool {
+    use crate::model::{AlterCmd, Command};
+    if !verdict
+        .blocked
+        .iter()
+        .chain(&verdict.warned)
+        .all(|f| f.rule == RuleId::PartitionScan)
+    {
+        return false;
+    }
+    let parent = match &stmt.command {
+        Command::CreateRelation {
+            partition_of: Some(p), ..
+        } => &p.parent,
+        Command::AlterTable(a) if a.cmds.iter().all(|c| matches!(c, AlterCmd::AttachPartition { .. })) => &a.table,
+        _ => return false,
+    };
+    facts.relation(parent).is_some_and(|p| partman_config(p.oid, false))
+}
+
 /// Whether pg_partman is installed and its `part_config` drops old partitions of `parent`.
 fn retention_configured(parent: u32) -> bool {
+    partman_config(parent, true)
+}
+
+/// Whether pg_partman is installed and `parent` is in its `part_config` (with `retention`: and
+/// its old partitions are dropped).
+fn partman_config(parent: u32, retention: bool) -> bool {
     crate::privilege::with_safe_path(|| {
         let schema = Spi::get_one::<String>(
             "SELECT n.nspname::pg_catalog.text FROM pg_catalog.pg_extension e
@@ -436,8 +470,13 @@ fn retention_configured(parent: u32) -> bool {
         let sql = format!(
             "SELECT EXISTS (SELECT 1 FROM {}.part_config c
                              WHERE c.parent_table OPERATOR(pg_catalog.=) pg_catalog.format('%s', $1::pg_catalog.regclass)
-                               AND c.retention IS NOT NULL AND NOT c.retention_keep_table)",
-            crate::sqltext::quote_ident(&schema)
+                               {})",
+            crate::sqltext::quote_ident(&schema),
+            if retention {
+                "AND c.retention IS NOT NULL AND NOT c.retention_keep_table"
+            } else {
+                ""
+            }
         );
         // (A part_config the caller may not read, or of another layout, is no configuration.)
         crate::catalog::attempt(|| Spi::get_one_with_args::<bool>(&sql, &[pg_sys::Oid::from(parent).into()]))

@@ -92,7 +92,21 @@ pub fn lock_needs(stmt: &Statement, server: Server) -> Vec<LockNeed> {
             _ => vec![],
         },
         Command::RefreshMatView(r) => vec![need(&r.target, if r.concurrent { Exclusive } else { AccessExclusive })],
-        Command::CreateRelation { references, .. } => references.iter().map(|r| need(r, ShareRowExclusive)).collect(),
+        Command::CreateRelation {
+            references,
+            partition_of,
+            ..
+        } => {
+            let mut out: Vec<LockNeed> = references.iter().map(|r| need(r, ShareRowExclusive)).collect();
+            // PARTITION OF: the parent and its default partition, ACCESS EXCLUSIVE.
+            if let Some(p) = partition_of {
+                out.push(need(&p.parent, AccessExclusive));
+                if let Some(d) = p.scans.as_ref().and_then(|s| s.default.as_ref()) {
+                    out.push(need(&d.partition, AccessExclusive));
+                }
+            }
+            out
+        }
         Command::CreateTrigger { table } => vec![need(table, ShareRowExclusive)],
         // REINDEX locks the table SHARE (an index: its table SHARE, itself ACCESS EXCLUSIVE);
         // CONCURRENTLY, SHARE UPDATE EXCLUSIVE.
@@ -128,7 +142,14 @@ fn alter_cmd_locks(cmd: &AlterCmd, server: Server) -> (LockMode, Vec<LockNeed>) 
         }
         AlterCmd::AddColumn(col) => (AccessExclusive, fk_refs(&col.constraints)),
         AlterCmd::ValidateConstraint { .. } => (ShareUpdateExclusive, vec![]),
-        AlterCmd::AttachPartition { partition } => (ShareUpdateExclusive, vec![need(partition, AccessExclusive)]),
+        // The attached table and the parent's default partition: ACCESS EXCLUSIVE.
+        AlterCmd::AttachPartition { partition, scans } => {
+            let mut others = vec![need(partition, AccessExclusive)];
+            if let Some(d) = scans.as_ref().and_then(|s| s.default.as_ref()) {
+                others.push(need(&d.partition, AccessExclusive));
+            }
+            (ShareUpdateExclusive, others)
+        }
         AlterCmd::DetachPartition {
             partition,
             concurrent,
@@ -387,6 +408,7 @@ mod tests {
                     name: Some(rel("x")),
                     references: vec![],
                     temp,
+                    partition_of: None,
                 },
             )
         };

@@ -74,6 +74,8 @@ pub enum Command {
         name: Option<RelRef>,
         references: Vec<RelRef>,
         temp: bool,
+        /// `PARTITION OF parent`.
+        partition_of: Option<PartitionOf>,
     },
     /// `COMMENT ON TABLE/VIEW/INDEX/…/COLUMN`: no lock worth guarding, but its object is
     /// recorded in history without a second catalog query.
@@ -243,6 +245,8 @@ pub struct ColumnDef {
     pub generated_virtual: Option<Expr>,
     /// Inline constraints other than NOT NULL / DEFAULT / identity / generated.
     pub constraints: Vec<Constraint>,
+    /// `ALTER TABLE … ADD COLUMN IF NOT EXISTS`: PostgreSQL skips it when the column exists.
+    pub if_not_exists: bool,
 }
 
 impl ColumnDef {
@@ -284,6 +288,8 @@ pub enum AlterCmd {
     },
     AttachPartition {
         partition: RelRef,
+        /// What PostgreSQL will scan to check the bound (`None`: not known).
+        scans: Option<BoundScans>,
     },
     DetachPartition {
         partition: RelRef,
@@ -300,6 +306,35 @@ pub enum AlterCmd {
     },
 }
 
+/// What a new partition bound (`ATTACH PARTITION`, `CREATE TABLE … PARTITION OF`) makes
+/// PostgreSQL scan, as its own proof (`PartConstraintImpliedByRelConstraint`) decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoundScans {
+    /// The attached table's valid constraints prove every row fits the bound, so it is not
+    /// scanned (always true for `PARTITION OF`; `None`: the table is not in the catalog).
+    pub partition_proved: Option<bool>,
+    /// The partition constraint as a CHECK expression on the attached table, for the hint.
+    pub bound_check: Option<String>,
+    /// The parent's default partition, when it has one and the new partition is not it.
+    pub default: Option<DefaultScan>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DefaultScan {
+    pub partition: RelRef,
+    /// Its valid constraints prove it holds no row of the new bound: no scan.
+    pub proved: bool,
+    /// What it must satisfy (no row of the new bound) as a CHECK expression on it.
+    pub check: Option<String>,
+}
+
+/// `CREATE TABLE … PARTITION OF parent FOR VALUES …` (ACCESS EXCLUSIVE on the parent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionOf {
+    pub parent: RelRef,
+    pub scans: Option<BoundScans>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Rename {
     /// What is renamed: a relation (`Table`, `View`, `MatView`, ...) or a `Column`.
@@ -307,6 +342,9 @@ pub struct Rename {
     pub target: RelRef,
     pub column: Option<String>,
     pub new_name: String,
+    /// `ALTER TABLE/VIEW/… SET SCHEMA s`: the relation keeps its name (`new_name`) and moves to
+    /// schema `s`, which breaks the clients that name it as a rename does.
+    pub new_schema: Option<String>,
 }
 
 /// What a `REINDEX` names.

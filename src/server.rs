@@ -218,6 +218,27 @@ pub mod compat {
         }
     }
 
+    /// The partition constraint of a transformed bound `spec` of `parent`.
+    ///
+    /// # Safety
+    /// `parent` must be an open partitioned table and `spec` a transformed bound of it.
+    pub unsafe fn qual_from_partbound(
+        parent: pg_sys::Relation,
+        spec: *mut pg_sys::PartitionBoundSpec,
+    ) -> *mut pg_sys::List {
+        unsafe {
+            // 13 and 14 take the new partition too, and do not use it.
+            #[cfg(any(feature = "pg13", feature = "pg14"))]
+            {
+                pg_sys::get_qual_from_partbound(parent, parent, spec)
+            }
+            #[cfg(not(any(feature = "pg13", feature = "pg14")))]
+            {
+                pg_sys::get_qual_from_partbound(parent, spec)
+            }
+        }
+    }
+
     /// Whether a generated-column constraint makes a virtual column (18: the default kind).
     pub fn generated_virtual(c: &pg_sys::Constraint) -> bool {
         #[cfg(feature = "pg18")]

@@ -80,6 +80,8 @@ SQL
     out=$(q -d $db -c "SET client_min_messages = warning" -c "CALL partman.partition_data_proc('public.events', p_wait => 0)" 2>&1) && rc=0 || rc=$?
     check "pg_partman: partition_data_proc moves the default partition's rows" eq "$rc/$(val $db "SELECT count(*) FROM public.events_default")" 0/0 || echo "$out"
     check "pg_partman: no row lost" eq "$(val $db "SELECT count(*) FROM public.events")" 21000
+    check "pg_partman: its ATTACH of the partition made while the default partition held rows passed as partition-scan, allowed via extension" eval \
+        '[ "$(val $db "SELECT count(*) FROM migrate_guard.history WHERE '"'extension'"' = ANY (allowed_via) AND '"'partition-scan'"' = ANY (rules_allowed)")" -ge 1 ]'
     check "pg_partman: history records the partitions it created" eval \
         '[ "$(val $db "SELECT count(*) FROM migrate_guard.history WHERE command_tag = '"'CREATE TABLE'"' AND object_identity LIKE '"'public.events_p%'"'")" -ge "$parts" ]'
     # Retention: without it configured, dropping a populated partition is drop-table.

@@ -11,7 +11,10 @@ ANALYZE events;
 
 -- Blocked, with the full message.
 ALTER TABLE events SET UNLOGGED;
-ALTER TABLE events SET TABLESPACE pg_default;
+-- (An in-place tablespace: a directory under pg_tblspc, for tests.)
+SET allow_in_place_tablespaces = on;
+CREATE TABLESPACE mg_tr_fast LOCATION '';
+ALTER TABLE events SET TABLESPACE mg_tr_fast;
 
 -- The backstop: ALTER TABLE on an empty inheritance parent also alters its children, and a
 -- volatile default rewrites the child that holds rows; the start-time rule judged the empty
@@ -73,3 +76,4 @@ INSERT INTO "TR Sales"."Order Items" VALUES (1);
 VACUUM ANALYZE "TR Sales"."Order Items";
 ALTER TABLE "TR Sales"."Order Items" SET UNLOGGED;
 ALTER TABLE "TR Sales"."Order Items" ADD COLUMN "Score" tr.positive_int DEFAULT 1;
+DROP TABLESPACE mg_tr_fast;

@@ -19,7 +19,9 @@ SET migrate_guard.alow = 'blocking-index';
 CREATE INDEX accounts_upper_idx -- migrate_guard:allow blocking-index
   ON accounts (upper(email));
 
--- SET ACCESS METHOD (15 on) rewrites the table.
+-- SET ACCESS METHOD (15 on) rewrites the table; to the method it has, nothing happens.
+CREATE ACCESS METHOD ver_heap2 TYPE TABLE HANDLER heap_tableam_handler;
+ALTER TABLE accounts SET ACCESS METHOD ver_heap2;
 ALTER TABLE accounts SET ACCESS METHOD heap;
 
 -- DETACH PARTITION: CONCURRENTLY exists from 14 (and is the safe way the hint gives); 13 locks

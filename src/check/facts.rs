@@ -130,6 +130,7 @@ impl<'a> ScriptFacts<'a> {
                 temp: c.temp,
                 populated: c.populated,
                 storage: None,
+                physical: None,
             }),
             // A catalog relation the script renamed.
             None => self.catalog.rel_by_oid(pg_sys::Oid::from(oid)).map(|r| Rel {
@@ -232,5 +233,13 @@ impl Facts for ScriptFacts<'_> {
 
     fn server(&self) -> crate::server::Server {
         crate::server::Server::running()
+    }
+
+    fn tablespace_oid(&self, name: &str) -> Option<u32> {
+        self.catalog.tablespace_oid(name)
+    }
+
+    fn access_method_oid(&self, name: &str) -> Option<u32> {
+        self.catalog.access_method_oid(name)
     }
 }

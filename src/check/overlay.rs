@@ -131,9 +131,12 @@ impl Rels {
         Some(rel)
     }
 
-    fn rename(&mut self, oid: u32, new_name: &str) {
+    fn rename(&mut self, oid: u32, new_schema: Option<&str>, new_name: &str) {
         if let Some(mut rel) = self.remove(oid) {
             rel.name = new_name.to_owned();
+            if let Some(s) = new_schema {
+                rel.schema = s.to_owned();
+            }
             self.insert(rel);
         }
     }
@@ -432,16 +435,16 @@ impl Overlay {
         });
     }
 
-    fn rename(&mut self, oid: u32, new_name: &str, catalog: &dyn Catalog) {
+    fn rename(&mut self, oid: u32, new_schema: Option<&str>, new_name: &str, catalog: &dyn Catalog) {
         if self.rels.get(oid).is_some() {
-            self.rels.rename(oid, new_name);
+            self.rels.rename(oid, new_schema, new_name);
             return;
         }
         if let Some((schema, name)) = catalog.name_of(oid) {
             self.gone.insert((schema.clone(), name));
             self.rels.insert(OverlayRel {
                 oid,
-                schema,
+                schema: new_schema.map_or(schema, str::to_owned),
                 name: new_name.to_owned(),
                 created: None,
             });
@@ -544,7 +547,7 @@ impl Overlay {
                 match (&r.what, &r.column) {
                     (ObjectKind::Column, Some(col)) => self.rename_column(oid, col, &r.new_name, catalog),
                     (ObjectKind::Column, None) => {}
-                    _ => self.rename(oid, &r.new_name, catalog),
+                    _ => self.rename(oid, r.new_schema.as_deref(), &r.new_name, catalog),
                 }
             }
             Command::AlterTable(at) => {
@@ -754,7 +757,7 @@ impl Overlay {
                     if let (Some(index), Some(name)) = (&c.using_index, &c.name) {
                         let r = RelRef::new(Some(&schema), index);
                         if let Some(ix) = self.resolve(&r, path, catalog) {
-                            self.rename(ix, name, catalog);
+                            self.rename(ix, None, name, catalog);
                         }
                     }
                     if let Some(index) = &c.using_index
@@ -916,6 +919,8 @@ mod tests {
                 name: Some(RelRef::new(None, name)),
                 references: vec![],
                 temp: false,
+
+                partition_of: None,
             },
             Effect::CreateRelation(NewRelation {
                 name: RelRef::new(None, name),
@@ -1003,6 +1008,7 @@ mod tests {
                 target: r("accounts"),
                 column: None,
                 new_name: "users".into(),
+                new_schema: None,
             }),
             Effect::None,
         );
@@ -1126,6 +1132,7 @@ mod tests {
                 target: r("accounts"),
                 column: Some("email".into()),
                 new_name: "mail".into(),
+                new_schema: None,
             }),
             Effect::None,
         );

@@ -4,6 +4,7 @@
 //! triggers and `raw_parser` both hand over.
 
 pub mod expr;
+pub mod partition;
 pub mod script;
 pub mod text;
 
@@ -83,7 +84,7 @@ unsafe fn convert_command(node: *mut pg_sys::Node) -> Command {
                 };
                 let cmds = PgList::<pg_sys::AlterTableCmd>::from_pg(s.cmds)
                     .iter_ptr()
-                    .map(|c| alter_cmd(&*c))
+                    .map(|c| alter_cmd(&*c, &table))
                     .collect();
                 Command::AlterTable(AlterTable {
                     kind: object_kind(crate::server::compat::alter_table_object_type(s)),
@@ -109,6 +110,31 @@ unsafe fn convert_command(node: *mut pg_sys::Node) -> Command {
                     target,
                     column: cstr(s.subname),
                     new_name,
+                    new_schema: None,
+                })
+            }
+            T::T_AlterObjectSchemaStmt => {
+                let s = &*(node as *const pg_sys::AlterObjectSchemaStmt);
+                let what = object_kind(s.objectType);
+                if !matches!(
+                    what,
+                    ObjectKind::Table
+                        | ObjectKind::View
+                        | ObjectKind::MatView
+                        | ObjectKind::ForeignTable
+                        | ObjectKind::Sequence
+                ) {
+                    return Command::Other;
+                }
+                let (Some(target), Some(new_schema)) = (relref(s.relation), cstr(s.newschema)) else {
+                    return Command::Other;
+                };
+                Command::Rename(Rename {
+                    what,
+                    new_name: target.name.clone(),
+                    target,
+                    column: None,
+                    new_schema: Some(new_schema),
                 })
             }
             T::T_RefreshMatViewStmt => {
@@ -138,10 +164,23 @@ unsafe fn convert_command(node: *mut pg_sys::Node) -> Command {
                         references.extend(relref((*c).pktable));
                     }
                 }
+                // PARTITION OF: exactly one parent, and a bound.
+                let partition_of = if s.partbound.is_null() {
+                    None
+                } else {
+                    PgList::<pg_sys::RangeVar>::from_pg(s.inhRelations)
+                        .get_ptr(0)
+                        .and_then(|rv| relref(rv))
+                        .map(|parent| PartitionOf {
+                            scans: partition::bound_scans(&parent, None, s.partbound),
+                            parent,
+                        })
+                };
                 Command::CreateRelation {
                     name: relref(s.relation),
                     references,
                     temp: is_temp(s.relation),
+                    partition_of,
                 }
             }
             T::T_CreateTableAsStmt => {
@@ -155,6 +194,7 @@ unsafe fn convert_command(node: *mut pg_sys::Node) -> Command {
                     name: relref(rel),
                     references: vec![],
                     temp: is_temp(rel),
+                    partition_of: None,
                 }
             }
             T::T_ViewStmt => {
@@ -163,6 +203,7 @@ unsafe fn convert_command(node: *mut pg_sys::Node) -> Command {
                     name: relref(s.view),
                     references: vec![],
                     temp: is_temp(s.view),
+                    partition_of: None,
                 }
             }
             T::T_CreateSeqStmt => {
@@ -171,6 +212,7 @@ unsafe fn convert_command(node: *mut pg_sys::Node) -> Command {
                     name: relref(s.sequence),
                     references: vec![],
                     temp: is_temp(s.sequence),
+                    partition_of: None,
                 }
             }
             T::T_CommentStmt => {
@@ -200,13 +242,15 @@ unsafe fn convert_command(node: *mut pg_sys::Node) -> Command {
     }
 }
 
-unsafe fn alter_cmd(cmd: &pg_sys::AlterTableCmd) -> AlterCmd {
+unsafe fn alter_cmd(cmd: &pg_sys::AlterTableCmd, parent: &RelRef) -> AlterCmd {
     use pg_sys::AlterTableType as AT;
     unsafe {
         let name = || cstr(cmd.name).unwrap_or_default();
         match cmd.subtype {
             AT::AT_AddColumn | AT::AT_AddColumnToView if is_a(cmd.def, pg_sys::NodeTag::T_ColumnDef) => {
-                AlterCmd::AddColumn(column_def(&*(cmd.def as *const pg_sys::ColumnDef)))
+                let mut def = column_def(&*(cmd.def as *const pg_sys::ColumnDef));
+                def.if_not_exists = cmd.missing_ok;
+                AlterCmd::AddColumn(def)
             }
             AT::AT_DropColumn => AlterCmd::DropColumn { column: name() },
             AT::AT_SetNotNull => AlterCmd::SetNotNull { column: name() },
@@ -234,13 +278,13 @@ unsafe fn alter_cmd(cmd: &pg_sys::AlterTableCmd) -> AlterCmd {
             AT::AT_SetAccessMethod => AlterCmd::SetAccessMethod { name: name() },
             AT::AT_SetTableSpace => AlterCmd::SetTablespace { name: name() },
             AT::AT_AttachPartition | AT::AT_DetachPartition if is_a(cmd.def, pg_sys::NodeTag::T_PartitionCmd) => {
-                partition_cmd(cmd, false)
+                partition_cmd(cmd, false, parent)
             }
             #[cfg(any(feature = "pg17", feature = "pg18"))]
             AT::AT_SetExpression => AlterCmd::SetExpression { column: name() },
             #[cfg(not(feature = "pg13"))]
             AT::AT_DetachPartitionFinalize if is_a(cmd.def, pg_sys::NodeTag::T_PartitionCmd) => {
-                partition_cmd(cmd, true)
+                partition_cmd(cmd, true, parent)
             }
             other => AlterCmd::Other {
                 lock: subcommand_lock(other, cmd),
@@ -280,12 +324,15 @@ unsafe fn reindex(s: &pg_sys::ReindexStmt) -> Command {
 }
 
 /// ATTACH / DETACH PARTITION (with `finalize`: DETACH PARTITION … FINALIZE).
-unsafe fn partition_cmd(cmd: &pg_sys::AlterTableCmd, finalize: bool) -> AlterCmd {
+unsafe fn partition_cmd(cmd: &pg_sys::AlterTableCmd, finalize: bool, parent: &RelRef) -> AlterCmd {
     unsafe {
         let pc = &*(cmd.def as *const pg_sys::PartitionCmd);
         let partition = relref(pc.name).unwrap_or_else(|| RelRef::new(None, "?"));
         if cmd.subtype == pg_sys::AlterTableType::AT_AttachPartition {
-            AlterCmd::AttachPartition { partition }
+            AlterCmd::AttachPartition {
+                scans: partition::bound_scans(parent, Some(&partition), pc.bound),
+                partition,
+            }
         } else {
             AlterCmd::DetachPartition {
                 partition,
@@ -306,6 +353,7 @@ unsafe fn column_def(def: &pg_sys::ColumnDef) -> ColumnDef {
         identity: def.identity != 0,
         generated_stored: None,
         generated_virtual: None,
+        if_not_exists: false,
         constraints: Vec::new(),
     };
     if !def.raw_default.is_null() {

@@ -64,6 +64,7 @@ mod tests {
             identity,
             generated_stored: None,
             generated_virtual: None,
+            if_not_exists: false,
             constraints: vec![],
         })
     }

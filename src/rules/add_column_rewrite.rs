@@ -124,6 +124,7 @@ mod tests {
             identity,
             generated_stored: generated.then_some(Expr { volatility: None }),
             generated_virtual: None,
+            if_not_exists: false,
             constraints: vec![],
         })
     }

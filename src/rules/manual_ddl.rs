@@ -77,6 +77,8 @@ mod tests {
                 name: None,
                 references: vec![],
                 temp: true,
+
+                partition_of: None,
             },
         );
         let alter_temp = stmt(
@@ -91,6 +93,8 @@ mod tests {
                 name: None,
                 references: vec![],
                 temp: false,
+
+                partition_of: None,
             },
         );
         assert_eq!(run(&create_temp, &facts(true, false)), 0);

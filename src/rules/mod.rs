@@ -27,6 +27,8 @@ pub mod exclusion_constraint;
 pub mod large_update;
 pub mod lock_timeout;
 pub mod manual_ddl;
+pub mod noops;
+pub mod partition_scan;
 pub mod rename_column;
 pub mod rename_table;
 pub mod schema_and_data;
@@ -57,6 +59,7 @@ pub enum RuleId {
     BlockingRefresh,
     BlockingDetach,
     BlockingReindex,
+    PartitionScan,
     LockTimeout,
     ManualDdl,
     LargeUpdate,
@@ -83,6 +86,7 @@ impl RuleId {
         RuleId::BlockingRefresh,
         RuleId::BlockingDetach,
         RuleId::BlockingReindex,
+        RuleId::PartitionScan,
         RuleId::LockTimeout,
         RuleId::ManualDdl,
         RuleId::LargeUpdate,
@@ -109,6 +113,7 @@ impl RuleId {
             RuleId::BlockingRefresh => "blocking-refresh",
             RuleId::BlockingDetach => "blocking-detach",
             RuleId::BlockingReindex => "blocking-reindex",
+            RuleId::PartitionScan => "partition-scan",
             RuleId::LockTimeout => "lock-timeout",
             RuleId::ManualDdl => "manual-ddl",
             RuleId::LargeUpdate => "large-update",
@@ -161,6 +166,9 @@ impl RuleId {
                 "REFRESH MATERIALIZED VIEW without CONCURRENTLY on a populated materialized view"
             }
             RuleId::BlockingDetach => "ALTER TABLE ... DETACH PARTITION without CONCURRENTLY",
+            RuleId::PartitionScan => {
+                "ATTACH PARTITION or CREATE TABLE ... PARTITION OF that must read a populated table (the one attached, or the default partition) under ACCESS EXCLUSIVE because no valid constraint proves the bound"
+            }
             RuleId::BlockingReindex => {
                 "REINDEX without CONCURRENTLY on an existing table that holds data (PostgreSQL 17+: earlier versions do not show REINDEX to event triggers)"
             }
@@ -226,6 +234,7 @@ impl RuleId {
             RuleId::BlockingRefresh => blocking_refresh::check,
             RuleId::BlockingDetach => blocking_detach::check,
             RuleId::BlockingReindex => blocking_reindex::check,
+            RuleId::PartitionScan => partition_scan::check,
             RuleId::LockTimeout => lock_timeout::check,
             RuleId::ManualDdl => manual_ddl::check,
             // Judged on data changes (the executor hook, check()), not on a DDL statement alone.
@@ -284,6 +293,8 @@ fn constraint_label(c: &Constraint) -> String {
 
 /// Every finding of every rule for one statement, in rule order.
 pub fn evaluate(stmt: &Statement, facts: &dyn Facts) -> Vec<Finding> {
+    let pruned = noops::without_noops(stmt, facts);
+    let stmt = pruned.as_ref().unwrap_or(stmt);
     let mut out = Vec::new();
     for rule in RuleId::ALL {
         rule.check_fn()(stmt, facts, &mut out);
@@ -340,6 +351,7 @@ pub(crate) mod testing {
             identity: false,
             generated_stored: None,
             generated_virtual: None,
+            if_not_exists: false,
             constraints: vec![],
         }
     }

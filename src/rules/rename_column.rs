@@ -80,6 +80,7 @@ mod tests {
                 target: rel(table),
                 column: Some(col.into()),
                 new_name: new.into(),
+                new_schema: None,
             }),
         )
     }

@@ -2,7 +2,7 @@
 //! running client that still uses the old name fails from the moment the rename commits.
 
 use super::{Finding, RuleId, existing_target};
-use crate::facts::{Facts, RelKind};
+use crate::facts::{Facts, Rel, RelKind};
 use crate::model::{Command, ObjectKind, Statement};
 use crate::sqltext::{quote_ident, quote_literal};
 
@@ -20,6 +20,13 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
         return;
     };
     let rel = facts.with_storage(rel);
+    if let Some(schema) = &r.new_schema {
+        // Into the schema it is in: PostgreSQL refuses the statement itself.
+        if *schema != rel.schema {
+            out.push(moved(&rel, schema));
+        }
+        return;
+    }
     let old = &rel.display;
     let new_bare = quote_ident(&r.new_name);
     let new = rel.sibling(&r.new_name);
@@ -53,12 +60,77 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     });
 }
 
+/// `ALTER TABLE … SET SCHEMA`: the relation keeps its name in another schema, so every client
+/// that names it (qualified, or through a search_path without the new schema) fails.
+fn moved(rel: &Rel, schema: &str) -> Finding {
+    let old = &rel.display;
+    let new = format!("{}.{}", quote_ident(schema), quote_ident(&rel.name));
+    let noun = rel.kind.noun();
+    let view = match rel.kind {
+        RelKind::Table | RelKind::PartitionedTable | RelKind::View => format!(
+            "Move it and leave a view under the old name in the same short transaction, so that clients keep working \
+             (a view of one table is updatable): BEGIN; SET LOCAL migrate_guard.allow = 'rename-table'; ALTER {} {old} \
+             SET SCHEMA {}; CREATE VIEW {old} AS SELECT * FROM {new}; COMMIT; move clients to {new}, then DROP VIEW {old};",
+            if rel.kind == RelKind::View { "VIEW" } else { "TABLE" },
+            quote_ident(schema)
+        ),
+        _ => format!(
+            "Expand, migrate, contract: create the new one as {new} beside it, move clients to {new}, then drop {old}."
+        ),
+    };
+    Finding {
+        rule: RuleId::RenameTable,
+        message: format!(
+            "moving {noun} {old} to schema {} breaks clients that still use the old name",
+            quote_ident(schema)
+        ),
+        detail: format!(
+            "SET SCHEMA itself is quick: a brief ACCESS EXCLUSIVE lock on {} and no scan. But from its commit every \
+             application query that names {old}, or finds it through a search_path without schema {}, fails until the \
+             application is redeployed.",
+            rel.described(),
+            quote_ident(schema)
+        ),
+        safe_way: view,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::facts::FakeFacts;
     use crate::model::*;
     use crate::rules::testing::*;
+
+    #[test]
+    fn set_schema_is_judged_as_a_rename() {
+        let f = FakeFacts::default().with("t", FakeFacts::table("t"));
+        let s = stmt(
+            "ALTER TABLE",
+            "",
+            Command::Rename(Rename {
+                what: ObjectKind::Table,
+                target: rel("t"),
+                column: None,
+                new_name: "t".into(),
+                new_schema: Some("archive".into()),
+            }),
+        );
+        let mut out = Vec::new();
+        check(&s, &f, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            out[0].message,
+            "moving table public.t to schema archive breaks clients that still use the old name"
+        );
+        assert!(
+            out[0]
+                .safe_way
+                .contains("CREATE VIEW public.t AS SELECT * FROM archive.t"),
+            "{}",
+            out[0].safe_way
+        );
+    }
 
     fn rename(what: ObjectKind, table: &str, new: &str) -> Statement {
         stmt(
@@ -69,6 +141,7 @@ mod tests {
                 target: rel(table),
                 column: None,
                 new_name: new.into(),
+                new_schema: None,
             }),
         )
     }
