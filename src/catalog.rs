@@ -144,6 +144,58 @@ impl Facts for CatalogFacts {
         }
     }
 
+    fn domain_columns(&self, domain: &[String]) -> Vec<(Rel, String)> {
+        // The name resolves as the statement's does, with the session's search_path (the query
+        // names only pg_catalog's function); the columns are read with the extension's own path.
+        let name = domain
+            .iter()
+            .map(|p| crate::sqltext::quote_ident(p))
+            .collect::<Vec<_>>()
+            .join(".");
+        let Ok(Some(oid)) = crate::catalog::attempt(|| {
+            Spi::get_one_with_args::<pg_sys::Oid>(
+                "SELECT pg_catalog.to_regtype($1)::pg_catalog.oid",
+                &[name.as_str().into()],
+            )
+        })
+        .map(|r| r.ok().flatten()) else {
+            return vec![];
+        };
+        let users: Vec<(pg_sys::Oid, String)> = crate::privilege::with_safe_path(|| {
+            Spi::connect(|c| {
+                c.select(
+                    "WITH RECURSIVE d(oid) AS (
+                         SELECT $1::pg_catalog.oid
+                         UNION SELECT t.oid FROM pg_catalog.pg_type t JOIN d ON t.typbasetype OPERATOR(pg_catalog.=) d.oid
+                          WHERE t.typtype OPERATOR(pg_catalog.=) 'd')
+                     SELECT DISTINCT ON (a.attrelid) a.attrelid, a.attname::pg_catalog.text
+                       FROM pg_catalog.pg_attribute a
+                       JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) a.attrelid
+                      WHERE a.atttypid OPERATOR(pg_catalog.=) ANY (SELECT d.oid FROM d)
+                        AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+                        AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,m}'::pg_catalog.\"char\"[])
+                      ORDER BY a.attrelid, a.attnum
+                      LIMIT 1000",
+                    None,
+                    &[oid.into()],
+                )?
+                .map(|r| {
+                    Ok((
+                        r.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::InvalidOid),
+                        r.get::<String>(2)?.unwrap_or_default(),
+                    ))
+                })
+                .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+            })
+            .unwrap_or_default()
+        });
+        users
+            .into_iter()
+            .filter_map(|(oid, col)| Some((self.with_storage(self.rel_by_oid(oid)?), col)))
+            .filter(|(r, _)| r.existing() && r.has_data())
+            .collect()
+    }
+
     fn access_method_oid(&self, name: &str) -> Option<u32> {
         let name = CString::new(name).ok()?;
         // SAFETY: syscache lookup with missing_ok.

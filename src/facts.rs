@@ -195,6 +195,10 @@ pub trait Facts {
     fn tablespace_oid(&self, name: &str) -> Option<u32>;
     /// The oid of table access method `name`; `None` when there is none.
     fn access_method_oid(&self, name: &str) -> Option<u32>;
+    /// The existing relations other sessions use that hold data in a column of domain `domain`
+    /// (as the statement names it, resolved with the session's search_path) or of a domain over
+    /// it, each with one such column, with their storage read.
+    fn domain_columns(&self, domain: &[String]) -> Vec<(Rel, String)>;
 }
 
 /// `heap`'s oid in [`FakeFacts`] (as in PostgreSQL).
@@ -216,6 +220,8 @@ pub struct FakeFacts {
     /// The server the facts are about: PostgreSQL 15 unless a test says otherwise (whatever
     /// version the test binary was built for).
     pub server: Option<crate::server::Server>,
+    /// `(domain, table, column)`
+    pub domain_users: Vec<(String, String, String)>,
 }
 
 #[cfg(test)]
@@ -334,6 +340,18 @@ impl Facts for FakeFacts {
             "fast" => Some(16500),
             _ => None,
         }
+    }
+    fn domain_columns(&self, domain: &[String]) -> Vec<(Rel, String)> {
+        let Some(d) = domain.last() else { return vec![] };
+        self.domain_users
+            .iter()
+            .filter(|(dom, _, _)| dom == d)
+            .filter_map(|(_, t, c)| {
+                let r = self.relation(&RelRef::new(None, t))?;
+                Some((self.with_storage(r), c.clone()))
+            })
+            .filter(|(r, _)| r.existing() && r.has_data())
+            .collect()
     }
     fn access_method_oid(&self, name: &str) -> Option<u32> {
         match name {

@@ -122,7 +122,8 @@ pub fn lock_needs(stmt: &Statement, server: Server) -> Vec<LockNeed> {
             }
         }
         Command::Comment { .. } => vec![],
-        Command::Other => vec![],
+        // SHARE on every table with a column of the domain: the domain-scan rule names them.
+        Command::AlterDomain { .. } | Command::Other => vec![],
     }
 }
 
@@ -188,7 +189,7 @@ fn targets(stmt: &Statement) -> Vec<LockTarget> {
             ReindexTarget::Table(t) => vec![rel(t)],
             ReindexTarget::Many { .. } => vec![],
         },
-        Command::CreateRelation { .. } | Command::Other => vec![],
+        Command::CreateRelation { .. } | Command::AlterDomain { .. } | Command::Other => vec![],
     }
 }
 

@@ -89,6 +89,13 @@ pub enum Command {
     },
     /// `REINDEX` (event triggers see it from PostgreSQL 17).
     Reindex(Reindex),
+    /// `ALTER DOMAIN name …`; `scan` says what PostgreSQL checks against every stored value of
+    /// the domain (`ADD CONSTRAINT … CHECK` without NOT VALID, `SET NOT NULL`, `VALIDATE
+    /// CONSTRAINT`), `None` for the subcommands that check nothing.
+    AlterDomain {
+        domain: Vec<String>,
+        scan: Option<String>,
+    },
     /// Any other DDL: the guard has no rule for it.
     Other,
 }

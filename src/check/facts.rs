@@ -242,4 +242,13 @@ impl Facts for ScriptFacts<'_> {
     fn access_method_oid(&self, name: &str) -> Option<u32> {
         self.catalog.access_method_oid(name)
     }
+
+    /// The catalog's tables (a table the script created and filled is not seen).
+    fn domain_columns(&self, domain: &[String]) -> Vec<(Rel, String)> {
+        self.catalog
+            .domain_columns(domain)
+            .into_iter()
+            .filter(|(r, _)| !self.overlay.catalog_gone(r.oid, &LiveCatalog))
+            .collect()
+    }
 }

@@ -230,6 +230,30 @@ unsafe fn convert_command(node: *mut pg_sys::Node) -> Command {
             }
             #[cfg(any(feature = "pg17", feature = "pg18"))]
             T::T_ReindexStmt => reindex(&*(node as *const pg_sys::ReindexStmt)),
+            T::T_AlterDomainStmt => {
+                let s = &*(node as *const pg_sys::AlterDomainStmt);
+                let scan = match s.subtype as u8 {
+                    b'C' if is_a(s.def, T::T_Constraint) => {
+                        let c = &*(s.def as *const pg_sys::Constraint);
+                        match c.contype {
+                            _ if c.skip_validation => None,
+                            pg_sys::ConstrType::CONSTR_CHECK => Some("ADD CONSTRAINT … CHECK".to_owned()),
+                            pg_sys::ConstrType::CONSTR_NOTNULL => Some("ADD CONSTRAINT … NOT NULL".to_owned()),
+                            _ => None,
+                        }
+                    }
+                    b'O' => Some("SET NOT NULL".to_owned()),
+                    b'V' => Some(format!(
+                        "VALIDATE CONSTRAINT {}",
+                        crate::sqltext::quote_ident(&cstr(s.name).unwrap_or_default())
+                    )),
+                    _ => None,
+                };
+                Command::AlterDomain {
+                    domain: string_list(s.typeName),
+                    scan,
+                }
+            }
             T::T_CreateTrigStmt => {
                 let s = &*(node as *const pg_sys::CreateTrigStmt);
                 match relref(s.relation) {

@@ -21,6 +21,7 @@ pub mod blocking_refresh;
 pub mod blocking_reindex;
 pub mod blocking_unique_constraint;
 pub mod column_type_rewrite;
+pub mod domain_scan;
 pub mod drop_column;
 pub mod drop_table;
 pub mod exclusion_constraint;
@@ -60,6 +61,7 @@ pub enum RuleId {
     BlockingDetach,
     BlockingReindex,
     PartitionScan,
+    DomainScan,
     LockTimeout,
     ManualDdl,
     LargeUpdate,
@@ -87,6 +89,7 @@ impl RuleId {
         RuleId::BlockingDetach,
         RuleId::BlockingReindex,
         RuleId::PartitionScan,
+        RuleId::DomainScan,
         RuleId::LockTimeout,
         RuleId::ManualDdl,
         RuleId::LargeUpdate,
@@ -114,6 +117,7 @@ impl RuleId {
             RuleId::BlockingDetach => "blocking-detach",
             RuleId::BlockingReindex => "blocking-reindex",
             RuleId::PartitionScan => "partition-scan",
+            RuleId::DomainScan => "domain-scan",
             RuleId::LockTimeout => "lock-timeout",
             RuleId::ManualDdl => "manual-ddl",
             RuleId::LargeUpdate => "large-update",
@@ -166,6 +170,9 @@ impl RuleId {
                 "REFRESH MATERIALIZED VIEW without CONCURRENTLY on a populated materialized view"
             }
             RuleId::BlockingDetach => "ALTER TABLE ... DETACH PARTITION without CONCURRENTLY",
+            RuleId::DomainScan => {
+                "ALTER DOMAIN ... ADD CONSTRAINT without NOT VALID, SET NOT NULL or VALIDATE CONSTRAINT on a domain that columns of existing tables holding data use"
+            }
             RuleId::PartitionScan => {
                 "ATTACH PARTITION or CREATE TABLE ... PARTITION OF that must read a populated table (the one attached, or the default partition) under ACCESS EXCLUSIVE because no valid constraint proves the bound"
             }
@@ -235,6 +242,7 @@ impl RuleId {
             RuleId::BlockingDetach => blocking_detach::check,
             RuleId::BlockingReindex => blocking_reindex::check,
             RuleId::PartitionScan => partition_scan::check,
+            RuleId::DomainScan => domain_scan::check,
             RuleId::LockTimeout => lock_timeout::check,
             RuleId::ManualDdl => manual_ddl::check,
             // Judged on data changes (the executor hook, check()), not on a DDL statement alone.
