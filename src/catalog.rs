@@ -196,6 +196,50 @@ impl Facts for CatalogFacts {
             .collect()
     }
 
+    fn held_lock(&self, rel: &Rel) -> Option<crate::model::LockMode> {
+        use crate::model::LockMode::*;
+        // SAFETY: relcache reference without a lock; the lock manager's local table is read only.
+        unsafe {
+            let r = pg_sys::RelationIdGetRelation(pg_sys::Oid::from(rel.oid));
+            if r.is_null() {
+                return None;
+            }
+            let held = [
+                (AccessExclusive, pg_sys::AccessExclusiveLock),
+                (Exclusive, pg_sys::ExclusiveLock),
+                (ShareRowExclusive, pg_sys::ShareRowExclusiveLock),
+                (Share, pg_sys::ShareLock),
+            ]
+            .into_iter()
+            .find(|(_, m)| pg_sys::CheckRelationLockedByMe(r, *m as pg_sys::LOCKMODE, false))
+            .map(|(l, _)| l);
+            pg_sys::RelationClose(r);
+            held
+        }
+    }
+
+    fn constraint_kind(&self, rel: &Rel, name: &str) -> Option<crate::model::ConstraintKind> {
+        use crate::model::ConstraintKind as K;
+        let contype = crate::privilege::with_safe_path(|| {
+            Spi::get_one_with_args::<i8>(
+                "SELECT contype FROM pg_catalog.pg_constraint
+                  WHERE conrelid OPERATOR(pg_catalog.=) $1 AND conname OPERATOR(pg_catalog.=) $2",
+                &[pg_sys::Oid::from(rel.oid).into(), name.into()],
+            )
+        })
+        .ok()
+        .flatten()?;
+        Some(match contype as u8 {
+            b'c' => K::Check,
+            b'f' => K::ForeignKey,
+            b'n' => K::NotNull,
+            b'u' => K::Unique,
+            b'p' => K::PrimaryKey,
+            b'x' => K::Exclusion,
+            _ => K::Other,
+        })
+    }
+
     fn access_method_oid(&self, name: &str) -> Option<u32> {
         let name = CString::new(name).ok()?;
         // SAFETY: syscache lookup with missing_ok.

@@ -199,6 +199,11 @@ pub trait Facts {
     /// (as the statement names it, resolved with the session's search_path) or of a domain over
     /// it, each with one such column, with their storage read.
     fn domain_columns(&self, domain: &[String]) -> Vec<(Rel, String)>;
+    /// The strongest lock above SHARE UPDATE EXCLUSIVE that this transaction already holds on
+    /// `rel` (taken by an earlier statement, and held until the transaction ends).
+    fn held_lock(&self, rel: &Rel) -> Option<crate::model::LockMode>;
+    /// The kind of constraint `name` of `rel`, when the catalog has it.
+    fn constraint_kind(&self, rel: &Rel, name: &str) -> Option<crate::model::ConstraintKind>;
 }
 
 /// `heap`'s oid in [`FakeFacts`] (as in PostgreSQL).
@@ -222,6 +227,8 @@ pub struct FakeFacts {
     pub server: Option<crate::server::Server>,
     /// `(domain, table, column)`
     pub domain_users: Vec<(String, String, String)>,
+    /// `(table, lock this transaction holds on it)`
+    pub held: Vec<(String, crate::model::LockMode)>,
 }
 
 #[cfg(test)]
@@ -340,6 +347,13 @@ impl Facts for FakeFacts {
             "fast" => Some(16500),
             _ => None,
         }
+    }
+    fn held_lock(&self, rel: &Rel) -> Option<crate::model::LockMode> {
+        self.held.iter().filter(|(t, _)| *t == rel.name).map(|(_, m)| *m).max()
+    }
+    fn constraint_kind(&self, _rel: &Rel, name: &str) -> Option<crate::model::ConstraintKind> {
+        name.ends_with("_fkey")
+            .then_some(crate::model::ConstraintKind::ForeignKey)
     }
     fn domain_columns(&self, domain: &[String]) -> Vec<(Rel, String)> {
         let Some(d) = domain.last() else { return vec![] };

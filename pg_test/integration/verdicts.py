@@ -34,6 +34,13 @@ CREATE UNIQUE INDEX plan_counts_plan ON plan_counts (plan);
 CREATE VIEW active_accounts AS SELECT id FROM accounts WHERE id > 100;
 CREATE DOMAIN positive_int AS int CHECK (VALUE > 0);
 CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;
+CREATE ACCESS METHOD heap2 TYPE TABLE HANDLER heap_tableam_handler;
+CREATE SCHEMA archive;
+CREATE TABLE events_2027 (id bigint, at date);
+INSERT INTO events_2027 SELECT g, date '2027-01-01' + g % 300 FROM generate_series(1, 1000) g;
+CREATE DOMAIN email_address AS text;
+CREATE TABLE contacts (id int, address email_address);
+INSERT INTO contacts SELECT g, 'c' || g || '@example.com' FROM generate_series(1, 1000) g;
 ANALYZE;
 """
 
@@ -102,6 +109,15 @@ CASES = [
     ("ALTER MATERIALIZED VIEW plan_counts RENAME TO plan_totals", None),
     ("ALTER TABLE accounts SET UNLOGGED", None),
     ("ALTER TABLE accounts SET ACCESS METHOD heap", None),
+    ("ALTER TABLE accounts SET ACCESS METHOD heap2", None),
+    ("ALTER TABLE accounts SET TABLESPACE pg_default", None),
+    ("ALTER TABLE accounts SET LOGGED", None),
+    ("ALTER TABLE accounts ADD COLUMN IF NOT EXISTS plan text DEFAULT md5(random()::text)", None),
+    ("ALTER TABLE accounts SET SCHEMA archive", None),
+    ("ALTER TABLE events ATTACH PARTITION events_2027 FOR VALUES FROM ('2027-01-01') TO ('2028-01-01')", None),
+    ("CREATE TABLE events_default PARTITION OF events DEFAULT", None),
+    ("ALTER DOMAIN email_address ADD CONSTRAINT has_at CHECK (VALUE LIKE '%@%')", None),
+    ("ALTER DOMAIN email_address ADD CONSTRAINT has_at CHECK (VALUE LIKE '%@%') NOT VALID", None),
     ("ALTER TABLE accounts SET (fillfactor = 90)", None),
     ("ALTER TABLE accounts SET (autovacuum_vacuum_scale_factor = 0.01)", None),
     ("ALTER TABLE accounts SET (user_catalog_table = true)", None),

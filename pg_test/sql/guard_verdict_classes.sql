@@ -127,6 +127,28 @@ ALTER DOMAIN unused_code SET NOT NULL;
 ALTER DOMAIN email SET DEFAULT 'none@example.com';
 ALTER DOMAIN email DROP CONSTRAINT email_has_at;
 
+-- Earlier statements of the same transaction: a lock is held to the end, so VALIDATE after the
+-- ADD … NOT VALID in one transaction scans under the ADD's ACCESS EXCLUSIVE.
+BEGIN;
+ALTER TABLE items ADD CONSTRAINT items_name_present CHECK (name IS NOT NULL) NOT VALID;
+ALTER TABLE items VALIDATE CONSTRAINT items_name_present;
+ROLLBACK;
+CREATE TABLE owners (id int PRIMARY KEY);
+INSERT INTO owners SELECT generate_series(1, 1000);
+ALTER TABLE items ADD COLUMN owner_id int;
+BEGIN;
+ALTER TABLE items ADD CONSTRAINT items_owner_fkey FOREIGN KEY (owner_id) REFERENCES owners NOT VALID;
+ALTER TABLE items VALIDATE CONSTRAINT items_owner_fkey;
+ROLLBACK;
+-- The recipe as the hints give it: each in its own transaction, both pass.
+ALTER TABLE items ADD CONSTRAINT items_name_present CHECK (name IS NOT NULL) NOT VALID;
+ALTER TABLE items VALIDATE CONSTRAINT items_name_present;
+-- A transaction whose earlier statements took only SHARE UPDATE EXCLUSIVE validates freely.
+BEGIN;
+ALTER TABLE items SET (fillfactor = 90);
+ALTER TABLE items VALIDATE CONSTRAINT items_name_present;
+COMMIT;
+
 -- check() gives the same verdicts before the deploy.
 SELECT statement_no, rule, verdict FROM migrate_guard.check($$
 CREATE TABLE vc.events_2031 PARTITION OF vc.events FOR VALUES FROM ('2031-01-01') TO ('2032-01-01');
@@ -137,6 +159,11 @@ ALTER TABLE vc.items SET UNLOGGED;
 ALTER TABLE vc.items SET SCHEMA vc_archive;
 ALTER DOMAIN vc.email ADD CONSTRAINT email_has_at CHECK (VALUE LIKE '%@%');
 ALTER DOMAIN vc.email ADD CONSTRAINT email_has_at CHECK (VALUE LIKE '%@%') NOT VALID;
+BEGIN;
+ALTER TABLE vc.events_2026 ADD CONSTRAINT events_2026_id_positive CHECK (id > 0) NOT VALID;
+ALTER TABLE vc.events_2026 VALIDATE CONSTRAINT events_2026_id_positive;
+COMMIT;
+ALTER TABLE vc.events_2026 VALIDATE CONSTRAINT events_2026_id_positive;
 $$) ORDER BY statement_no, rule;
 
 -- History: what passed, how.

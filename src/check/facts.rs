@@ -243,6 +243,26 @@ impl Facts for ScriptFacts<'_> {
         self.catalog.access_method_oid(name)
     }
 
+    /// The locks earlier statements of the script's current transaction took, and those the
+    /// transaction check() runs in holds already (a script that starts inside it).
+    fn held_lock(&self, rel: &Rel) -> Option<crate::model::LockMode> {
+        let script = self.overlay.held_lock(rel.oid);
+        let live = if is_script_oid(rel.oid) || self.overlay.live_tx != Some(self.overlay.tx) {
+            None
+        } else {
+            self.catalog.held_lock(rel)
+        };
+        script.max(live)
+    }
+
+    fn constraint_kind(&self, rel: &Rel, name: &str) -> Option<crate::model::ConstraintKind> {
+        if is_script_oid(rel.oid) {
+            return None;
+        }
+        let name = self.overlay.catalog_constraint_name(rel.oid, name);
+        self.catalog.constraint_kind(rel, &name)
+    }
+
     /// The catalog's tables (a table the script created and filled is not seen).
     fn domain_columns(&self, domain: &[String]) -> Vec<(Rel, String)> {
         self.catalog

@@ -380,11 +380,20 @@ impl Run<'_> {
             .assume_populated
             .unwrap_or_else(|| crate::gucs::ASSUME_POPULATED.get());
         let facts = ScriptFacts::new(&self.overlay, &path, assume);
+        let mut held_now: Vec<(u32, crate::model::LockMode)> = Vec::new();
         if let Some(mode) = crate::guard::active_mode()
             && !crate::locks::only_temporary(&d.stmt, &facts)
             && (!matches!(d.stmt.command, Command::Other) || crate::facts::Facts::session(&facts).require_migration)
         {
             d.stmt.text = Some(here.text.clone());
+            // Every strong lock this statement takes is held to the end of the block, for the
+            // statements after it (see rules::earlier_lock).
+            if self.block.is_some() {
+                held_now = crate::locks::strong_table_locks(&d.stmt, &facts)
+                    .into_iter()
+                    .map(|(m, r)| (r.oid, m))
+                    .collect();
+            }
             let mut extra = Vec::new();
             let strong = crate::locks::strongest_populated(&crate::locks::strong_table_locks(&d.stmt, &facts), &facts)
                 .map(|(m, r)| (m, format!("{} {}", r.kind.noun(), r.display)));
@@ -414,6 +423,9 @@ impl Run<'_> {
         }
         if let (Some(what), Some(_)) = (d.not_in_block, &self.block) {
             self.rows.push(not_in_block(here, what));
+        }
+        for (oid, m) in held_now {
+            self.overlay.hold(oid, m);
         }
         if let Err(Refusal { sqlstate, message }) = self.overlay.apply(&d, &path, &LiveCatalog) {
             self.rows.push(here.error(sqlstate, message));
@@ -516,6 +528,7 @@ impl Run<'_> {
             data: if std::mem::replace(&mut self.seeded, true) {
                 DataTx::default()
             } else {
+                self.overlay.live_tx = Some(self.overlay.tx);
                 running_data()
             },
         });

@@ -171,6 +171,11 @@ pub struct Overlay {
     next_oid: u32,
     /// The transaction now running: each autocommit statement and each block gets a new number.
     pub tx: u32,
+    /// The script's transaction that continues the one check() runs in (its first block), whose
+    /// locks are real.
+    pub live_tx: Option<u32>,
+    /// Locks above SHARE UPDATE EXCLUSIVE that statements of a transaction took: (tx, oid, mode).
+    held: Vec<(u32, u32, crate::model::LockMode)>,
     /// Schemas where an index or constraint was created under a name PostgreSQL chose and the
     /// overlay could not predict: a missing index there is not reported.
     unpredictable: Vec<String>,
@@ -191,6 +196,28 @@ impl Overlay {
             next_oid: FIRST_SCRIPT_OID,
             ..Overlay::default()
         }
+    }
+
+    /// Record that the current transaction holds `mode` on `oid` until it ends.
+    pub fn hold(&mut self, oid: u32, mode: crate::model::LockMode) {
+        let tx = self.tx;
+        self.held.retain(|(t, _, _)| *t == tx);
+        self.held.push((tx, oid, mode));
+    }
+
+    /// The strongest lock the current transaction holds on `oid`.
+    pub fn held_lock(&self, oid: u32) -> Option<crate::model::LockMode> {
+        self.held
+            .iter()
+            .filter(|(t, o, _)| *t == self.tx && *o == oid)
+            .map(|(_, _, m)| *m)
+            .max()
+    }
+
+    /// The catalog name of a constraint the script may have renamed (constraint renames are not
+    /// modelled: the name as given).
+    pub fn catalog_constraint_name(&self, _oid: u32, name: &str) -> String {
+        name.to_owned()
     }
 
     pub fn schema_exists(&self, schema: &str, catalog: &dyn Catalog) -> bool {

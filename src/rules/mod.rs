@@ -24,6 +24,7 @@ pub mod column_type_rewrite;
 pub mod domain_scan;
 pub mod drop_column;
 pub mod drop_table;
+pub mod earlier_lock;
 pub mod exclusion_constraint;
 pub mod large_update;
 pub mod lock_timeout;
@@ -307,6 +308,8 @@ pub fn evaluate(stmt: &Statement, facts: &dyn Facts) -> Vec<Finding> {
     for rule in RuleId::ALL {
         rule.check_fn()(stmt, facts, &mut out);
     }
+    // Not a rule of its own: its findings carry the rule of the constraint's kind.
+    earlier_lock::check(stmt, facts, &mut out);
     out
 }
 
