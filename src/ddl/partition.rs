@@ -113,9 +113,9 @@ unsafe fn analyse(
                     let out = if qual.is_null() {
                         (Some(true), None)
                     } else {
-                        // As ATExecAttachPartition does: the list, simplified, as one AND.
-                        let e = pg_sys::eval_const_expressions(std::ptr::null_mut(), qual.cast());
-                        qual = pg_sys::canonicalize_qual(e.cast(), false).cast();
+                        // As ATExecAttachPartition does: the list, simplified, as one AND
+                        // (canonicalize_qual takes no List: an assertion says so).
+                        qual = pg_sys::eval_const_expressions(std::ptr::null_mut(), qual.cast()).cast();
                         let one = pg_sys::lappend(std::ptr::null_mut(), pg_sys::make_ands_explicit(qual).cast());
                         let mapped = pg_guard_ffi_boundary(|| map_partition_varattnos(one, 1, a, parent));
                         let proved = pg_sys::PartConstraintImpliedByRelConstraint(a, mapped);
