@@ -218,6 +218,120 @@ impl Facts for CatalogFacts {
         }
     }
 
+    fn reached(&self, reach: &crate::model::Reach) -> crate::facts::Reached {
+        use crate::model::{ObjectKind, Reach};
+        let quoted = |parts: &[String]| {
+            parts
+                .iter()
+                .map(|p| crate::sqltext::quote_ident(p))
+                .collect::<Vec<_>>()
+                .join(".")
+        };
+        // Names resolve as the statement's do (the session's search_path; only pg_catalog's
+        // functions are named); the catalog is then read with the extension's own path.
+        let (sql, args): (&str, Vec<pgrx::datum::DatumWithOid>) = match reach {
+            Reach::Schemas(names) => (
+                "SELECT c.oid, NULL::pg_catalog.text FROM pg_catalog.pg_class c
+                   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+                  WHERE n.nspname OPERATOR(pg_catalog.=) ANY ($1) AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,m}')",
+                vec![names.clone().into()],
+            ),
+            Reach::Types(names) => {
+                let oids: Vec<pg_sys::Oid> = names
+                    .iter()
+                    .filter_map(|n| {
+                        let text = quoted(n);
+                        crate::catalog::attempt(|| {
+                            Spi::get_one_with_args::<pg_sys::Oid>(
+                                "SELECT pg_catalog.to_regtype($1)::pg_catalog.oid",
+                                &[text.as_str().into()],
+                            )
+                        })
+                        .ok()
+                        .and_then(|r| r.ok().flatten())
+                    })
+                    .collect();
+                (
+                    "WITH RECURSIVE d(oid) AS (
+                         SELECT pg_catalog.unnest($1::pg_catalog.oid[])
+                         UNION SELECT t.oid FROM pg_catalog.pg_type t JOIN d ON t.typbasetype OPERATOR(pg_catalog.=) d.oid
+                          WHERE t.typtype OPERATOR(pg_catalog.=) 'd'),
+                     every(oid) AS (SELECT d.oid FROM d
+                         UNION SELECT t.typarray FROM pg_catalog.pg_type t JOIN d ON t.oid OPERATOR(pg_catalog.=) d.oid
+                          WHERE t.typarray OPERATOR(pg_catalog.<>) 0)
+                     SELECT a.attrelid, a.attname::pg_catalog.text FROM pg_catalog.pg_attribute a
+                       JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) a.attrelid
+                      WHERE a.atttypid OPERATOR(pg_catalog.=) ANY (SELECT oid FROM every)
+                        AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+                        AND c.reloftype OPERATOR(pg_catalog.=) 0
+                        AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,m}')
+                     UNION ALL
+                     SELECT c.oid, NULL FROM pg_catalog.pg_class c
+                      WHERE c.reloftype OPERATOR(pg_catalog.=) ANY (SELECT oid FROM every)",
+                    vec![oids.into()],
+                )
+            }
+            Reach::OwnedBy(roles) => (
+                "SELECT c.oid, NULL::pg_catalog.text FROM pg_catalog.pg_class c
+                  WHERE c.relowner OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[])
+                    AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,m}')",
+                vec![roles.iter().map(|r| pg_sys::Oid::from(*r)).collect::<Vec<_>>().into()],
+            ),
+            Reach::Tablespace { from, kind, roles, .. } => {
+                let Some(ts) = self.tablespace_oid(from) else {
+                    return crate::facts::Reached::default();
+                };
+                let kinds = match kind {
+                    ObjectKind::Index => "{i}",
+                    ObjectKind::MatView => "{m}",
+                    _ => "{r}",
+                };
+                (
+                    "SELECT c.oid, NULL::pg_catalog.text FROM pg_catalog.pg_class c
+                      WHERE c.reltablespace OPERATOR(pg_catalog.=) $1
+                        AND c.relkind OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.\"char\"[])
+                        AND c.relnamespace OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema,pg_toast}'::pg_catalog.regnamespace[])
+                        AND (pg_catalog.cardinality($3::pg_catalog.oid[]) OPERATOR(pg_catalog.=) 0
+                             OR c.relowner OPERATOR(pg_catalog.=) ANY ($3::pg_catalog.oid[]))",
+                    vec![
+                        pg_sys::Oid::from(ts).into(),
+                        kinds.into(),
+                        roles.iter().map(|r| pg_sys::Oid::from(*r)).collect::<Vec<_>>().into(),
+                    ],
+                )
+            }
+        };
+        let rows: Vec<(pg_sys::Oid, Option<String>)> = crate::privilege::with_safe_path(|| {
+            crate::catalog::attempt(|| {
+                Spi::connect(|c| {
+                    c.select(&format!("{sql} ORDER BY 1 LIMIT 10000"), None, &args)?
+                        .map(|r| {
+                            Ok((
+                                r.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::InvalidOid),
+                                r.get::<String>(2)?,
+                            ))
+                        })
+                        .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+                })
+            })
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default()
+        });
+        let mut out = crate::facts::Reached::default();
+        for (oid, column) in rows {
+            let Some(rel) = self.rel_by_oid(oid).filter(Rel::existing) else {
+                continue;
+            };
+            let rel = self.with_storage(rel);
+            match column {
+                Some(c) => out.columns.push((rel, c)),
+                None => out.relations.push(rel),
+            }
+        }
+        out
+    }
+
     fn constraint_kind(&self, rel: &Rel, name: &str) -> Option<crate::model::ConstraintKind> {
         use crate::model::ConstraintKind as K;
         let contype = crate::privilege::with_safe_path(|| {

@@ -159,6 +159,13 @@ pub struct Column {
     pub generated: Option<char>,
 }
 
+/// See [`Facts::reached`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Reached {
+    pub relations: Vec<Rel>,
+    pub columns: Vec<(Rel, String)>,
+}
+
 /// Session state the rules consult.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Session {
@@ -202,6 +209,9 @@ pub trait Facts {
     /// The strongest lock above SHARE UPDATE EXCLUSIVE that this transaction already holds on
     /// `rel` (taken by an earlier statement, and held until the transaction ends).
     fn held_lock(&self, rel: &Rel) -> Option<crate::model::LockMode>;
+    /// What a [`crate::model::Command::Reaching`] statement reaches: the existing relations it
+    /// drops or moves, and the columns it drops (with their tables), storage read.
+    fn reached(&self, reach: &crate::model::Reach) -> Reached;
     /// The kind of constraint `name` of `rel`, when the catalog has it.
     fn constraint_kind(&self, rel: &Rel, name: &str) -> Option<crate::model::ConstraintKind>;
 }
@@ -229,6 +239,7 @@ pub struct FakeFacts {
     pub domain_users: Vec<(String, String, String)>,
     /// `(table, lock this transaction holds on it)`
     pub held: Vec<(String, crate::model::LockMode)>,
+    pub reached: Reached,
 }
 
 #[cfg(test)]
@@ -347,6 +358,9 @@ impl Facts for FakeFacts {
             "fast" => Some(16500),
             _ => None,
         }
+    }
+    fn reached(&self, _reach: &crate::model::Reach) -> Reached {
+        self.reached.clone()
     }
     fn held_lock(&self, rel: &Rel) -> Option<crate::model::LockMode> {
         self.held.iter().filter(|(t, _)| *t == rel.name).map(|(_, m)| *m).max()

@@ -123,7 +123,7 @@ pub fn lock_needs(stmt: &Statement, server: Server) -> Vec<LockNeed> {
         }
         Command::Comment { .. } => vec![],
         // SHARE on every table with a column of the domain: the domain-scan rule names them.
-        Command::AlterDomain { .. } | Command::Other => vec![],
+        Command::AlterDomain { .. } | Command::Reaching { .. } | Command::Other => vec![],
     }
 }
 
@@ -189,7 +189,9 @@ fn targets(stmt: &Statement) -> Vec<LockTarget> {
             ReindexTarget::Table(t) => vec![rel(t)],
             ReindexTarget::Many { .. } => vec![],
         },
-        Command::CreateRelation { .. } | Command::AlterDomain { .. } | Command::Other => vec![],
+        Command::CreateRelation { .. } | Command::AlterDomain { .. } | Command::Reaching { .. } | Command::Other => {
+            vec![]
+        }
     }
 }
 

@@ -96,8 +96,34 @@ pub enum Command {
         domain: Vec<String>,
         scan: Option<String>,
     },
+    /// A statement that drops or moves more than it names: `DROP SCHEMA … CASCADE`, `DROP
+    /// TYPE/DOMAIN … CASCADE`, `DROP OWNED BY`, `ALTER TABLE/INDEX/MATERIALIZED VIEW ALL IN
+    /// TABLESPACE … SET TABLESPACE`. `what` is how messages name it.
+    Reaching {
+        what: String,
+        reach: Reach,
+    },
     /// Any other DDL: the guard has no rule for it.
     Other,
+}
+
+/// What a [`Command::Reaching`] statement reaches, to be looked up in the catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// Every relation in these schemas is dropped (CASCADE).
+    Schemas(Vec<String>),
+    /// Every column of these types (domains over them, arrays of them) is dropped, and every
+    /// table typed by them (`OF type`) (CASCADE). Names as written.
+    Types(Vec<Vec<String>>),
+    /// Every relation these roles own in this database is dropped.
+    OwnedBy(Vec<u32>),
+    /// Every relation of `kind` in tablespace `from` (owned by `roles`, when given) moves to `to`.
+    Tablespace {
+        from: String,
+        to: String,
+        kind: ObjectKind,
+        roles: Vec<u32>,
+    },
 }
 
 /// PostgreSQL's table lock modes, weakest first.

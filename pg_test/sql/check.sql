@@ -187,4 +187,4 @@ SELECT count(*) FROM migrate_guard.check('ALTER TABLE accounts ADD COLUMN z int 
 SELECT count(*) FROM pg_locks WHERE pid = pg_backend_pid() AND relation = 'ck.accounts'::regclass;
 COMMIT;
 
-DROP SCHEMA ck CASCADE;
+/* migrate_guard:allow drop-table, drop-column */ DROP SCHEMA ck CASCADE;

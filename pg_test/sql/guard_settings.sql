@@ -92,5 +92,5 @@ SET search_path = gs, public;
 SELECT current_setting('migrate_guard.mode', true) AS before_loading;
 CREATE INDEX accounts_db_enforce_idx ON accounts (plan, email);
 SHOW migrate_guard.mode;
-DROP OWNED BY mg_app CASCADE;
+/* migrate_guard:allow drop-table */ DROP OWNED BY mg_app CASCADE;
 DROP ROLE mg_app;

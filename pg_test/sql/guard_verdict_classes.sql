@@ -103,6 +103,14 @@ ALTER TABLE events SET TABLESPACE mg_vc_fast;
 ALTER TABLE events SET TABLESPACE pg_default;
 -- ... while a populated partition's own SET TABLESPACE copies it.
 ALTER TABLE events_2026 SET TABLESPACE mg_vc_fast;
+-- ALL IN TABLESPACE moves every matching relation: judged by each populated one it copies.
+BEGIN;
+SET LOCAL migrate_guard.allow = 'table-rewrite';
+ALTER TABLE items SET TABLESPACE mg_vc_fast;
+COMMIT;
+ALTER TABLE ALL IN TABLESPACE mg_vc_fast SET TABLESPACE pg_default;
+ALTER INDEX ALL IN TABLESPACE mg_vc_fast SET TABLESPACE pg_default;
+/* migrate_guard:allow table-rewrite */ ALTER TABLE ALL IN TABLESPACE mg_vc_fast SET TABLESPACE pg_default;
 DROP TABLESPACE mg_vc_fast;
 
 -- Domains: a constraint added to a domain is checked against every stored value of it, in every
@@ -126,6 +134,33 @@ ALTER DOMAIN unused_code ADD CONSTRAINT positive CHECK (VALUE > 0);
 ALTER DOMAIN unused_code SET NOT NULL;
 ALTER DOMAIN email SET DEFAULT 'none@example.com';
 ALTER DOMAIN email DROP CONSTRAINT email_has_at;
+
+-- Drops that reach further than they name: judged by what they drop with them.
+DROP SCHEMA vc_archive CASCADE;
+CREATE TYPE mood AS ENUM ('ok', 'bad');
+ALTER TABLE items ADD COLUMN mood mood, ADD COLUMN moods mood[];
+DROP TYPE mood CASCADE;
+DROP TYPE mood;
+DROP DOMAIN work_email CASCADE;
+CREATE TYPE pair AS (a int, b int);
+CREATE TABLE pairs OF pair;
+INSERT INTO pairs VALUES (1, 2);
+DROP TYPE pair CASCADE;
+CREATE ROLE mg_vc_owner;
+CREATE TABLE owned (id int);
+INSERT INTO owned VALUES (1);
+ALTER TABLE owned OWNER TO mg_vc_owner;
+DROP OWNED BY mg_vc_owner;
+-- What reaches only new or nothing passes.
+BEGIN;
+CREATE SCHEMA vc_scratch;
+CREATE TABLE vc_scratch.t AS SELECT 1 AS x;
+DROP SCHEMA vc_scratch CASCADE;
+COMMIT;
+CREATE TYPE unused_kind AS ENUM ('a');
+DROP TYPE unused_kind CASCADE;
+/* migrate_guard:allow drop-table */ DROP OWNED BY mg_vc_owner;
+DROP ROLE mg_vc_owner;
 
 -- Earlier statements of the same transaction: a lock is held to the end, so VALIDATE after the
 -- ADD … NOT VALID in one transaction scans under the ADD's ACCESS EXCLUSIVE.
@@ -159,6 +194,8 @@ ALTER TABLE vc.items SET UNLOGGED;
 ALTER TABLE vc.items SET SCHEMA vc_archive;
 ALTER DOMAIN vc.email ADD CONSTRAINT email_has_at CHECK (VALUE LIKE '%@%');
 ALTER DOMAIN vc.email ADD CONSTRAINT email_has_at CHECK (VALUE LIKE '%@%') NOT VALID;
+DROP SCHEMA vc_archive CASCADE;
+DROP DOMAIN vc.work_email CASCADE;
 BEGIN;
 ALTER TABLE vc.events_2026 ADD CONSTRAINT events_2026_id_positive CHECK (id > 0) NOT VALID;
 ALTER TABLE vc.events_2026 VALIDATE CONSTRAINT events_2026_id_positive;
@@ -173,5 +210,5 @@ SELECT command_tag, object_identity, verdict, rules_allowed, allowed_via
  ORDER BY id;
 
 RESET search_path;
-DROP SCHEMA vc CASCADE;
-DROP SCHEMA vc_archive CASCADE;
+/* migrate_guard:allow drop-table, drop-column */ DROP SCHEMA vc CASCADE;
+/* migrate_guard:allow drop-table, drop-column */ DROP SCHEMA vc_archive CASCADE;

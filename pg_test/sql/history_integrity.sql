@@ -6,7 +6,7 @@ SET search_path = hi, public;
 -- (Roles are cluster-wide: a run that stopped halfway may have left this one.)
 SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'mg_hi_app') AS leftover \gset
 \if :leftover
-DROP OWNED BY mg_hi_app CASCADE;
+/* migrate_guard:allow drop-table */ DROP OWNED BY mg_hi_app CASCADE;
 DROP ROLE mg_hi_app;
 \endif
 CREATE ROLE mg_hi_app LOGIN;
@@ -82,5 +82,5 @@ SELECT migrate_guard.prune_history(NULL);
 DROP SERVER hi_server CASCADE;
 DROP FOREIGN DATA WRAPPER hi_fdw;
 DROP PUBLICATION hi_pub;
-DROP OWNED BY mg_hi_app CASCADE;
+/* migrate_guard:allow drop-table */ DROP OWNED BY mg_hi_app CASCADE;
 DROP ROLE mg_hi_app;

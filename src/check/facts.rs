@@ -255,6 +255,15 @@ impl Facts for ScriptFacts<'_> {
         script.max(live)
     }
 
+    /// The catalog's relations (those the script created are new, and not judged).
+    fn reached(&self, reach: &crate::model::Reach) -> crate::facts::Reached {
+        let mut r = self.catalog.reached(reach);
+        r.relations.retain(|x| !self.overlay.catalog_gone(x.oid, &LiveCatalog));
+        r.columns
+            .retain(|(x, _)| !self.overlay.catalog_gone(x.oid, &LiveCatalog));
+        r
+    }
+
     fn constraint_kind(&self, rel: &Rel, name: &str) -> Option<crate::model::ConstraintKind> {
         if is_script_oid(rel.oid) {
             return None;

@@ -50,6 +50,37 @@ unsafe fn convert_command(node: *mut pg_sys::Node) -> Command {
                     if_not_exists: s.if_not_exists,
                 })
             }
+            T::T_DropStmt if reaching_drop(&*(node as *const pg_sys::DropStmt)).is_some() => {
+                reaching_drop(&*(node as *const pg_sys::DropStmt)).unwrap_or(Command::Other)
+            }
+            T::T_DropOwnedStmt => {
+                let s = &*(node as *const pg_sys::DropOwnedStmt);
+                let roles = role_oids(s.roles);
+                Command::Reaching {
+                    what: "DROP OWNED BY".to_owned(),
+                    reach: Reach::OwnedBy(roles),
+                }
+            }
+            T::T_AlterTableMoveAllStmt => {
+                let s = &*(node as *const pg_sys::AlterTableMoveAllStmt);
+                let kind = object_kind(s.objtype);
+                Command::Reaching {
+                    what: format!(
+                        "ALTER {} ALL IN TABLESPACE … SET TABLESPACE",
+                        match kind {
+                            ObjectKind::Index => "INDEX",
+                            ObjectKind::MatView => "MATERIALIZED VIEW",
+                            _ => "TABLE",
+                        }
+                    ),
+                    reach: Reach::Tablespace {
+                        from: cstr(s.orig_tablespacename).unwrap_or_default(),
+                        to: cstr(s.new_tablespacename).unwrap_or_default(),
+                        kind,
+                        roles: role_oids(s.roles),
+                    },
+                }
+            }
             T::T_DropStmt => {
                 let s = &*(node as *const pg_sys::DropStmt);
                 let kind = object_kind(s.removeType);
@@ -263,6 +294,61 @@ unsafe fn convert_command(node: *mut pg_sys::Node) -> Command {
             }
             _ => Command::Other,
         }
+    }
+}
+
+/// `DROP SCHEMA … CASCADE`, `DROP TYPE/DOMAIN … CASCADE`: what they reach beyond their objects.
+unsafe fn reaching_drop(s: &pg_sys::DropStmt) -> Option<Command> {
+    use pg_sys::ObjectType as OT;
+    if s.behavior != pg_sys::DropBehavior::DROP_CASCADE {
+        return None;
+    }
+    unsafe {
+        let objects = PgList::<pg_sys::Node>::from_pg(s.objects);
+        match s.removeType {
+            OT::OBJECT_SCHEMA => {
+                let names: Vec<String> = objects
+                    .iter_ptr()
+                    .filter_map(|n| crate::server::compat::string_value(n))
+                    .filter_map(|p| cstr(p))
+                    .collect();
+                Some(Command::Reaching {
+                    what: "DROP SCHEMA … CASCADE".to_owned(),
+                    reach: Reach::Schemas(names),
+                })
+            }
+            OT::OBJECT_TYPE | OT::OBJECT_DOMAIN => {
+                let names: Vec<Vec<String>> = objects
+                    .iter_ptr()
+                    .filter(|n| is_a(*n, pg_sys::NodeTag::T_TypeName))
+                    .map(|n| string_list((*(n as *const pg_sys::TypeName)).names))
+                    .collect();
+                Some(Command::Reaching {
+                    what: format!(
+                        "DROP {} … CASCADE",
+                        if s.removeType == OT::OBJECT_DOMAIN {
+                            "DOMAIN"
+                        } else {
+                            "TYPE"
+                        }
+                    ),
+                    reach: Reach::Types(names),
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The roles of a role list (`OWNED BY a, CURRENT_USER`), those that exist.
+unsafe fn role_oids(list: *mut pg_sys::List) -> Vec<u32> {
+    unsafe {
+        PgList::<pg_sys::RoleSpec>::from_pg(list)
+            .iter_ptr()
+            .filter_map(|r| crate::catalog::try_catalog(|| pg_sys::get_rolespec_oid(r, true)))
+            .filter(|o| *o != pg_sys::InvalidOid)
+            .map(|o| o.to_u32())
+            .collect()
     }
 }
 

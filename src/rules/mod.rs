@@ -31,6 +31,7 @@ pub mod lock_timeout;
 pub mod manual_ddl;
 pub mod noops;
 pub mod partition_scan;
+pub mod reaching;
 pub mod rename_column;
 pub mod rename_table;
 pub mod schema_and_data;
@@ -308,8 +309,9 @@ pub fn evaluate(stmt: &Statement, facts: &dyn Facts) -> Vec<Finding> {
     for rule in RuleId::ALL {
         rule.check_fn()(stmt, facts, &mut out);
     }
-    // Not a rule of its own: its findings carry the rule of the constraint's kind.
+    // Not rules of their own: their findings carry the rule of what they find.
     earlier_lock::check(stmt, facts, &mut out);
+    reaching::check(stmt, facts, &mut out);
     out
 }
 
