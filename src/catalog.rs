@@ -174,8 +174,7 @@ impl Facts for CatalogFacts {
                       WHERE a.atttypid OPERATOR(pg_catalog.=) ANY (SELECT d.oid FROM d)
                         AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
                         AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,m}'::pg_catalog.\"char\"[])
-                      ORDER BY a.attrelid, a.attnum
-                      LIMIT 1000",
+                      ORDER BY a.attrelid, a.attnum",
                     None,
                     &[oid.into()],
                 )?
@@ -332,18 +331,17 @@ impl Facts for CatalogFacts {
         out
     }
 
-    fn constraint_kind(&self, rel: &Rel, name: &str) -> Option<crate::model::ConstraintKind> {
+    fn constraint_kind(&self, rel: &Rel, name: &str) -> Option<(crate::model::ConstraintKind, bool)> {
         use crate::model::ConstraintKind as K;
-        let contype = crate::privilege::with_safe_path(|| {
-            Spi::get_one_with_args::<i8>(
-                "SELECT contype FROM pg_catalog.pg_constraint
+        let (contype, valid) = crate::privilege::with_safe_path(|| {
+            Spi::get_two_with_args::<i8, bool>(
+                "SELECT contype, convalidated FROM pg_catalog.pg_constraint
                   WHERE conrelid OPERATOR(pg_catalog.=) $1 AND conname OPERATOR(pg_catalog.=) $2",
                 &[pg_sys::Oid::from(rel.oid).into(), name.into()],
             )
         })
-        .ok()
-        .flatten()?;
-        Some(match contype as u8 {
+        .ok()?;
+        let kind = match contype? as u8 {
             b'c' => K::Check,
             b'f' => K::ForeignKey,
             b'n' => K::NotNull,
@@ -351,7 +349,8 @@ impl Facts for CatalogFacts {
             b'p' => K::PrimaryKey,
             b'x' => K::Exclusion,
             _ => K::Other,
-        })
+        };
+        Some((kind, valid.unwrap_or(false)))
     }
 
     fn access_method_oid(&self, name: &str) -> Option<u32> {

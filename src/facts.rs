@@ -212,8 +212,9 @@ pub trait Facts {
     /// What a [`crate::model::Command::Reaching`] statement reaches: the existing relations it
     /// drops or moves, and the columns it drops (with their tables), storage read.
     fn reached(&self, reach: &crate::model::Reach) -> Reached;
-    /// The kind of constraint `name` of `rel`, when the catalog has it.
-    fn constraint_kind(&self, rel: &Rel, name: &str) -> Option<crate::model::ConstraintKind>;
+    /// The kind of constraint `name` of `rel`, and whether it is valid already, when the catalog
+    /// has it.
+    fn constraint_kind(&self, rel: &Rel, name: &str) -> Option<(crate::model::ConstraintKind, bool)>;
 }
 
 /// `heap`'s oid in [`FakeFacts`] (as in PostgreSQL).
@@ -365,9 +366,14 @@ impl Facts for FakeFacts {
     fn held_lock(&self, rel: &Rel) -> Option<crate::model::LockMode> {
         self.held.iter().filter(|(t, _)| *t == rel.name).map(|(_, m)| *m).max()
     }
-    fn constraint_kind(&self, _rel: &Rel, name: &str) -> Option<crate::model::ConstraintKind> {
-        name.ends_with("_fkey")
-            .then_some(crate::model::ConstraintKind::ForeignKey)
+    /// `*_fkey`: a foreign key; `*_valid`: a valid CHECK.
+    fn constraint_kind(&self, _rel: &Rel, name: &str) -> Option<(crate::model::ConstraintKind, bool)> {
+        use crate::model::ConstraintKind as K;
+        if name.ends_with("_fkey") {
+            Some((K::ForeignKey, false))
+        } else {
+            name.ends_with("_valid").then_some((K::Check, true))
+        }
     }
     fn domain_columns(&self, domain: &[String]) -> Vec<(Rel, String)> {
         let Some(d) = domain.last() else { return vec![] };

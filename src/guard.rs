@@ -467,10 +467,21 @@ fn partman_config(parent: u32, retention: bool) -> bool {
               WHERE e.extname OPERATOR(pg_catalog.=) 'pg_partman'",
         );
         let Ok(Some(schema)) = schema else { return false };
+        // Trusted only while part_config is a superuser's table that no other role (nor PUBLIC)
+        // may INSERT into or UPDATE: otherwise an application role could register its own
+        // tables and have their drops and scans let through.
         let sql = format!(
-            "SELECT EXISTS (SELECT 1 FROM {}.part_config c
+            "SELECT EXISTS (SELECT 1 FROM {0}.part_config c
                              WHERE c.parent_table OPERATOR(pg_catalog.=) pg_catalog.format('%s', $1::pg_catalog.regclass)
-                               {})",
+                               {1})
+                AND EXISTS (SELECT 1 FROM pg_catalog.pg_class t JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) t.relowner
+                             WHERE t.oid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass AND o.rolsuper)
+                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class t,
+                                       LATERAL pg_catalog.aclexplode(t.relacl) a
+                                  LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee
+                                 WHERE t.oid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass
+                                   AND a.privilege_type OPERATOR(pg_catalog.=) ANY ('{{INSERT,UPDATE}}')
+                                   AND NOT coalesce(r.rolsuper, false))",
             crate::sqltext::quote_ident(&schema),
             if retention {
                 "AND c.retention IS NOT NULL AND NOT c.retention_keep_table"
@@ -479,7 +490,10 @@ fn partman_config(parent: u32, retention: bool) -> bool {
             }
         );
         // (A part_config the caller may not read, or of another layout, is no configuration.)
-        crate::catalog::attempt(|| Spi::get_one_with_args::<bool>(&sql, &[pg_sys::Oid::from(parent).into()]))
+        let config = format!("{}.part_config", crate::sqltext::quote_ident(&schema));
+        crate::catalog::attempt(|| {
+            Spi::get_one_with_args::<bool>(&sql, &[pg_sys::Oid::from(parent).into(), config.as_str().into()])
+        })
             .ok()
             .and_then(|r| r.ok().flatten())
             .unwrap_or(false)

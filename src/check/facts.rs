@@ -111,6 +111,14 @@ impl<'a> ScriptFacts<'a> {
     }
 
     fn rel_by_oid(&self, oid: u32) -> Option<Rel> {
+        let mut rel = self.rel_by_oid_as_catalog(oid)?;
+        if self.overlay.physical_changed(oid) {
+            rel.physical = None;
+        }
+        Some(rel)
+    }
+
+    fn rel_by_oid_as_catalog(&self, oid: u32) -> Option<Rel> {
         let Some(o) = self.overlay.rel(oid) else {
             return self.catalog.rel_by_oid(pg_sys::Oid::from(oid));
         };
@@ -264,7 +272,7 @@ impl Facts for ScriptFacts<'_> {
         r
     }
 
-    fn constraint_kind(&self, rel: &Rel, name: &str) -> Option<crate::model::ConstraintKind> {
+    fn constraint_kind(&self, rel: &Rel, name: &str) -> Option<(crate::model::ConstraintKind, bool)> {
         if is_script_oid(rel.oid) {
             return None;
         }

@@ -164,6 +164,8 @@ pub struct Overlay {
     validated: Vec<(u32, String)>,
     /// Relations rows were written to.
     filled: HashSet<u32>,
+    /// Catalog relations whose persistence, tablespace or access method the script changed.
+    physical_changed: HashSet<u32>,
     /// Next number to try for each name PostgreSQL chose (`t_a_idx`, `t_a_idx1`, …).
     chosen: HashMap<String, u32>,
     /// `begin_migration` / `end_migration` seen: whether a migration is open.
@@ -203,6 +205,11 @@ impl Overlay {
         let tx = self.tx;
         self.held.retain(|(t, _, _)| *t == tx);
         self.held.push((tx, oid, mode));
+    }
+
+    /// Whether the script changed the storage settings of `oid` (see `physical_changed`).
+    pub fn physical_changed(&self, oid: u32) -> bool {
+        self.physical_changed.contains(&oid)
     }
 
     /// The strongest lock the current transaction holds on `oid`.
@@ -743,6 +750,16 @@ impl Overlay {
 
     fn alter_table(&mut self, oid: u32, cmds: &[AlterCmd], effect: &Effect, path: &SearchPath, catalog: &dyn Catalog) {
         let (schema, table_name) = self.names_of(oid, catalog).unwrap_or_default();
+        // Persistence, tablespace or access method changed by the script: the catalog's no
+        // longer tell whether a later SET … changes nothing.
+        if cmds.iter().any(|c| {
+            matches!(
+                c,
+                AlterCmd::SetLogged | AlterCmd::SetUnlogged | AlterCmd::SetTablespace { .. } | AlterCmd::SetAccessMethod { .. }
+            )
+        }) {
+            self.physical_changed.insert(oid);
+        }
         for cmd in cmds {
             match cmd {
                 AlterCmd::AddColumn(def) => {

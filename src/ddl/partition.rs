@@ -2,9 +2,14 @@
 //! (`ATExecAttachPartition`, `check_default_partition_contents`): the bound is transformed
 //! against the parent, turned into the partition constraint, and PostgreSQL's own
 //! `PartConstraintImpliedByRelConstraint` is asked whether the valid constraints of the table
-//! being attached (and of the parent's default partition) already prove it. Nothing is locked.
+//! being attached (and of the parent's default partition) already prove it.
+//!
+//! Only bounds made of constants are analysed (a bound that calls a function is evaluated when
+//! it is transformed, and `check()` must run nothing of the script), and the analysis runs in a
+//! subtransaction that is always rolled back, so that the lock PostgreSQL takes on a grandparent
+//! to read its partition constraint is not kept.
 
-use crate::catalog::try_catalog;
+use crate::catalog::probe;
 use crate::model::{BoundScans, RelRef};
 use core::ffi::c_int;
 use pgrx::pg_sys;
@@ -39,7 +44,7 @@ pub unsafe fn bound_scans(
     partition: Option<&RelRef>,
     bound: *mut pg_sys::PartitionBoundSpec,
 ) -> Option<BoundScans> {
-    if bound.is_null() {
+    if bound.is_null() || !unsafe { constant_bound(&*bound) } {
         return None;
     }
     let parent_oid = crate::catalog::resolve(parent)?;
@@ -47,7 +52,7 @@ pub unsafe fn bound_scans(
         Some(p) => Some(crate::catalog::resolve(p)),
         None => None,
     };
-    try_catalog(|| unsafe {
+    probe(|| unsafe {
         let parent_rel = pg_sys::RelationIdGetRelation(parent_oid);
         if parent_rel.is_null() {
             return None;
@@ -134,6 +139,30 @@ unsafe fn analyse(
                 proved,
                 check,
             }),
+        })
+    }
+}
+
+/// Whether every datum of a raw bound is a constant: a literal, a cast of one, or MINVALUE /
+/// MAXVALUE (which the grammar writes as column references).
+unsafe fn constant_bound(b: &pg_sys::PartitionBoundSpec) -> bool {
+    unsafe fn constant(n: *mut pg_sys::Node) -> bool {
+        unsafe {
+            if n.is_null() {
+                return false;
+            }
+            match (*n).type_ {
+                pg_sys::NodeTag::T_A_Const | pg_sys::NodeTag::T_ColumnRef => true,
+                pg_sys::NodeTag::T_TypeCast => constant((*(n as *mut pg_sys::TypeCast)).arg),
+                _ => false,
+            }
+        }
+    }
+    unsafe {
+        [b.listdatums, b.lowerdatums, b.upperdatums].iter().all(|l| {
+            pgrx::PgList::<pg_sys::Node>::from_pg(*l)
+                .iter_ptr()
+                .all(|n| constant(n))
         })
     }
 }

@@ -22,7 +22,12 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
         let Some(held) = facts.held_lock(&rel).filter(|m| *m > LockMode::ShareUpdateExclusive) else {
             return;
         };
-        let rule = match facts.constraint_kind(&rel, name) {
+        let kind = facts.constraint_kind(&rel, name);
+        // A constraint that is valid already: PostgreSQL does nothing.
+        if kind.is_some_and(|(_, valid)| valid) {
+            continue;
+        }
+        let rule = match kind.map(|(k, _)| k) {
             Some(ConstraintKind::ForeignKey) => RuleId::ValidatingForeignKey,
             Some(ConstraintKind::NotNull) => RuleId::SetNotNull,
             _ => RuleId::ValidatingCheck,
@@ -86,6 +91,11 @@ mod tests {
             validate("t_fkey", Some(LockMode::ShareRowExclusive))[0].rule,
             RuleId::ValidatingForeignKey
         );
+    }
+
+    #[test]
+    fn validating_a_valid_constraint_passes() {
+        assert!(validate("t_valid", Some(LockMode::AccessExclusive)).is_empty());
     }
 
     #[test]

@@ -21,12 +21,22 @@ pub fn without_noops(stmt: &Statement, facts: &dyn Facts) -> Option<Statement> {
         return None;
     }
     let rel = facts.relation(&at.table)?;
+    // (DROP COLUMN runs before ADD COLUMN within one statement: re-added, it is really added.)
+    let dropped: Vec<&str> = at
+        .cmds
+        .iter()
+        .filter_map(|c| match c {
+            AlterCmd::DropColumn { column } => Some(column.as_str()),
+            _ => None,
+        })
+        .collect();
     let mut changed = false;
     let cmds = at
         .cmds
         .iter()
         .map(|c| {
-            if is_noop(c, &rel, facts) {
+            let readded = matches!(c, AlterCmd::AddColumn(d) if dropped.contains(&d.name.as_str()));
+            if !readded && is_noop(c, &rel, facts) {
                 changed = true;
                 AlterCmd::Other {
                     lock: LockMode::AccessExclusive,

@@ -33,19 +33,22 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
                 {
                     out.push(attached_scan(&rel, &parent, scans));
                 }
-                if let Some(f) = default_scan(facts, &parent, scans, "ATTACH PARTITION") {
+                if let Some(f) = default_scan(facts, &parent, scans, "ATTACH PARTITION", &partition.name) {
                     out.push(f);
                 }
             }
         }
         Command::CreateRelation {
-            partition_of: Some(p), ..
+            partition_of: Some(p),
+            name,
+            ..
         } => {
             let Some(parent) = facts.relation(&p.parent) else {
                 return;
             };
+            let new = name.as_ref().map_or("new", |n| n.name.as_str());
             if let Some(scans) = &p.scans
-                && let Some(f) = default_scan(facts, &parent, scans, "CREATE TABLE … PARTITION OF")
+                && let Some(f) = default_scan(facts, &parent, scans, "CREATE TABLE … PARTITION OF", new)
             {
                 out.push(f);
             }
@@ -97,11 +100,11 @@ fn attached_scan(rel: &Rel, parent: &Rel, scans: &BoundScans) -> Finding {
     }
 }
 
-fn default_scan(facts: &dyn Facts, parent: &Rel, scans: &BoundScans, what: &str) -> Option<Finding> {
+fn default_scan(facts: &dyn Facts, parent: &Rel, scans: &BoundScans, what: &str, new: &str) -> Option<Finding> {
     let d = scans.default.as_ref().filter(|d| !d.proved)?;
     let rel = populated(facts, &d.partition)?;
     let t = &rel.display;
-    let name = constraint_name(&rel, "excludes_new_bound");
+    let name = constraint_name(&rel, &format!("not_{new}"));
     let check = d.check.as_deref().unwrap_or("<no row of the new bound>");
     let parent_lock = if what.starts_with("CREATE") {
         format!(
@@ -123,10 +126,12 @@ fn default_scan(facts: &dyn Facts, parent: &Rel, scans: &BoundScans, what: &str)
             rel.described()
         ),
         safe_way: format!(
-            "Move the default partition's rows of the new bound out first (pg_partman's partition_data_proc does this), \
-             then prove it holds none, in transactions of their own: ALTER TABLE {t} ADD CONSTRAINT {name} CHECK \
-             ({check}) NOT VALID; then ALTER TABLE {t} VALIDATE CONSTRAINT {name}; (reads and writes go on): \
-             PostgreSQL then skips the scan."
+            "Prove the default partition holds no row of the new bound, in transactions of their own: ALTER TABLE {t} \
+             ADD CONSTRAINT {name} CHECK ({check}) NOT VALID; (from then on it refuses new rows of that bound until \
+             the partition exists: keep the steps that follow short); move the rows of that bound it still holds \
+             into a holding table; ALTER TABLE {t} VALIDATE CONSTRAINT {name}; (reads and writes go on); then create \
+             or attach the partition (PostgreSQL skips the scan) and insert the held rows through the parent. \
+             pg_partman's partition_data_proc does the moving for the tables it manages."
         ),
     })
 }
