@@ -494,9 +494,9 @@ fn partman_config(parent: u32, retention: bool) -> bool {
         crate::catalog::attempt(|| {
             Spi::get_one_with_args::<bool>(&sql, &[pg_sys::Oid::from(parent).into(), config.as_str().into()])
         })
-            .ok()
-            .and_then(|r| r.ok().flatten())
-            .unwrap_or(false)
+        .ok()
+        .and_then(|r| r.ok().flatten())
+        .unwrap_or(false)
     })
 }
 

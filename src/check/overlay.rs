@@ -755,7 +755,10 @@ impl Overlay {
         if cmds.iter().any(|c| {
             matches!(
                 c,
-                AlterCmd::SetLogged | AlterCmd::SetUnlogged | AlterCmd::SetTablespace { .. } | AlterCmd::SetAccessMethod { .. }
+                AlterCmd::SetLogged
+                    | AlterCmd::SetUnlogged
+                    | AlterCmd::SetTablespace { .. }
+                    | AlterCmd::SetAccessMethod { .. }
             )
         }) {
             self.physical_changed.insert(oid);

@@ -197,7 +197,8 @@ unsafe fn convert_command(node: *mut pg_sys::Node) -> Command {
                 }
                 // PARTITION OF: exactly one parent, and a bound.
                 // (IF NOT EXISTS of a table that exists: PostgreSQL skips it, nothing is scanned.)
-                let skipped = s.if_not_exists && relref(s.relation).is_some_and(|r| crate::catalog::resolve(&r).is_some());
+                let skipped =
+                    s.if_not_exists && relref(s.relation).is_some_and(|r| crate::catalog::resolve(&r).is_some());
                 let partition_of = if s.partbound.is_null() || skipped {
                     None
                 } else {
