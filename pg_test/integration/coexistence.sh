@@ -100,7 +100,19 @@ SQL
         '[ "$(val $db "SELECT count(*) FROM migrate_guard.history WHERE command_tag = '"'DROP TABLE'"' AND '"'extension'"' = ANY (allowed_via)")" -gt 0 ]'
     out=$(q -d $db -c "DROP TABLE public.events_default" 2>&1 || true)
     check "pg_partman: retention does not cover the default partition's drop by hand" contains "$out" "migrate_guard: drop-table"
+    # Once a role other than a superuser may write part_config, it could register its own
+    # tables: both exemptions are off.
+    q -d $db -c "INSERT INTO public.events VALUES (99999, now() + interval '300 days', 'far')" >/dev/null
+    q -d postgres -c "DROP ROLE IF EXISTS mg_coex_writer" -c "CREATE ROLE mg_coex_writer" >/dev/null
+    q -d $db -c "GRANT UPDATE ON partman.part_config TO mg_coex_writer" >/dev/null
+    out=$(q -d $db -c "CREATE TABLE public.events_far PARTITION OF public.events FOR VALUES FROM ('2099-01-01') TO ('2099-01-02')" 2>&1 || true)
+    check "pg_partman: with part_config writable by another role, a partition over a populated default is partition-scan" contains "$out" "migrate_guard: partition-scan"
+    oldest=$(val $db "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                      WHERE i.inhparent = 'public.events'::regclass AND c.relname <> 'events_default' ORDER BY 1 LIMIT 1")
+    out=$(q -d $db -c "DROP TABLE public.$oldest" 2>&1 || true)
+    check "pg_partman: ... and configured retention no longer lets a partition's drop through" contains "$out" "migrate_guard: drop-table"
     q -d postgres -c "DROP DATABASE $db WITH (FORCE)" >/dev/null
+    q -d postgres -c "DROP ROLE mg_coex_writer" >/dev/null
 else
     log "pg_partman layer skipped: Debian has no postgresql-$PG_MAJOR-partman package here"
 fi

@@ -45,8 +45,9 @@ SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) AS bound
 -- IF NOT EXISTS of a partition that exists: PostgreSQL skips it, nothing is scanned.
 CREATE TABLE IF NOT EXISTS events_2027 PARTITION OF events FOR VALUES FROM ('2027-01-01') TO ('2028-01-01');
 -- A bound that calls a function is not analysed (transforming it would run the function).
+BEGIN;
 CREATE TABLE events_today PARTITION OF events FOR VALUES FROM (current_date + 10000) TO (current_date + 10001);
-DROP TABLE events_today;
+ROLLBACK;
 -- A bound outside what the default's constraint proves is scanned again.
 CREATE TABLE events_2030 PARTITION OF events FOR VALUES FROM ('2030-01-01') TO ('2031-01-01');
 -- An empty default partition, or a new (empty) table attached, needs no proof.

@@ -23,7 +23,7 @@ SET ROLE mg_hi_app;
 SELECT migrate_guard.begin_migration('hi_0001', 'sha256:111');
 CREATE TABLE app_table (id int);
 SELECT migrate_guard.end_migration() AS statements;
-SELECT command_tag, object_identity, session_user_name, current_user_name FROM migrate_guard.history WHERE id > :start;
+SELECT command_tag, object_identity, session_user_name, current_user_name FROM migrate_guard.history WHERE id > :start ORDER BY id;
 -- ... but cannot write either table, directly or by any other way in.
 INSERT INTO migrate_guard.history (executed_at, transaction_id, session_user_name, current_user_name, backend_pid, command_tag, verdict)
 VALUES (now(), '1', 'x', 'x', 1, 'x', 'ok');
