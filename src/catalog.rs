@@ -147,18 +147,7 @@ impl Facts for CatalogFacts {
     fn domain_columns(&self, domain: &[String]) -> Vec<(Rel, String)> {
         // The name resolves as the statement's does, with the session's search_path (the query
         // names only pg_catalog's function); the columns are read with the extension's own path.
-        let name = domain
-            .iter()
-            .map(|p| crate::sqltext::quote_ident(p))
-            .collect::<Vec<_>>()
-            .join(".");
-        let Ok(Some(oid)) = crate::catalog::attempt(|| {
-            Spi::get_one_with_args::<pg_sys::Oid>(
-                "SELECT pg_catalog.to_regtype($1)::pg_catalog.oid",
-                &[name.as_str().into()],
-            )
-        })
-        .map(|r| r.ok().flatten()) else {
+        let Some(oid) = type_oid(domain) else {
             return vec![];
         };
         let users: Vec<(pg_sys::Oid, String)> = crate::privilege::with_safe_path(|| {
@@ -219,13 +208,6 @@ impl Facts for CatalogFacts {
 
     fn reached(&self, reach: &crate::model::Reach) -> crate::facts::Reached {
         use crate::model::{ObjectKind, Reach};
-        let quoted = |parts: &[String]| {
-            parts
-                .iter()
-                .map(|p| crate::sqltext::quote_ident(p))
-                .collect::<Vec<_>>()
-                .join(".")
-        };
         // Names resolve as the statement's do (the session's search_path; only pg_catalog's
         // functions are named); the catalog is then read with the extension's own path.
         let (sql, args): (&str, Vec<pgrx::datum::DatumWithOid>) = match reach {
@@ -236,20 +218,7 @@ impl Facts for CatalogFacts {
                 vec![names.clone().into()],
             ),
             Reach::Types(names) => {
-                let oids: Vec<pg_sys::Oid> = names
-                    .iter()
-                    .filter_map(|n| {
-                        let text = quoted(n);
-                        crate::catalog::attempt(|| {
-                            Spi::get_one_with_args::<pg_sys::Oid>(
-                                "SELECT pg_catalog.to_regtype($1)::pg_catalog.oid",
-                                &[text.as_str().into()],
-                            )
-                        })
-                        .ok()
-                        .and_then(|r| r.ok().flatten())
-                    })
-                    .collect();
+                let oids: Vec<pg_sys::Oid> = names.iter().filter_map(|n| type_oid(n)).collect();
                 (
                     "WITH RECURSIVE d(oid) AS (
                          SELECT pg_catalog.unnest($1::pg_catalog.oid[])
@@ -375,6 +344,20 @@ impl Facts for CatalogFacts {
         self.session.set(Some(s));
         s
     }
+}
+
+/// The type a statement names by `parts`, resolved as the statement resolves it: with the
+/// session's search_path (the query names only pg_catalog's function).
+fn type_oid(parts: &[String]) -> Option<pg_sys::Oid> {
+    let name = crate::sqltext::quote_qualified(parts);
+    attempt(|| {
+        Spi::get_one_with_args::<pg_sys::Oid>(
+            "SELECT pg_catalog.to_regtype($1)::pg_catalog.oid",
+            &[name.as_str().into()],
+        )
+    })
+    .ok()
+    .and_then(|r| r.ok().flatten())
 }
 
 /// The key columns of index `index` when it is an index of table `table`.

@@ -177,6 +177,11 @@ pub fn quote_ident(s: &str) -> String {
 /// `sql` with every reference to the identifier `old` (a bare word that folds to it, or a quoted
 /// identifier spelling it exactly) replaced by `new`, quoted as needed. String literals and
 /// comments are left alone. For index definitions, whose column references are unqualified.
+/// A qualified name from its parts, each quoted where needed: `public."Order Items"`.
+pub fn quote_qualified(parts: &[String]) -> String {
+    parts.iter().map(|p| quote_ident(p)).collect::<Vec<_>>().join(".")
+}
+
 pub fn replace_identifier(sql: &str, old: &str, new: &str) -> String {
     let replacement = quote_ident(new);
     let mut out = String::with_capacity(sql.len() + replacement.len());

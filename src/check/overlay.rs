@@ -221,12 +221,6 @@ impl Overlay {
             .max()
     }
 
-    /// The catalog name of a constraint the script may have renamed (constraint renames are not
-    /// modelled: the name as given).
-    pub fn catalog_constraint_name(&self, _oid: u32, name: &str) -> String {
-        name.to_owned()
-    }
-
     pub fn schema_exists(&self, schema: &str, catalog: &dyn Catalog) -> bool {
         if self.schemas_dropped.iter().any(|s| s == schema) {
             return false;

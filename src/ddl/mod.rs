@@ -50,9 +50,6 @@ unsafe fn convert_command(node: *mut pg_sys::Node) -> Command {
                     if_not_exists: s.if_not_exists,
                 })
             }
-            T::T_DropStmt if reaching_drop(&*(node as *const pg_sys::DropStmt)).is_some() => {
-                reaching_drop(&*(node as *const pg_sys::DropStmt)).unwrap_or(Command::Other)
-            }
             T::T_DropOwnedStmt => {
                 let s = &*(node as *const pg_sys::DropOwnedStmt);
                 let roles = role_oids(s.roles);
@@ -83,6 +80,9 @@ unsafe fn convert_command(node: *mut pg_sys::Node) -> Command {
             }
             T::T_DropStmt => {
                 let s = &*(node as *const pg_sys::DropStmt);
+                if let Some(reaching) = reaching_drop(s) {
+                    return reaching;
+                }
                 let kind = object_kind(s.removeType);
                 if kind == ObjectKind::Other {
                     return Command::Other;

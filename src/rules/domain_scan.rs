@@ -20,7 +20,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     let Some((first, column)) = users.first() else {
         return;
     };
-    let name = domain.iter().map(|p| quote_ident(p)).collect::<Vec<_>>().join(".");
+    let name = crate::sqltext::quote_qualified(domain);
     let more = match users.len() {
         1 => String::new(),
         n => format!(" and {} other table{}", n - 1, if n == 2 { "" } else { "s" }),
@@ -31,12 +31,11 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
         .map(|(r, c)| format!("{}.{}", r.display, quote_ident(c)))
         .collect();
     let safe_way = if what.starts_with("VALIDATE") {
-        format!(
-            "Validating a domain constraint always scans under SHARE locks (unlike a table's VALIDATE CONSTRAINT): check \
+        "Validating a domain constraint always scans under SHARE locks (unlike a table's VALIDATE CONSTRAINT): check \
              the stored values yourself with a plain query that takes no lock beyond reads (SELECT … WHERE NOT (<the \
              check>)), fix what it finds, and leave the constraint NOT VALID (new and updated values are checked \
              already), or validate it at a quiet time."
-        )
+            .to_owned()
     } else {
         format!(
             "Add it without the scan: ALTER DOMAIN {name} ADD CONSTRAINT <name> CHECK (…) NOT VALID; (instant: new and \
