@@ -19,4 +19,14 @@ for v in $versions; do
     PG=$v bash scripts/test_version.sh
     log "PostgreSQL $v: all tests passed ($(( ($(date +%s) - t0) / 60 )) min so far)"
 done
-log "all tests passed on PostgreSQL $(echo $versions | sed 's/ /, /g')"
+# pg_upgrade of a guarded cluster, for the pairs whose both versions ran above (each version's
+# turn left migrate_guard installed in it): the oldest to the newest, and 15 to 17.
+for pair in "13 18" "15 17"; do
+    set -- $pair
+    if [[ " $versions " == *" $1 "* ]] && [[ " $versions " == *" $2 "* ]]; then
+        bash pg_test/integration/pg_upgrade.sh "$1" "$2"
+    else
+        log "pg_upgrade $1 -> $2: skipped (it runs when make test covers both versions)"
+    fi
+done
+log "all tests passed on PostgreSQL $(echo $versions | sed 's/ /, /g') ($(( ($(date +%s) - t0) / 60 )) min)"
