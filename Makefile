@@ -5,7 +5,7 @@
 # uses PostgreSQL 15 (Debian 12's own) and make test runs 15, 18 and 13 in turn.
 PG ?=
 export PG
-.PHONY: run stop test cli bench bench-backfill bench-temp bench-dml bench-callgrind bench-check install setup psql verdicts
+.PHONY: run stop test cli package bench bench-backfill bench-temp bench-dml bench-callgrind bench-check install setup psql verdicts
 
 run:
 	@bash scripts/setup.sh
@@ -25,6 +25,13 @@ cli:
 
 test:
 	@bash scripts/test.sh
+
+# Packages for DBAs into dist/: per PostgreSQL version a .deb (postgresql-NN-migrate-guard) and a
+# relocatable tarball, the static migrate-guard client and its .deb, SHA256SUMS (scripts/package.sh).
+# PG=NN for one version; without it 15 and every other version prepared in /var/cache/migrate_guard.
+package:
+	@bash scripts/setup.sh
+	@bash scripts/package.sh
 
 bench:
 	@bash scripts/setup.sh
