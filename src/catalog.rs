@@ -123,6 +123,16 @@ impl Facts for CatalogFacts {
         type_change_rewrites(pg_sys::Oid::from(rel.oid), column, to)
     }
 
+    fn type_change_rechecks(
+        &self,
+        rel: &Rel,
+        column: &str,
+        to: (u32, i32),
+        collation: Option<&[String]>,
+    ) -> crate::facts::Rechecks {
+        type_change_rechecks(pg_sys::Oid::from(rel.oid), column, to, collation).unwrap_or_default()
+    }
+
     fn server(&self) -> crate::server::Server {
         crate::server::Server::running()
     }
@@ -447,6 +457,145 @@ fn type_change_rewrites(relid: pg_sys::Oid, column: &str, to: (u32, i32)) -> Opt
         }
     })
     .flatten()
+}
+
+/// See [`Facts::type_change_rechecks`]. PostgreSQL (`ATPostAlterTypeCleanup`) drops and re-creates
+/// every index and constraint that depends on the column; `TryReuseIndex` keeps an index's storage
+/// only when `CheckIndexCompatible` finds the new definition's operator classes and collations
+/// equal to the old ones, and never for an index with an expression or a predicate, or an invalid
+/// one. A re-added CHECK constraint is validated again by a scan unless the table is rewritten
+/// anyway (this is only asked when it is not).
+fn type_change_rechecks(
+    relid: pg_sys::Oid,
+    column: &str,
+    to: (u32, i32),
+    collation: Option<&[String]>,
+) -> Option<crate::facts::Rechecks> {
+    let new_type = pg_sys::Oid::from(to.0);
+    // The COLLATE clause resolves as the statement's will, with the session's search_path.
+    let new_collation = match collation {
+        Some(parts) => Spi::get_one_with_args::<pg_sys::Oid>(
+            "SELECT pg_catalog.to_regcollation($1)::pg_catalog.oid",
+            &[crate::sqltext::quote_qualified(parts).into()],
+        )
+        .ok()
+        .flatten()?,
+        // SAFETY: syscache lookup; 0 for a type that is not collatable.
+        None => unsafe { pg_sys::get_typcollation(new_type) },
+    };
+    type Row = (
+        String,
+        bool,
+        pg_sys::Oid,
+        pg_sys::Oid,
+        pg_sys::Oid,
+        pg_sys::Oid,
+        pg_sys::Oid,
+    );
+    let (indexes, checks): (Vec<Row>, Vec<String>) = crate::privilege::with_safe_path(|| {
+        Spi::connect(|c| {
+            // Every index that depends on the column (a key column, an INCLUDE column, an
+            // expression or a predicate), with each key position the column takes (NULL when it
+            // takes none: then only an expression, predicate or INCLUDE refers to it).
+            let indexes = c
+                .select(
+                    "WITH col AS (
+                         SELECT a.attnum, a.atttypid, a.attcollation FROM pg_catalog.pg_attribute a
+                          WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attname OPERATOR(pg_catalog.=) $2
+                            AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped)
+                     SELECT i.indexrelid::pg_catalog.regclass::pg_catalog.text,
+                            (i.indexprs IS NOT NULL OR i.indpred IS NOT NULL OR NOT i.indisvalid),
+                            ic.relam, col.atttypid, col.attcollation,
+                            i.indclass[k.ord OPERATOR(pg_catalog.-) 1], i.indcollation[k.ord OPERATOR(pg_catalog.-) 1]
+                       FROM col
+                       JOIN pg_catalog.pg_index i ON i.indrelid OPERATOR(pg_catalog.=) $1
+                       JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid
+                       LEFT JOIN LATERAL pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY AS k(attnum, ord)
+                              ON k.attnum OPERATOR(pg_catalog.=) col.attnum
+                             AND k.ord OPERATOR(pg_catalog.<=) i.indnkeyatts
+                      WHERE col.attnum OPERATOR(pg_catalog.=) ANY (i.indkey::pg_catalog.int2[])
+                         OR EXISTS (SELECT FROM pg_catalog.pg_depend d
+                                     WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                                       AND d.objid OPERATOR(pg_catalog.=) i.indexrelid
+                                       AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+                                       AND d.refobjid OPERATOR(pg_catalog.=) $1
+                                       AND d.refobjsubid OPERATOR(pg_catalog.=) col.attnum)
+                      ORDER BY 1, k.ord",
+                    None,
+                    &[relid.into(), column.into()],
+                )?
+                .map(|r| {
+                    let oid = |n: usize| r.get::<pg_sys::Oid>(n).map(|o| o.unwrap_or(pg_sys::InvalidOid));
+                    Ok((
+                        r.get::<String>(1)?.unwrap_or_default(),
+                        r.get::<bool>(2)?.unwrap_or(true),
+                        oid(3)?,
+                        oid(4)?,
+                        oid(5)?,
+                        oid(6)?,
+                        oid(7)?,
+                    ))
+                })
+                .collect::<Result<Vec<_>, pgrx::spi::Error>>()?;
+            let checks = c
+                .select(
+                    "SELECT n.conname::pg_catalog.text FROM pg_catalog.pg_constraint n
+                       JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) n.conrelid
+                      WHERE n.conrelid OPERATOR(pg_catalog.=) $1 AND a.attname OPERATOR(pg_catalog.=) $2
+                        AND n.contype OPERATOR(pg_catalog.=) 'c' AND n.convalidated
+                        AND a.attnum OPERATOR(pg_catalog.=) ANY (n.conkey)
+                      ORDER BY 1",
+                    None,
+                    &[relid.into(), column.into()],
+                )?
+                .map(|r| Ok(r.get::<String>(1)?.unwrap_or_default()))
+                .collect::<Result<Vec<_>, pgrx::spi::Error>>()?;
+            Ok::<_, pgrx::spi::Error>((indexes, checks))
+        })
+        .ok()
+    })?;
+    let mut out = crate::facts::Rechecks {
+        indexes: vec![],
+        checks,
+    };
+    for (name, never_reused, am, old_type, old_collation, opclass, index_collation) in indexes {
+        let why = if never_reused {
+            Some("PostgreSQL never reuses an index with an expression or a predicate")
+        } else if opclass == pg_sys::InvalidOid {
+            // The column is only INCLUDEd: the index is reused whatever its type.
+            None
+        } else {
+            // The new definition names the old operator class where it was not the old type's
+            // default (and keeps it); otherwise it takes the new type's default.
+            // SAFETY: syscache lookups.
+            let new_opclass = unsafe {
+                if pg_sys::GetDefaultOpClass(old_type, am) == opclass {
+                    pg_sys::GetDefaultOpClass(new_type, am)
+                } else {
+                    opclass
+                }
+            };
+            // Likewise the collation: one written on the index stays; the column's follows it.
+            let new_index_collation = if index_collation == old_collation {
+                new_collation
+            } else {
+                index_collation
+            };
+            if new_opclass != opclass {
+                Some("its operator class changes")
+            } else if new_index_collation != index_collation {
+                Some("its collation changes")
+            } else {
+                None
+            }
+        };
+        if let Some(why) = why {
+            if !out.indexes.iter().any(|(n, _)| n == &name) {
+                out.indexes.push((name, why));
+            }
+        }
+    }
+    Some(out)
 }
 
 /// Resolve a name the way the statement will, without locking and without erroring.

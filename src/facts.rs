@@ -166,6 +166,21 @@ pub struct Reached {
     pub columns: Vec<(Rel, String)>,
 }
 
+/// See [`Facts::type_change_rechecks`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rechecks {
+    /// Indexes rebuilt, each with why (`its collation changes`, `it has an expression`, …).
+    pub indexes: Vec<(String, &'static str)>,
+    /// Validated CHECK constraints re-checked on every row.
+    pub checks: Vec<String>,
+}
+
+impl Rechecks {
+    pub fn is_empty(&self) -> bool {
+        self.indexes.is_empty() && self.checks.is_empty()
+    }
+}
+
 /// Session state the rules consult.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Session {
@@ -194,6 +209,11 @@ pub trait Facts {
     /// Whether changing `column` to the type `(oid, typmod)` without a USING expression makes
     /// PostgreSQL rewrite the table; `None` when it cannot be decided (no such column or cast).
     fn type_change_rewrites(&self, rel: &Rel, column: &str, to: (u32, i32)) -> Option<bool>;
+    /// What a change of `column` to the type `(oid, typmod)` with `collation` (as written; `None`:
+    /// the type's default) that rewrites nothing still does to every row, under the ALTER's ACCESS
+    /// EXCLUSIVE lock: the indexes PostgreSQL rebuilds instead of reusing, and the validated CHECK
+    /// constraints it re-checks.
+    fn type_change_rechecks(&self, rel: &Rel, column: &str, to: (u32, i32), collation: Option<&[String]>) -> Rechecks;
     fn session(&self) -> Session;
     /// The server's version and what it supports.
     fn server(&self) -> crate::server::Server;
@@ -241,6 +261,8 @@ pub struct FakeFacts {
     /// `(table, lock this transaction holds on it)`
     pub held: Vec<(String, crate::model::LockMode)>,
     pub reached: Reached,
+    /// `(column, what changing its type without a rewrite still does)`
+    pub rechecks: Vec<(String, Rechecks)>,
 }
 
 #[cfg(test)]
@@ -340,6 +362,20 @@ impl Facts for FakeFacts {
             .find(|(o, c)| *o == rel.oid && c.name == column)
             .map(|(_, c)| c.clone())
     }
+    fn type_change_rechecks(
+        &self,
+        _rel: &Rel,
+        column: &str,
+        _to: (u32, i32),
+        _collation: Option<&[String]>,
+    ) -> Rechecks {
+        self.rechecks
+            .iter()
+            .find(|(c, _)| c == column)
+            .map(|(_, r)| r.clone())
+            .unwrap_or_default()
+    }
+
     fn type_change_rewrites(&self, _rel: &Rel, column: &str, to: (u32, i32)) -> Option<bool> {
         self.type_changes
             .iter()

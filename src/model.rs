@@ -306,6 +306,8 @@ pub enum AlterCmd {
         column: String,
         new_type: TypeRef,
         using: Using,
+        /// The `COLLATE` clause, qualified as written; `None`: the new type's default collation.
+        collation: Option<Vec<String>>,
     },
     AddConstraint(Constraint),
     ValidateConstraint {

@@ -231,6 +231,24 @@ impl Facts for ScriptFacts<'_> {
         self.catalog.type_change_rewrites(rel, &name, to)
     }
 
+    fn type_change_rechecks(
+        &self,
+        rel: &Rel,
+        column: &str,
+        to: (u32, i32),
+        collation: Option<&[String]>,
+    ) -> crate::facts::Rechecks {
+        // A table the script created is new (no rule judges it); an existing one is judged by
+        // the catalog's indexes and constraints, under the column's catalog name.
+        if is_script_oid(rel.oid) {
+            return Default::default();
+        }
+        let Some(name) = self.overlay.catalog_name(rel.oid, column) else {
+            return Default::default();
+        };
+        self.catalog.type_change_rechecks(rel, &name, to, collation)
+    }
+
     fn session(&self) -> Session {
         let mut s = self.catalog.session();
         if let Some(open) = self.overlay.in_migration {

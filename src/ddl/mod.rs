@@ -375,10 +375,12 @@ unsafe fn alter_cmd(cmd: &pg_sys::AlterTableCmd, parent: &RelRef) -> AlterCmd {
                 } else {
                     Using::Expression
                 };
+                let collation = (!def.collClause.is_null()).then(|| string_list((*def.collClause).collname));
                 AlterCmd::AlterType {
                     new_type: type_ref(def.typeName, TypeLookup::Full),
                     column,
                     using,
+                    collation,
                 }
             }
             AT::AT_AddConstraint if is_a(cmd.def, pg_sys::NodeTag::T_Constraint) => {

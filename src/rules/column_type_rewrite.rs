@@ -14,6 +14,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
             column,
             new_type,
             using,
+            collation,
         } = cmd
         else {
             continue;
@@ -27,6 +28,16 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
                 .resolved
                 .and_then(|to| facts.type_change_rewrites(&rel, column, to)),
         };
+        // In place: still judged by what PostgreSQL rebuilds and re-checks.
+        if rewrites == Some(false) {
+            if let Some(to) = new_type.resolved {
+                let again = facts.type_change_rechecks(&rel, column, to, collation.as_deref());
+                if !again.is_empty() {
+                    out.push(in_place_finding(&rel, column, new_type, &again, facts));
+                }
+            }
+            continue;
+        }
         // Unknown (no such column, no cast): PostgreSQL reports it; the rewrite backstop covers the rest.
         if rewrites != Some(true) {
             continue;
@@ -82,6 +93,61 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
 }
 
 /// The type changes that pass the guard.
+/// A type change PostgreSQL makes in place that still reads every row under ACCESS EXCLUSIVE: an
+/// index it cannot reuse is built again, a CHECK constraint is validated again.
+fn in_place_finding(
+    rel: &crate::facts::Rel,
+    column: &str,
+    new_type: &crate::model::TypeRef,
+    again: &crate::facts::Rechecks,
+    facts: &dyn Facts,
+) -> Finding {
+    let (t, c, new) = (&rel.display, quote_ident(column), &new_type.display);
+    let old = facts
+        .column(rel, column)
+        .map(|c| c.type_display)
+        .unwrap_or_else(|| "its type".to_owned());
+    let mut what = Vec::new();
+    for (index, why) in &again.indexes {
+        what.push(format!("rebuilds index {index} ({why})"));
+    }
+    for check in &again.checks {
+        what.push(format!(
+            "re-checks CHECK constraint {} on every row",
+            quote_ident(check)
+        ));
+    }
+    let what = what.join(" and ");
+    Finding {
+        rule: RuleId::ColumnTypeRewrite,
+        message: format!(
+            "ALTER COLUMN {c} TYPE {new} rewrites no row of {} {t}, but {what} under an ACCESS EXCLUSIVE lock",
+            rel.kind.noun()
+        ),
+        detail: format!(
+            "Changing {c} from {old} to {new} needs no new copy of the rows, but PostgreSQL drops and re-creates what \
+             depends on the column: it reads every row of {} while every read and write of the table waits.",
+            rel.described()
+        ),
+        safe_way: if rel.kind == RelKind::Table {
+            format!(
+                "Let the database do expand, migrate, contract: SELECT migrate_guard.expand_column({}, {}, new_type => \
+                 {}); adds a new column that a trigger keeps in step with {c}, and gives the CREATE INDEX CONCURRENTLY \
+                 statements for its indexes; CALL migrate_guard.backfill_expansion(<id>); SELECT \
+                 migrate_guard.contract(<id>); swaps it in under the name {c}. Or, for an index only: build the new \
+                 one first with CREATE INDEX CONCURRENTLY, drop the old one with DROP INDEX CONCURRENTLY.",
+                quote_literal(t),
+                quote_literal(column),
+                quote_literal(new),
+            )
+        } else {
+            "Build what depends on the column again without blocking first (CREATE INDEX CONCURRENTLY; a CHECK \
+             constraint as NOT VALID, then VALIDATE), then change the type when nothing left needs a rebuild."
+                .to_owned()
+        },
+    }
+}
+
 const NO_REWRITE: &str = "Changes PostgreSQL makes without a rewrite pass the guard: varchar(n) to varchar(m >= n) or \
                           text, numeric(p,s) to numeric(p' >= p,s), dropping a length limit.";
 
@@ -102,6 +168,7 @@ mod tests {
                 constrained_domain: None,
             },
             using,
+            collation: None,
         }
     }
 
@@ -127,6 +194,30 @@ mod tests {
         f.type_changes = vec![("b".into(), 25, false)];
         let got = run(alter_type("b", 25, Using::Expression), &f);
         assert!(got[0].detail.contains("with a USING expression"));
+    }
+
+    #[test]
+    fn in_place_changes_that_rebuild_an_index_or_recheck_are_blocked() {
+        let mut f = FakeFacts::default().with("t", FakeFacts::table("t"));
+        f.type_changes = vec![("b".into(), 25, false), ("c".into(), 25, false)];
+        f.rechecks = vec![(
+            "b".into(),
+            crate::facts::Rechecks {
+                indexes: vec![("t_b_idx".into(), "its collation changes")],
+                checks: vec!["b_short".into()],
+            },
+        )];
+        let got = run(alter_type("b", 25, Using::Column), &f);
+        assert_eq!(got.len(), 1);
+        assert!(got[0].message.contains("rewrites no row"), "{}", got[0].message);
+        assert!(
+            got[0]
+                .message
+                .contains("rebuilds index t_b_idx (its collation changes)")
+        );
+        assert!(got[0].message.contains("re-checks CHECK constraint b_short"));
+        // nothing depends on c: in place, nothing read
+        assert!(run(alter_type("c", 25, Using::Column), &f).is_empty());
     }
 
     #[test]

@@ -151,7 +151,7 @@ impl RuleId {
                 "ADD COLUMN with a volatile default, serial, identity or GENERATED ... STORED on a table that holds data (table rewrite)"
             }
             RuleId::ColumnTypeRewrite => {
-                "ALTER COLUMN ... TYPE that rewrites the table (not a binary-compatible change), or with a USING expression"
+                "ALTER COLUMN ... TYPE that rewrites the table (not a binary-compatible change) or has a USING expression, or that rewrites nothing but rebuilds an index or re-checks a CHECK constraint"
             }
             RuleId::ValidatingCheck => {
                 "ADD CONSTRAINT ... CHECK without NOT VALID, or a CHECK inline in ADD COLUMN, on a table that holds data"
