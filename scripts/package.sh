@@ -15,7 +15,8 @@
 #
 # Settings: MG_DIST (default dist/); MG_PACKAGE_CLI=0 leaves the client out; MG_PACKAGE_SRC builds
 # another checkout of the extension (pg_test/integration/package.sh packages an earlier release
-# that way, with a CARGO_TARGET_DIR of its own).
+# that way, with a CARGO_TARGET_DIR of its own); with PG=NN, MG_PACKAGE_PG_CONFIG builds against
+# another tree of that version (e.g. a production build of 18 beside the cache's assertion one).
 source "$(dirname "$0")/lib.sh"
 
 SRC=$(cd "${MG_PACKAGE_SRC:-$REPO_ROOT}" && pwd)
@@ -33,14 +34,19 @@ trap 'rm -rf "$work"' EXIT
 
 # The pg_config of a major version: Debian's for the system's, the cache's for the others.
 pg_config_of() {
-    if [ "$1" = "$SYSTEM_MAJOR" ]; then echo "/usr/lib/postgresql/$1/bin/pg_config"; else echo "$MG_CACHE/pg$1/bin/pg_config"; fi
+    if [ -n "${MG_PACKAGE_PG_CONFIG:-}" ] && [ "$1" = "${PG:-}" ]; then echo "$MG_PACKAGE_PG_CONFIG"
+    elif [ "$1" = "$SYSTEM_MAJOR" ]; then echo "/usr/lib/postgresql/$1/bin/pg_config"
+    else echo "$MG_CACHE/pg$1/bin/pg_config"; fi
 }
+[ -z "${MG_PACKAGE_PG_CONFIG:-}" ] || [ -n "${PG:-}" ] || die "MG_PACKAGE_PG_CONFIG needs PG=NN (the version it is)"
 is_cassert() { "$1" --configure | grep -q -- "--enable-cassert"; }
 
 if [ -n "${PG:-}" ]; then
     majors=$PG_MAJOR
     config=$(pg_config_of "$PG_MAJOR")
     [ -x "$config" ] || die "PostgreSQL $PG_MAJOR: no $config (make setup PG=$PG_MAJOR prepares it)"
+    [ "$("$config" --version | sed -n 's/^PostgreSQL \([0-9]*\).*/\1/p')" = "$PG_MAJOR" ] \
+        || die "$config is $("$config" --version), not PostgreSQL $PG_MAJOR"
     if is_cassert "$config"; then
         die "PostgreSQL $PG_MAJOR: $config is configured with --enable-cassert: not packaged (a production library is built against the headers of a production server)"
     fi
