@@ -1,8 +1,9 @@
 # migrate_guard: the two commands a user needs, plus a few helpers.
 #   make run    set up, build, install, start the local cluster and show the guard at work
 #   make test   set up, build, install and run the whole test suite, on every tested version
-# PG=13|15|18 picks the PostgreSQL version (make run PG=13, make test PG=18); without it, make run
-# uses PostgreSQL 15 (Debian 12's own) and make test runs 15, 18 and 13 in turn.
+# PG=13|14|15|16|17|18 picks the PostgreSQL version (make run PG=13, make test PG=18); without it,
+# make run uses PostgreSQL 15 (Debian 12's own) and make test runs 15, 17, 16, 18, 14 and 13 in
+# turn, then the pg_upgrade tests.
 PG ?=
 export PG
 .PHONY: run stop test cli package bench bench-backfill bench-temp bench-dml bench-callgrind bench-check install setup psql verdicts

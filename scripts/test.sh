@@ -13,6 +13,8 @@ t0=$(date +%s)
 # The command-line client's own tests need no server (its tests against servers run per version).
 log "migrate-guard CLI: unit tests"
 cargo test -q -p migrate-guard
+# PGXN's META.json against the Meta Spec's required keys, and its versions against the build's.
+bash pg_test/integration/meta.sh
 for v in $versions; do
     log "PostgreSQL $v: set-up"
     MG_SETUP_TOOLS=1 MG_VERSIONS=$v PG=$v bash scripts/setup.sh

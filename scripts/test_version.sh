@@ -36,4 +36,9 @@ bash pg_test/integration/check.sh
 bash pg_test/integration/verdicts.sh
 bash pg_test/integration/crosscheck.sh
 bash pg_test/pg_regress_suite.sh
+# Last, as it replaces the development install for a while (and on 17 recreates the test
+# cluster): the packages. On 15 the .deb (golden suite, the client, the upgrade from the previous
+# release's package); on 17 the tarball into the PyPI tree. The other versions' packages are
+# built by make package and install the same way.
+case $PG_MAJOR in 15 | 17) bash pg_test/integration/package.sh ;; esac
 log "PostgreSQL $PG_MAJOR: all tests passed"
