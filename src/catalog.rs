@@ -460,12 +460,28 @@ fn type_change_rewrites(relid: pg_sys::Oid, column: &str, to: (u32, i32)) -> Opt
 }
 
 /// See [`Facts::type_change_rechecks`]. PostgreSQL (`ATPostAlterTypeCleanup`) drops and re-creates
-/// every index and constraint that depends on the column; `TryReuseIndex` keeps an index's storage
-/// only when `CheckIndexCompatible` finds the new definition's operator classes and collations
-/// equal to the old ones, and never for an index with an expression or a predicate, or an invalid
-/// one. A re-added CHECK constraint is validated again by a scan unless the table is rewritten
-/// anyway (this is only asked when it is not).
+/// every index and constraint that depends on the column, on the table and on each inheritance
+/// child or partition it recurses to. `TryReuseIndex` keeps an index's storage only when
+/// `CheckIndexCompatible` finds the new definition's operator classes and collations equal to the
+/// old ones (and, for an operator class of polymorphic input, the column type unchanged); never for
+/// an index with an expression or a predicate, nor an invalid one; and a partitioned index has no
+/// storage to keep: every partition's index is built again. A re-added CHECK constraint is
+/// validated again by a scan unless the table is rewritten anyway (only asked when it is not).
 fn type_change_rechecks(
+    relid: pg_sys::Oid,
+    column: &str,
+    to: (u32, i32),
+    collation: Option<&[String]>,
+) -> Option<crate::facts::Rechecks> {
+    // A catalog ERROR (a COLLATE naming another database, say) is PostgreSQL's to report.
+    try_catalog(|| rechecks_unguarded(relid, column, to, collation)).flatten()
+}
+
+/// Polymorphic pseudo-types (PostgreSQL's `IsPolymorphicType`): anyelement, anyarray,
+/// anynonarray, anyenum, anyrange, anymultirange and the anycompatible family.
+const POLYMORPHIC: [u32; 11] = [2283, 2277, 2776, 3500, 3831, 4537, 5077, 5078, 5079, 5080, 4538];
+
+fn rechecks_unguarded(
     relid: pg_sys::Oid,
     column: &str,
     to: (u32, i32),
@@ -483,32 +499,41 @@ fn type_change_rechecks(
         // SAFETY: syscache lookup; 0 for a type that is not collatable.
         None => unsafe { pg_sys::get_typcollation(new_type) },
     };
-    type Row = (
-        String,
-        bool,
-        pg_sys::Oid,
-        pg_sys::Oid,
-        pg_sys::Oid,
-        pg_sys::Oid,
-        pg_sys::Oid,
-    );
+    struct Row {
+        name: String,
+        exprs: bool,
+        valid: bool,
+        partitioned: bool,
+        attached: bool,
+        am: pg_sys::Oid,
+        old_type: pg_sys::Oid,
+        old_collation: pg_sys::Oid,
+        opclass: pg_sys::Oid,
+        index_collation: pg_sys::Oid,
+    }
     let (indexes, checks): (Vec<Row>, Vec<String>) = crate::privilege::with_safe_path(|| {
         Spi::connect(|c| {
-            // Every index that depends on the column (a key column, an INCLUDE column, an
-            // expression or a predicate), with each key position the column takes (NULL when it
-            // takes none: then only an expression, predicate or INCLUDE refers to it).
+            // The table and every inheritance child or partition below it (the ALTER recurses to
+            // them; the column has the same name in each), then every index that depends on the
+            // column there (a key column, an INCLUDE column, an expression or a predicate), with
+            // each key position the column takes (NULL when it takes none).
             let indexes = c
                 .select(
-                    "WITH col AS (
-                         SELECT a.attnum, a.atttypid, a.attcollation FROM pg_catalog.pg_attribute a
-                          WHERE a.attrelid OPERATOR(pg_catalog.=) $1 AND a.attname OPERATOR(pg_catalog.=) $2
-                            AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped)
+                    "WITH RECURSIVE rels(relid) AS (
+                         SELECT $1::pg_catalog.oid
+                         UNION SELECT h.inhrelid FROM pg_catalog.pg_inherits h JOIN rels ON h.inhparent OPERATOR(pg_catalog.=) rels.relid),
+                     col AS (
+                         SELECT a.attrelid, a.attnum, a.atttypid, a.attcollation
+                           FROM rels JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) rels.relid
+                          WHERE a.attname OPERATOR(pg_catalog.=) $2 AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped)
                      SELECT i.indexrelid::pg_catalog.regclass::pg_catalog.text,
-                            (i.indexprs IS NOT NULL OR i.indpred IS NOT NULL OR NOT i.indisvalid),
+                            (i.indexprs IS NOT NULL OR i.indpred IS NOT NULL), i.indisvalid,
+                            ic.relkind OPERATOR(pg_catalog.=) 'I',
+                            EXISTS (SELECT FROM pg_catalog.pg_inherits h WHERE h.inhrelid OPERATOR(pg_catalog.=) i.indexrelid),
                             ic.relam, col.atttypid, col.attcollation,
                             i.indclass[k.ord OPERATOR(pg_catalog.-) 1], i.indcollation[k.ord OPERATOR(pg_catalog.-) 1]
                        FROM col
-                       JOIN pg_catalog.pg_index i ON i.indrelid OPERATOR(pg_catalog.=) $1
+                       JOIN pg_catalog.pg_index i ON i.indrelid OPERATOR(pg_catalog.=) col.attrelid
                        JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid
                        LEFT JOIN LATERAL pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY AS k(attnum, ord)
                               ON k.attnum OPERATOR(pg_catalog.=) col.attnum
@@ -518,7 +543,7 @@ fn type_change_rechecks(
                                      WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
                                        AND d.objid OPERATOR(pg_catalog.=) i.indexrelid
                                        AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
-                                       AND d.refobjid OPERATOR(pg_catalog.=) $1
+                                       AND d.refobjid OPERATOR(pg_catalog.=) col.attrelid
                                        AND d.refobjsubid OPERATOR(pg_catalog.=) col.attnum)
                       ORDER BY 1, k.ord",
                     None,
@@ -526,22 +551,32 @@ fn type_change_rechecks(
                 )?
                 .map(|r| {
                     let oid = |n: usize| r.get::<pg_sys::Oid>(n).map(|o| o.unwrap_or(pg_sys::InvalidOid));
-                    Ok((
-                        r.get::<String>(1)?.unwrap_or_default(),
-                        r.get::<bool>(2)?.unwrap_or(true),
-                        oid(3)?,
-                        oid(4)?,
-                        oid(5)?,
-                        oid(6)?,
-                        oid(7)?,
-                    ))
+                    let flag = |n: usize| r.get::<bool>(n).map(|b| b.unwrap_or(false));
+                    Ok(Row {
+                        name: r.get::<String>(1)?.unwrap_or_default(),
+                        exprs: flag(2)?,
+                        valid: flag(3)?,
+                        partitioned: flag(4)?,
+                        attached: flag(5)?,
+                        am: oid(6)?,
+                        old_type: oid(7)?,
+                        old_collation: oid(8)?,
+                        opclass: oid(9)?,
+                        index_collation: oid(10)?,
+                    })
                 })
                 .collect::<Result<Vec<_>, pgrx::spi::Error>>()?;
+            // Validated CHECK constraints on the column, of the table and of what it recurses to
+            // (an inherited one once, under its name).
             let checks = c
                 .select(
-                    "SELECT n.conname::pg_catalog.text FROM pg_catalog.pg_constraint n
+                    "WITH RECURSIVE rels(relid) AS (
+                         SELECT $1::pg_catalog.oid
+                         UNION SELECT h.inhrelid FROM pg_catalog.pg_inherits h JOIN rels ON h.inhparent OPERATOR(pg_catalog.=) rels.relid)
+                     SELECT DISTINCT n.conname::pg_catalog.text FROM rels
+                       JOIN pg_catalog.pg_constraint n ON n.conrelid OPERATOR(pg_catalog.=) rels.relid
                        JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) n.conrelid
-                      WHERE n.conrelid OPERATOR(pg_catalog.=) $1 AND a.attname OPERATOR(pg_catalog.=) $2
+                      WHERE a.attname OPERATOR(pg_catalog.=) $2
                         AND n.contype OPERATOR(pg_catalog.=) 'c' AND n.convalidated
                         AND a.attnum OPERATOR(pg_catalog.=) ANY (n.conkey)
                       ORDER BY 1",
@@ -558,40 +593,52 @@ fn type_change_rechecks(
         indexes: vec![],
         checks,
     };
-    for (name, never_reused, am, old_type, old_collation, opclass, index_collation) in indexes {
-        let why = if never_reused {
+    for row in indexes {
+        let why = if row.attached {
+            // A partition's index attached to a partitioned one: built again with its parent,
+            // which is reported.
+            None
+        } else if row.partitioned {
+            Some("a partitioned index: PostgreSQL builds every partition's index again")
+        } else if row.exprs {
             Some("PostgreSQL never reuses an index with an expression or a predicate")
-        } else if opclass == pg_sys::InvalidOid {
+        } else if !row.valid {
+            Some("an invalid index is built again in full")
+        } else if row.opclass == pg_sys::InvalidOid {
             // The column is only INCLUDEd: the index is reused whatever its type.
             None
         } else {
             // The new definition names the old operator class where it was not the old type's
             // default (and keeps it); otherwise it takes the new type's default.
             // SAFETY: syscache lookups.
-            let new_opclass = unsafe {
-                if pg_sys::GetDefaultOpClass(old_type, am) == opclass {
-                    pg_sys::GetDefaultOpClass(new_type, am)
+            let (new_opclass, polymorphic) = unsafe {
+                let new_opclass = if pg_sys::GetDefaultOpClass(row.old_type, row.am) == row.opclass {
+                    pg_sys::GetDefaultOpClass(new_type, row.am)
                 } else {
-                    opclass
-                }
+                    row.opclass
+                };
+                let input = pg_sys::get_opclass_input_type(row.opclass).to_u32();
+                (new_opclass, POLYMORPHIC.contains(&input))
             };
             // Likewise the collation: one written on the index stays; the column's follows it.
-            let new_index_collation = if index_collation == old_collation {
+            let new_index_collation = if row.index_collation == row.old_collation {
                 new_collation
             } else {
-                index_collation
+                row.index_collation
             };
-            if new_opclass != opclass {
+            if new_opclass != row.opclass {
                 Some("its operator class changes")
-            } else if new_index_collation != index_collation {
+            } else if polymorphic && row.old_type != new_type {
+                Some("its operator class takes any type, and the column's type changes")
+            } else if new_index_collation != row.index_collation {
                 Some("its collation changes")
             } else {
                 None
             }
         };
         if let Some(why) = why {
-            if !out.indexes.iter().any(|(n, _)| n == &name) {
-                out.indexes.push((name, why));
+            if !out.indexes.iter().any(|(n, _)| n == &row.name) {
+                out.indexes.push((row.name, why));
             }
         }
     }

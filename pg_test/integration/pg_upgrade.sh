@@ -92,11 +92,23 @@ ALTER TABLE orders ADD COLUMN note text;
 SQL
 # A finished backfill.
 psql_old -c "CALL migrate_guard.backfill('users', 'email_domain = split_part(email, ''@'', 2)', 'email_domain IS NULL', batch_size => 500)" 2>/dev/null
-# An unfinished one: statement_timeout stops the CALL after a few committed batches. Its set
-# clause counts how often each row was updated (n), so "exactly once" can be checked.
-out=$(psql_old -c "SET statement_timeout = '600ms'" \
-    -c "CALL migrate_guard.backfill('orders', 'n = n + 1', batch_size => 100, pause => '100ms')" 2>&1 || true)
-check "the second backfill stopped part way (statement_timeout)" contains "$out" "statement timeout"
+# An unfinished one: cancelled from another session once it has committed two batches (the
+# cancel takes effect after the batch running then). Its set clause counts how often each row
+# was updated (n), so "exactly once" can be checked after the upgrade.
+bf_out=$(mktemp)
+psql_old -c "CALL migrate_guard.backfill('orders', 'n = n + 1', batch_size => 100, pause => '200ms')" >"$bf_out" 2>&1 &
+bf_pid=$!
+batches=0
+for _ in $(seq 1 600); do
+    batches=$("$old_bin/psql" -X -At -d shop -c "SELECT coalesce(max(batches), 0) FROM migrate_guard.list_backfills() WHERE set_clause = 'n = n + 1' AND status = 'running'")
+    [ "$batches" -ge 2 ] && break
+    sleep 0.1
+done
+"$old_bin/psql" -X -At -d shop -c "SELECT migrate_guard.cancel_backfill(job_id) FROM migrate_guard.list_backfills() WHERE set_clause = 'n = n + 1' AND status = 'running'" >/dev/null
+wait "$bf_pid" || true
+check "the second backfill was cancelled part way (after $batches batches)" eq \
+    "$("$old_bin/psql" -X -At -d shop -c "SELECT status FROM migrate_guard.list_backfills() WHERE set_clause = 'n = n + 1'")" cancelled
+rm -f "$bf_out"
 # Two expansions: one to contract after the upgrade, one to abort.
 psql_old -o /dev/null <<'SQL'
 SELECT migrate_guard.expand_column('users', 'username', new_name => 'display_name') AS expansion_rename \gset
