@@ -194,6 +194,69 @@ impl Facts for CatalogFacts {
             .collect()
     }
 
+    fn publication_publishes_changes(&self, name: &str) -> Option<bool> {
+        crate::privilege::with_safe_path(|| {
+            Spi::get_one_with_args::<bool>(
+                "SELECT p.pubupdate OR p.pubdelete FROM pg_catalog.pg_publication p
+                  WHERE p.pubname OPERATOR(pg_catalog.=) $1",
+                &[name.into()],
+            )
+            .ok()
+            .flatten()
+        })
+    }
+
+    fn without_replica_identity(&self, rel: Option<&Rel>) -> Vec<(Rel, &'static str)> {
+        // Without a relation: what FOR ALL TABLES publishes (permanent ordinary tables outside
+        // the system schemas).
+        // (pgrx passes InvalidOid as NULL: "all tables" is a parameter of its own.)
+        let root = rel.map(|r| pg_sys::Oid::from(r.oid)).unwrap_or(pg_sys::InvalidOid);
+        let found: Vec<(pg_sys::Oid, String)> = crate::privilege::with_safe_path(|| {
+            Spi::connect(|c| {
+                c.select(
+                    "WITH RECURSIVE rels(relid) AS (
+                         SELECT $1::pg_catalog.oid WHERE NOT $2
+                         UNION SELECT c.oid FROM pg_catalog.pg_class c
+                          WHERE $2 AND c.relkind OPERATOR(pg_catalog.=) 'r'
+                            AND c.relpersistence OPERATOR(pg_catalog.=) 'p'
+                            AND c.relnamespace OPERATOR(pg_catalog.<>) ALL (ARRAY(SELECT n.oid FROM pg_catalog.pg_namespace n
+                                 WHERE n.nspname OPERATOR(pg_catalog.=) ANY ('{pg_catalog,information_schema,pg_toast}'::pg_catalog.name[])))
+                         UNION SELECT h.inhrelid FROM pg_catalog.pg_inherits h JOIN rels ON h.inhparent OPERATOR(pg_catalog.=) rels.relid)
+                     SELECT c.oid, c.relreplident::pg_catalog.text FROM rels
+                       JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) rels.relid
+                      WHERE c.relkind OPERATOR(pg_catalog.=) 'r'
+                        AND (c.relreplident OPERATOR(pg_catalog.=) 'n'
+                             OR (c.relreplident OPERATOR(pg_catalog.=) 'd' AND NOT EXISTS (
+                                   SELECT FROM pg_catalog.pg_index i WHERE i.indrelid OPERATOR(pg_catalog.=) c.oid AND i.indisprimary))
+                             OR (c.relreplident OPERATOR(pg_catalog.=) 'i' AND NOT EXISTS (
+                                   SELECT FROM pg_catalog.pg_index i WHERE i.indrelid OPERATOR(pg_catalog.=) c.oid AND i.indisreplident)))
+                      ORDER BY c.oid",
+                    None,
+                    &[root.into(), rel.is_none().into()],
+                )?
+                .map(|r| {
+                    Ok((
+                        r.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::InvalidOid),
+                        r.get::<String>(2)?.unwrap_or_default(),
+                    ))
+                })
+                .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+            })
+            .unwrap_or_default()
+        });
+        found
+            .into_iter()
+            .filter_map(|(oid, ident)| {
+                let why = match ident.as_str() {
+                    "n" => "its replica identity is NOTHING",
+                    "i" => "its replica identity index is gone",
+                    _ => "it has no primary key, and its replica identity is DEFAULT",
+                };
+                Some((self.rel_by_oid(oid)?, why))
+            })
+            .collect()
+    }
+
     fn held_lock(&self, rel: &Rel) -> Option<crate::model::LockMode> {
         use crate::model::LockMode::*;
         // SAFETY: relcache reference without a lock; the lock manager's local table is read only.

@@ -235,6 +235,12 @@ pub trait Facts {
     /// The kind of constraint `name` of `rel`, and whether it is valid already, when the catalog
     /// has it.
     fn constraint_kind(&self, rel: &Rel, name: &str) -> Option<(crate::model::ConstraintKind, bool)>;
+    /// Whether publication `name` publishes UPDATE or DELETE; `None` when there is none.
+    fn publication_publishes_changes(&self, name: &str) -> Option<bool>;
+    /// The tables that cannot take UPDATE or DELETE once a publication of them publishes those
+    /// (no replica identity), each with why: `rel` and its inheritance children or partitions,
+    /// or, for `None`, every table of the database that `FOR ALL TABLES` would publish.
+    fn without_replica_identity(&self, rel: Option<&Rel>) -> Vec<(Rel, &'static str)>;
 }
 
 /// `heap`'s oid in [`FakeFacts`] (as in PostgreSQL).
@@ -263,6 +269,10 @@ pub struct FakeFacts {
     pub reached: Reached,
     /// `(column, what changing its type without a rewrite still does)`
     pub rechecks: Vec<(String, Rechecks)>,
+    /// `(publication, publishes UPDATE or DELETE)`
+    pub publications: Vec<(String, bool)>,
+    /// Tables without a replica identity, by name.
+    pub no_identity: Vec<String>,
 }
 
 #[cfg(test)]
@@ -362,6 +372,18 @@ impl Facts for FakeFacts {
             .find(|(o, c)| *o == rel.oid && c.name == column)
             .map(|(_, c)| c.clone())
     }
+    fn publication_publishes_changes(&self, name: &str) -> Option<bool> {
+        self.publications.iter().find(|(n, _)| n == name).map(|(_, p)| *p)
+    }
+
+    fn without_replica_identity(&self, rel: Option<&Rel>) -> Vec<(Rel, &'static str)> {
+        self.rels
+            .iter()
+            .filter(|(_, r)| self.no_identity.contains(&r.name) && rel.is_none_or(|x| x.oid == r.oid))
+            .map(|(_, r)| (r.clone(), "it has no primary key, and its replica identity is DEFAULT"))
+            .collect()
+    }
+
     fn type_change_rechecks(
         &self,
         _rel: &Rel,

@@ -124,6 +124,8 @@ pub fn lock_needs(stmt: &Statement, server: Server) -> Vec<LockNeed> {
         Command::Comment { .. } => vec![],
         // SHARE on every table with a column of the domain: the domain-scan rule names them.
         Command::AlterDomain { .. } | Command::Reaching { .. } | Command::Other => vec![],
+        // Adding tables to a publication takes SHARE UPDATE EXCLUSIVE on them: reads and writes go on.
+        Command::Publication(p) => p.tables.iter().map(|t| need(t, ShareUpdateExclusive)).collect(),
     }
 }
 
@@ -189,6 +191,7 @@ fn targets(stmt: &Statement) -> Vec<LockTarget> {
             ReindexTarget::Table(t) => vec![rel(t)],
             ReindexTarget::Many { .. } => vec![],
         },
+        Command::Publication(p) => p.tables.iter().map(rel).collect(),
         Command::CreateRelation { .. } | Command::AlterDomain { .. } | Command::Reaching { .. } | Command::Other => {
             vec![]
         }

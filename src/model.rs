@@ -103,8 +103,28 @@ pub enum Command {
         what: String,
         reach: Reach,
     },
+    /// `CREATE PUBLICATION` / `ALTER PUBLICATION … ADD|SET TABLE`: the tables it starts
+    /// publishing, and whether they can take UPDATE and DELETE afterwards.
+    Publication(Publication),
     /// Any other DDL: the guard has no rule for it.
     Other,
+}
+
+/// See [`Command::Publication`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publication {
+    pub name: String,
+    /// `CREATE` (else `ALTER`).
+    pub create: bool,
+    /// The tables named (`FOR TABLE`, `ADD TABLE`, `SET TABLE`).
+    pub tables: Vec<RelRef>,
+    /// `FOR ALL TABLES`.
+    pub all_tables: bool,
+    /// `TABLES IN SCHEMA` (15+): not judged.
+    pub schemas: bool,
+    /// Whether it publishes UPDATE or DELETE, when the statement says (`CREATE`: its `publish`
+    /// option, all of them by default); `None`: as the publication already does.
+    pub publishes_changes: Option<bool>,
 }
 
 /// What a [`Command::Reaching`] statement reaches, to be looked up in the catalog.

@@ -437,6 +437,68 @@ pub mod compat {
         }
     }
 
+    /// The tables a `CREATE PUBLICATION` or `ALTER PUBLICATION` starts publishing (`FOR TABLE`,
+    /// `ADD TABLE`, `SET TABLE`; none for `DROP TABLE`), and whether it also names schemas
+    /// (`TABLES IN SCHEMA`, 15+). 13 and 14 keep a list of RangeVars, 15+ a list of
+    /// PublicationObjSpecs.
+    ///
+    /// # Safety
+    /// `node` must be a valid `CreatePublicationStmt` or `AlterPublicationStmt`.
+    pub unsafe fn publication_tables(node: *mut pg_sys::Node) -> (Vec<*mut pg_sys::RangeVar>, bool) {
+        use pgrx::PgList;
+        unsafe {
+            #[cfg(any(feature = "pg13", feature = "pg14"))]
+            {
+                let tables = if (*node).type_ == pg_sys::NodeTag::T_CreatePublicationStmt {
+                    (*(node as *const pg_sys::CreatePublicationStmt)).tables
+                } else {
+                    let s = &*(node as *const pg_sys::AlterPublicationStmt);
+                    if s.tableAction == pg_sys::DefElemAction::DEFELEM_DROP {
+                        std::ptr::null_mut()
+                    } else {
+                        s.tables
+                    }
+                };
+                let rels = PgList::<pg_sys::Node>::from_pg(tables)
+                    .iter_ptr()
+                    .filter(|n| !n.is_null() && (**n).type_ == pg_sys::NodeTag::T_RangeVar)
+                    .map(|n| n as *mut pg_sys::RangeVar)
+                    .collect();
+                (rels, false)
+            }
+            #[cfg(not(any(feature = "pg13", feature = "pg14")))]
+            {
+                let objects = if (*node).type_ == pg_sys::NodeTag::T_CreatePublicationStmt {
+                    (*(node as *const pg_sys::CreatePublicationStmt)).pubobjects
+                } else {
+                    let s = &*(node as *const pg_sys::AlterPublicationStmt);
+                    if s.action == pg_sys::AlterPublicationAction::AP_DropObjects {
+                        std::ptr::null_mut()
+                    } else {
+                        s.pubobjects
+                    }
+                };
+                let mut rels = Vec::new();
+                let mut schemas = false;
+                for n in PgList::<pg_sys::Node>::from_pg(objects).iter_ptr() {
+                    if n.is_null() || (*n).type_ != pg_sys::NodeTag::T_PublicationObjSpec {
+                        continue;
+                    }
+                    let o = &*(n as *const pg_sys::PublicationObjSpec);
+                    match o.pubobjtype {
+                        pg_sys::PublicationObjSpecType::PUBLICATIONOBJ_TABLE if !o.pubtable.is_null() => {
+                            rels.push((*o.pubtable).relation)
+                        }
+                        pg_sys::PublicationObjSpecType::PUBLICATIONOBJ_TABLES_IN_SCHEMA
+                        | pg_sys::PublicationObjSpecType::PUBLICATIONOBJ_TABLES_IN_CUR_SCHEMA => schemas = true,
+                        _ => {}
+                    }
+                }
+                (rels, schemas)
+            }
+        }
+    }
+
     /// The value of an integer constant (`A_Const`), if `node` is one.
     ///
     /// # Safety

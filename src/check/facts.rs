@@ -298,6 +298,25 @@ impl Facts for ScriptFacts<'_> {
         self.catalog.constraint_kind(rel, name)
     }
 
+    /// The catalog's publications (one the script creates is not seen: taken to publish
+    /// everything, PostgreSQL's default).
+    fn publication_publishes_changes(&self, name: &str) -> Option<bool> {
+        self.catalog.publication_publishes_changes(name)
+    }
+
+    /// The catalog's tables and replica identities (a primary key the script adds earlier is not
+    /// seen; a table the script creates is new, and no rule judges it).
+    fn without_replica_identity(&self, rel: Option<&Rel>) -> Vec<(Rel, &'static str)> {
+        if rel.is_some_and(|r| is_script_oid(r.oid)) {
+            return vec![];
+        }
+        self.catalog
+            .without_replica_identity(rel)
+            .into_iter()
+            .filter(|(r, _)| !self.overlay.catalog_gone(r.oid, &LiveCatalog))
+            .collect()
+    }
+
     /// The catalog's tables (a table the script created and filled is not seen).
     fn domain_columns(&self, domain: &[String]) -> Vec<(Rel, String)> {
         self.catalog

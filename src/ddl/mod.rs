@@ -288,6 +288,7 @@ unsafe fn convert_command(node: *mut pg_sys::Node) -> Command {
                     scan,
                 }
             }
+            T::T_CreatePublicationStmt | T::T_AlterPublicationStmt => publication(node),
             T::T_CreateTrigStmt => {
                 let s = &*(node as *const pg_sys::CreateTrigStmt);
                 match relref(s.relation) {
@@ -765,6 +766,48 @@ fn relref_from_parts(parts: &[String]) -> Option<RelRef> {
             name: name.clone(),
         }),
         [] => None,
+    }
+}
+
+/// `CREATE PUBLICATION` / `ALTER PUBLICATION`: the tables it starts publishing and, when the
+/// statement sets it, whether it publishes UPDATE or DELETE.
+unsafe fn publication(node: *mut pg_sys::Node) -> Command {
+    unsafe {
+        let create = (*node).type_ == pg_sys::NodeTag::T_CreatePublicationStmt;
+        let (name, options, all_tables) = if create {
+            let s = &*(node as *const pg_sys::CreatePublicationStmt);
+            (s.pubname, s.options, s.for_all_tables)
+        } else {
+            let s = &*(node as *const pg_sys::AlterPublicationStmt);
+            (s.pubname, s.options, s.for_all_tables)
+        };
+        let (rels, schemas) = crate::server::compat::publication_tables(node);
+        // publish = 'insert, update, delete, truncate' (all of them when not given).
+        let mut publishes_changes = create.then_some(true);
+        for o in PgList::<pg_sys::Node>::from_pg(options).iter_ptr() {
+            if !is_a(o, pg_sys::NodeTag::T_DefElem) {
+                continue;
+            }
+            let d = &*(o as *const pg_sys::DefElem);
+            if cstr(d.defname).as_deref() != Some("publish") {
+                continue;
+            }
+            if let Some(v) = crate::server::compat::string_value(d.arg).and_then(|p| cstr(p)) {
+                publishes_changes = Some(
+                    v.split(',')
+                        .map(|a| a.trim().to_ascii_lowercase())
+                        .any(|a| a == "update" || a == "delete"),
+                );
+            }
+        }
+        Command::Publication(crate::model::Publication {
+            name: cstr(name).unwrap_or_default(),
+            create,
+            tables: rels.into_iter().filter_map(|r| relref(r)).collect(),
+            all_tables,
+            schemas,
+            publishes_changes,
+        })
     }
 }
 

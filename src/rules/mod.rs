@@ -31,6 +31,7 @@ pub mod lock_timeout;
 pub mod manual_ddl;
 pub mod noops;
 pub mod partition_scan;
+pub mod publication_identity;
 pub mod reaching;
 pub mod rename_column;
 pub mod rename_table;
@@ -64,6 +65,7 @@ pub enum RuleId {
     BlockingReindex,
     PartitionScan,
     DomainScan,
+    PublicationIdentity,
     LockTimeout,
     ManualDdl,
     LargeUpdate,
@@ -92,6 +94,7 @@ impl RuleId {
         RuleId::BlockingReindex,
         RuleId::PartitionScan,
         RuleId::DomainScan,
+        RuleId::PublicationIdentity,
         RuleId::LockTimeout,
         RuleId::ManualDdl,
         RuleId::LargeUpdate,
@@ -120,6 +123,7 @@ impl RuleId {
             RuleId::BlockingReindex => "blocking-reindex",
             RuleId::PartitionScan => "partition-scan",
             RuleId::DomainScan => "domain-scan",
+            RuleId::PublicationIdentity => "publication-identity",
             RuleId::LockTimeout => "lock-timeout",
             RuleId::ManualDdl => "manual-ddl",
             RuleId::LargeUpdate => "large-update",
@@ -174,6 +178,9 @@ impl RuleId {
             RuleId::BlockingDetach => "ALTER TABLE ... DETACH PARTITION without CONCURRENTLY",
             RuleId::DomainScan => {
                 "ALTER DOMAIN ... ADD CONSTRAINT without NOT VALID, SET NOT NULL or VALIDATE CONSTRAINT on a domain that columns of existing tables holding data use"
+            }
+            RuleId::PublicationIdentity => {
+                "CREATE PUBLICATION / ALTER PUBLICATION ... ADD|SET TABLE that publishes UPDATE or DELETE of an existing table without a replica identity (its UPDATE and DELETE then fail)"
             }
             RuleId::PartitionScan => {
                 "ATTACH PARTITION or CREATE TABLE ... PARTITION OF that must read a populated table (the one attached, or the default partition) under ACCESS EXCLUSIVE because no valid constraint proves the bound"
@@ -245,6 +252,7 @@ impl RuleId {
             RuleId::BlockingReindex => blocking_reindex::check,
             RuleId::PartitionScan => partition_scan::check,
             RuleId::DomainScan => domain_scan::check,
+            RuleId::PublicationIdentity => publication_identity::check,
             RuleId::LockTimeout => lock_timeout::check,
             RuleId::ManualDdl => manual_ddl::check,
             // Judged on data changes (the executor hook, check()), not on a DDL statement alone.
