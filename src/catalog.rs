@@ -160,9 +160,7 @@ impl Facts for CatalogFacts {
         let Some(oid) = type_oid(domain) else {
             return vec![];
         };
-        let users: Vec<(pg_sys::Oid, String)> = crate::privilege::with_safe_path(|| {
-            Spi::connect(|c| {
-                c.select(
+        let users = oid_text_rows(
                     "WITH RECURSIVE d(oid) AS (
                          SELECT $1::pg_catalog.oid
                          UNION SELECT t.oid FROM pg_catalog.pg_type t JOIN d ON t.typbasetype OPERATOR(pg_catalog.=) d.oid
@@ -174,19 +172,8 @@ impl Facts for CatalogFacts {
                         AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
                         AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,m}'::pg_catalog.\"char\"[])
                       ORDER BY a.attrelid, a.attnum",
-                    None,
                     &[oid.into()],
-                )?
-                .map(|r| {
-                    Ok((
-                        r.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::InvalidOid),
-                        r.get::<String>(2)?.unwrap_or_default(),
-                    ))
-                })
-                .collect::<Result<Vec<_>, pgrx::spi::Error>>()
-            })
-            .unwrap_or_default()
-        });
+        );
         users
             .into_iter()
             .filter_map(|(oid, col)| Some((self.with_storage(self.rel_by_oid(oid)?), col)))
@@ -211,9 +198,7 @@ impl Facts for CatalogFacts {
         // the system schemas).
         // (pgrx passes InvalidOid as NULL: "all tables" is a parameter of its own.)
         let root = rel.map(|r| pg_sys::Oid::from(r.oid)).unwrap_or(pg_sys::InvalidOid);
-        let found: Vec<(pg_sys::Oid, String)> = crate::privilege::with_safe_path(|| {
-            Spi::connect(|c| {
-                c.select(
+        let found = oid_text_rows(
                     "WITH RECURSIVE rels(relid) AS (
                          SELECT $1::pg_catalog.oid WHERE NOT $2
                          UNION SELECT c.oid FROM pg_catalog.pg_class c
@@ -231,19 +216,8 @@ impl Facts for CatalogFacts {
                              OR (c.relreplident OPERATOR(pg_catalog.=) 'i' AND NOT EXISTS (
                                    SELECT FROM pg_catalog.pg_index i WHERE i.indrelid OPERATOR(pg_catalog.=) c.oid AND i.indisreplident)))
                       ORDER BY c.oid",
-                    None,
                     &[root.into(), rel.is_none().into()],
-                )?
-                .map(|r| {
-                    Ok((
-                        r.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::InvalidOid),
-                        r.get::<String>(2)?.unwrap_or_default(),
-                    ))
-                })
-                .collect::<Result<Vec<_>, pgrx::spi::Error>>()
-            })
-            .unwrap_or_default()
-        });
+        );
         found
             .into_iter()
             .filter_map(|(oid, ident)| {
@@ -520,6 +494,24 @@ fn type_change_rewrites(relid: pg_sys::Oid, column: &str, to: (u32, i32)) -> Opt
         }
     })
     .flatten()
+}
+
+/// The `(oid, text)` rows of a catalog query, run with the extension's own search_path; none when
+/// it fails (a fact that cannot be read is no reason to fail the user's statement).
+fn oid_text_rows(query: &str, args: &[pgrx::datum::DatumWithOid]) -> Vec<(pg_sys::Oid, String)> {
+    crate::privilege::with_safe_path(|| {
+        Spi::connect(|c| {
+            c.select(query, None, args)?
+                .map(|r| {
+                    Ok((
+                        r.get::<pg_sys::Oid>(1)?.unwrap_or(pg_sys::InvalidOid),
+                        r.get::<String>(2)?.unwrap_or_default(),
+                    ))
+                })
+                .collect::<Result<Vec<_>, pgrx::spi::Error>>()
+        })
+        .unwrap_or_default()
+    })
 }
 
 /// See [`Facts::type_change_rechecks`]. PostgreSQL (`ATPostAlterTypeCleanup`) drops and re-creates

@@ -11,7 +11,8 @@
 #
 # Both versions must have migrate_guard installed (make test installs it in each version's turn:
 # this runs after both). The clusters are throw-away, on ports 53OLD and 53NEW, under MG_HOME.
-source "$(dirname "$0")/../../scripts/lib.sh"
+# check/eq/contains/finish from the integration helpers; the clusters here are its own.
+source "$(dirname "$0")/common.sh"
 cd "$REPO_ROOT"
 
 old=${1:?usage: pg_upgrade.sh OLD NEW}
@@ -63,12 +64,6 @@ stop() { as_postgres "$1/pg_ctl" -D "$2" -m fast -w stop >/dev/null; }
 # What history holds, as one fingerprint: row count, last id, and a digest of every row.
 HISTORY="SELECT count(*) || '/' || max(id) || '/' || md5(string_agg(concat_ws('|', id, executed_at, transaction_id, session_user_name, command_tag, object_identity, statement, verdict, rules_allowed, allowed_via, migration_id), ',' ORDER BY id)) FROM migrate_guard.history"
 
-failures=0
-pass() { printf '  ok    %s\n' "$*"; }
-fail() { printf '  FAIL  %s\n' "$*"; failures=$((failures + 1)); }
-check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
-eq() { [ "$1" = "$2" ] || { printf '        expected [%s], got [%s]\n' "$2" "$1"; return 1; }; }
-contains() { grep -qF -- "$2" <<<"$1" || { printf '        output lacks [%s]:\n%s\n' "$2" "$(head -c 1500 <<<"$1")"; return 1; }; }
 
 # --- the old cluster, with everything a guarded database accumulates -------------------------
 initdb_for "$old_bin" "$old_data"
@@ -152,46 +147,46 @@ fi
 start "$new_bin" "$new_data" "$new_port"
 export PGPORT=$new_port
 psql_new() { "$new_bin/psql" -X -q -v ON_ERROR_STOP=1 -d shop "$@"; }
-val() { "$new_bin/psql" -X -At -v ON_ERROR_STOP=1 -d shop -c "$*"; }
-check "the server is PostgreSQL $new" eq "$(val "SELECT current_setting('server_version_num')::int / 10000")" "$new"
-check "the extension kept its version ($ext_version)" eq "$(val "SELECT extversion FROM pg_extension WHERE extname = 'migrate_guard'")" "$ext_version"
-check "the event triggers came along, enabled ($triggers_before)" eq "$(val "$TRIGGERS")" "$triggers_before"
-check "history intact" eq "$(val "$HISTORY")" "$history_before"
+on_new() { "$new_bin/psql" -X -At -v ON_ERROR_STOP=1 -d shop -c "$*"; }
+check "the server is PostgreSQL $new" eq "$(on_new "SELECT current_setting('server_version_num')::int / 10000")" "$new"
+check "the extension kept its version ($ext_version)" eq "$(on_new "SELECT extversion FROM pg_extension WHERE extname = 'migrate_guard'")" "$ext_version"
+check "the event triggers came along, enabled ($triggers_before)" eq "$(on_new "$TRIGGERS")" "$triggers_before"
+check "history intact" eq "$(on_new "$HISTORY")" "$history_before"
 out=$(psql_new -c "ALTER EXTENSION migrate_guard UPDATE" 2>&1)
 check "ALTER EXTENSION migrate_guard UPDATE: nothing to do (the library serves the same version)" contains "$out" "already"
-check "registered migrations intact" eq "$(val "SELECT string_agg(to_jsonb(m)::text, ',' ORDER BY 1) FROM migrate_guard.migrations m")" "$migrations_before"
-check "backfill jobs intact ($jobs_before)" eq "$(val "SELECT string_agg(job_id || ':' || status, ',' ORDER BY job_id) FROM migrate_guard.list_backfills()")" "$jobs_before"
+check "registered migrations intact" eq "$(on_new "SELECT string_agg(to_jsonb(m)::text, ',' ORDER BY 1) FROM migrate_guard.migrations m")" "$migrations_before"
+check "backfill jobs intact ($jobs_before)" eq "$(on_new "SELECT string_agg(job_id || ':' || status, ',' ORDER BY job_id) FROM migrate_guard.list_backfills()")" "$jobs_before"
 
 # The unfinished backfill: the same CALL resumes it, once, and every row ends updated exactly once.
 out=$(psql_new -c "CALL migrate_guard.backfill('orders', 'n = n + 1', batch_size => 100)" 2>&1)
 check "the unfinished backfill resumes after its last committed batch" contains "$out" "resuming backfill job"
-check "every row updated exactly once" eq "$(val "SELECT count(*) FILTER (WHERE n = 1) || '/' || count(*) FROM orders")" "3000/3000"
+check "every row updated exactly once" eq "$(on_new "SELECT count(*) FILTER (WHERE n = 1) || '/' || count(*) FROM orders")" "3000/3000"
 out=$(psql_new -c "CALL migrate_guard.backfill('orders', 'n = n + 1', batch_size => 100)" 2>&1)
-check "a finished job is not resumed again (a new job starts)" test "$(val "SELECT count(*) FROM migrate_guard.list_backfills() WHERE status = 'done'")" -ge 2
-check "… and that new job updated each row once more, not twice" eq "$(val "SELECT count(*) FILTER (WHERE n = 2) FROM orders")" "3000"
+check "a finished job is not resumed again (a new job starts)" test "$(on_new "SELECT count(*) FROM migrate_guard.list_backfills() WHERE status = 'done'")" -ge 2
+check "… and that new job updated each row once more, not twice" eq "$(on_new "SELECT count(*) FILTER (WHERE n = 2) FROM orders")" "3000"
 
 # The expansions: one contracted, one aborted.
-rename_id=$(val "SELECT id FROM migrate_guard.expansions WHERE new_name = 'display_name'")
-abort_id=$(val "SELECT id FROM migrate_guard.expansions WHERE new_name = 'remark'")
+rename_id=$(on_new "SELECT id FROM migrate_guard.expansions WHERE new_name = 'display_name'")
+abort_id=$(on_new "SELECT id FROM migrate_guard.expansions WHERE new_name = 'remark'")
 psql_new -c "INSERT INTO users (id, username, email) VALUES (5001, 'after_upgrade', 'x@example.com')"
-check "the expansion's trigger still keeps both columns in step" eq "$(val "SELECT display_name FROM users WHERE id = 5001")" "after_upgrade"
-val "SELECT unnest(pending_statements) FROM migrate_guard.expansions WHERE id = $rename_id" \
+check "the expansion's trigger still keeps both columns in step" eq "$(on_new "SELECT display_name FROM users WHERE id = 5001")" "after_upgrade"
+on_new "SELECT unnest(pending_statements) FROM migrate_guard.expansions WHERE id = $rename_id" \
     | while IFS= read -r stmt; do psql_new -c "$stmt"; done
 psql_new -c "CALL migrate_guard.backfill_expansion($rename_id)" 2>/dev/null
 out=$(psql_new -c "SELECT migrate_guard.contract($rename_id)" 2>&1)
-check "contract() of the expansion started before the upgrade" eq "$(val "SELECT phase FROM migrate_guard.expansions WHERE id = $rename_id")" "contracted"
-check "… the old column is gone, the new one holds every row" eq "$(val "SELECT count(*) FROM users WHERE display_name LIKE 'user%'")|$(val "SELECT count(*) FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = 'username' AND NOT attisdropped")" "2000|0"
+check "contract() of the expansion started before the upgrade" eq "$(on_new "SELECT phase FROM migrate_guard.expansions WHERE id = $rename_id")" "contracted"
+check "… the old column is gone, the new one holds every row" eq "$(on_new "SELECT count(*) FROM users WHERE display_name LIKE 'user%'")|$(on_new "SELECT count(*) FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = 'username' AND NOT attisdropped")" "2000|0"
 psql_new -c "SELECT migrate_guard.abort_expansion($abort_id)" >/dev/null
-check "abort_expansion() of the other one" eq "$(val "SELECT phase FROM migrate_guard.expansions WHERE id = $abort_id")|$(val "SELECT count(*) FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attname = 'remark' AND NOT attisdropped")" "aborted|0"
+check "abort_expansion() of the other one" eq "$(on_new "SELECT phase FROM migrate_guard.expansions WHERE id = $abort_id")|$(on_new "SELECT count(*) FROM pg_attribute WHERE attrelid = 'orders'::regclass AND attname = 'remark' AND NOT attisdropped")" "aborted|0"
 
 # The guard blocks and allows as before, and records what it allows.
 out=$(psql_new -c "CREATE INDEX ON orders (total)" 2>&1 || true)
 check "blocks CREATE INDEX on a populated table" contains "$out" "migrate_guard: blocking-index"
 psql_new -c "CREATE INDEX CONCURRENTLY orders_total ON orders (total)"
-check "allows CREATE INDEX CONCURRENTLY, and records it" eq "$(val "SELECT count(*) FROM migrate_guard.history WHERE statement LIKE 'CREATE INDEX CONCURRENTLY orders_total%'")" "1"
-check "history ids go on after the old ones" test "$(val "SELECT min(id) FROM migrate_guard.history WHERE statement LIKE 'CREATE INDEX CONCURRENTLY orders_total%'")" -gt "$(cut -d/ -f2 <<<"$history_before")"
+check "allows CREATE INDEX CONCURRENTLY, and records it" eq "$(on_new "SELECT count(*) FROM migrate_guard.history WHERE statement LIKE 'CREATE INDEX CONCURRENTLY orders_total%'")" "1"
+check "history ids go on after the old ones" test "$(on_new "SELECT min(id) FROM migrate_guard.history WHERE statement LIKE 'CREATE INDEX CONCURRENTLY orders_total%'")" -gt "$(cut -d/ -f2 <<<"$history_before")"
 
 stop "$new_bin" "$new_data"
-if [ "$failures" -gt 0 ]; then log "pg_upgrade $old -> $new: $failures check(s) failed"; exit 1; fi
-as_root rm -rf "$dir"
-log "pg_upgrade $old -> $new: all checks passed"
+# The clusters stay for a look when something failed.
+[ "$failures" -gt 0 ] || as_root rm -rf "$dir"
+finish "pg_upgrade $old -> $new"
