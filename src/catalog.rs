@@ -292,6 +292,29 @@ impl Facts for CatalogFacts {
                     AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,m}')",
                 vec![roles.iter().map(|r| pg_sys::Oid::from(*r)).collect::<Vec<_>>().into()],
             ),
+            Reach::Truncated { tables, cascade } => {
+                let (mut with_children, mut only) = (Vec::new(), Vec::new());
+                for (r, inh) in tables {
+                    if let Some(rel) = self.relation(r) {
+                        if *inh { &mut with_children } else { &mut only }.push(pg_sys::Oid::from(rel.oid));
+                    }
+                }
+                (
+                    "WITH RECURSIVE named(oid) AS (
+                         SELECT pg_catalog.unnest($1::pg_catalog.oid[])
+                         UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i
+                           JOIN named ON i.inhparent OPERATOR(pg_catalog.=) named.oid),
+                     emptied(oid) AS (
+                         SELECT named.oid FROM named UNION SELECT pg_catalog.unnest($2::pg_catalog.oid[])
+                         UNION SELECT con.conrelid FROM pg_catalog.pg_constraint con
+                           JOIN emptied ON con.confrelid OPERATOR(pg_catalog.=) emptied.oid
+                          WHERE $3 AND con.contype OPERATOR(pg_catalog.=) 'f')
+                     SELECT e.oid, NULL::pg_catalog.text FROM emptied e
+                       JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) e.oid
+                      WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}')",
+                    vec![with_children.into(), only.into(), (*cascade).into()],
+                )
+            }
             Reach::Tablespace { from, kind, roles, .. } => {
                 let Some(ts) = self.tablespace_oid(from) else {
                     return crate::facts::Reached::default();

@@ -602,6 +602,12 @@ pub fn running_transaction() -> Running {
     }
 }
 
+/// A migration is open in this session, or this transaction has run DDL: where the utility hook
+/// judges TRUNCATE and LOCK.
+pub fn in_migration_or_ddl_transaction() -> bool {
+    DDL_RAN.get() || migration_open()
+}
+
 /// A DDL statement started in this transaction (called by the guard once it is judged).
 pub fn ddl_ran(tag: &str) {
     if DDL_RAN.get() {

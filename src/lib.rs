@@ -28,6 +28,7 @@ pub mod retired;
 pub mod rules;
 pub mod server;
 pub mod sqltext;
+pub mod utility;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -46,6 +47,7 @@ pub extern "C-unwind" fn _PG_init() {
     gucs::register();
     history::register_callbacks();
     dml::register();
+    utility::register();
 }
 
 /// The rule catalog: every rule id with what it catches.

@@ -126,6 +126,10 @@ pub fn lock_needs(stmt: &Statement, server: Server) -> Vec<LockNeed> {
         Command::AlterDomain { .. } | Command::Reaching { .. } | Command::Other => vec![],
         // Adding tables to a publication takes SHARE UPDATE EXCLUSIVE on them: reads and writes go on.
         Command::Publication(p) => p.tables.iter().map(|t| need(t, ShareUpdateExclusive)).collect(),
+        // CLUSTER, VACUUM FULL and TRUNCATE: ACCESS EXCLUSIVE on each table; LOCK: its mode.
+        Command::Rewrite(r) => r.tables.iter().map(|t| need(t, AccessExclusive)).collect(),
+        Command::Truncate(t) => t.tables.iter().map(|(t, _)| need(t, AccessExclusive)).collect(),
+        Command::Lock(l) => l.tables.iter().map(|t| need(t, l.mode)).collect(),
     }
 }
 
@@ -192,6 +196,9 @@ fn targets(stmt: &Statement) -> Vec<LockTarget> {
             ReindexTarget::Many { .. } => vec![],
         },
         Command::Publication(p) => p.tables.iter().map(rel).collect(),
+        Command::Rewrite(r) => r.tables.iter().map(rel).collect(),
+        Command::Truncate(t) => t.tables.iter().map(|(t, _)| rel(t)).collect(),
+        Command::Lock(l) => l.tables.iter().map(rel).collect(),
         Command::CreateRelation { .. } | Command::AlterDomain { .. } | Command::Reaching { .. } | Command::Other => {
             vec![]
         }

@@ -106,8 +106,44 @@ pub enum Command {
     /// `CREATE PUBLICATION` / `ALTER PUBLICATION … ADD|SET TABLE`: the tables it starts
     /// publishing, and whether they can take UPDATE and DELETE afterwards.
     Publication(Publication),
+    /// `CLUSTER` and `VACUUM FULL`: each table is rewritten under ACCESS EXCLUSIVE. Event
+    /// triggers never see them; the utility hook does, in sessions that loaded the library.
+    Rewrite(Rewrite),
+    /// `TRUNCATE`: every row of the tables goes, under ACCESS EXCLUSIVE (seen by the utility
+    /// hook, judged inside a migration or a transaction that ran DDL).
+    Truncate(Truncate),
+    /// `LOCK [TABLE] … IN mode MODE` (seen by the utility hook, judged inside a migration or a
+    /// transaction that ran DDL).
+    Lock(LockTables),
     /// Any other DDL: the guard has no rule for it.
     Other,
+}
+
+/// See [`Command::Rewrite`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rewrite {
+    /// `CLUSTER` or `VACUUM FULL`.
+    pub what: &'static str,
+    /// The tables named; empty: every table (VACUUM FULL) or every table clustered before
+    /// (CLUSTER).
+    pub tables: Vec<RelRef>,
+}
+
+/// See [`Command::Truncate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Truncate {
+    /// The tables named, each with whether its inheritance children go too (no `ONLY`).
+    pub tables: Vec<(RelRef, bool)>,
+    /// `CASCADE`: every table with a foreign key to one of them is emptied too.
+    pub cascade: bool,
+}
+
+/// See [`Command::Lock`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockTables {
+    pub tables: Vec<RelRef>,
+    pub mode: LockMode,
+    pub nowait: bool,
 }
 
 /// See [`Command::Publication`].
@@ -137,6 +173,13 @@ pub enum Reach {
     Types(Vec<Vec<String>>),
     /// Every relation these roles own in this database is dropped.
     OwnedBy(Vec<u32>),
+    /// What `TRUNCATE` empties besides the tables it names: their inheritance children and
+    /// partitions (for the tables without `ONLY`), and with `CASCADE` every table with a foreign
+    /// key to an emptied one, in turn.
+    Truncated {
+        tables: Vec<(RelRef, bool)>,
+        cascade: bool,
+    },
     /// Every relation of `kind` in tablespace `from` (owned by `roles`, when given) moves to `to`.
     Tablespace {
         from: String,

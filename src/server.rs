@@ -350,6 +350,11 @@ pub mod compat {
         }
     }
 
+    /// Event triggers fire for REINDEX (17+); before, only the utility hook sees it.
+    pub fn reindex_fires_event_triggers() -> bool {
+        cfg!(any(feature = "pg17", feature = "pg18"))
+    }
+
     /// `DETACH PARTITION … CONCURRENTLY` (14+; never on 13).
     pub fn partition_cmd_concurrent(pc: &pg_sys::PartitionCmd) -> bool {
         #[cfg(feature = "pg13")]

@@ -56,7 +56,8 @@ ALTER TABLE accounts ADD COLUMN email_length int GENERATED ALWAYS AS (length(ema
 ALTER TABLE accounts ALTER COLUMN score2 SET EXPRESSION AS (score * 3);
 ALTER TABLE accounts ALTER COLUMN email_domain SET EXPRESSION AS (split_part(lower(email), '@', 2));
 
--- REINDEX: event triggers fire for it from 17 on, so only there does the guard see it.
+-- REINDEX: event triggers fire for it from 17 on; before, the utility hook sees it (this session
+-- has loaded the library). Both give the same verdicts.
 REINDEX TABLE accounts;
 REINDEX INDEX accounts_pkey;
 REINDEX TABLE CONCURRENTLY accounts;

@@ -159,6 +159,18 @@ impl Facts for ScriptFacts<'_> {
 
     fn with_storage(&self, rel: Rel) -> Rel {
         let filled = self.overlay.is_filled(rel.oid);
+        if self.overlay.is_emptied(rel.oid) {
+            return Rel {
+                storage: Some(Storage {
+                    size_bytes: 0,
+                    est_rows: Some(0),
+                    has_data: false,
+                    data_assumed: false,
+                    filled_by_script: false,
+                }),
+                ..rel
+            };
+        }
         // Storage already read (the catalog's cache keeps it) still needs the script's rows.
         if rel.storage.is_some() && !filled {
             return rel;

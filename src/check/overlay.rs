@@ -164,6 +164,8 @@ pub struct Overlay {
     validated: Vec<(u32, String)>,
     /// Relations rows were written to.
     filled: HashSet<u32>,
+    /// Catalog relations the script truncated (and wrote no rows to since).
+    emptied: HashSet<u32>,
     /// Catalog relations whose persistence, tablespace or access method the script changed.
     physical_changed: HashSet<u32>,
     /// Next number to try for each name PostgreSQL chose (`t_a_idx`, `t_a_idx1`, …).
@@ -269,6 +271,11 @@ impl Overlay {
 
     pub fn is_filled(&self, oid: u32) -> bool {
         self.filled.contains(&oid)
+    }
+
+    /// The script truncated `oid` and wrote no rows to it since.
+    pub fn is_emptied(&self, oid: u32) -> bool {
+        self.emptied.contains(&oid) && !self.filled.contains(&oid)
     }
 
     /// The column `name` of relation `oid`, with the script's changes.
@@ -584,6 +591,16 @@ impl Overlay {
                 };
                 self.alter_table(oid, &at.cmds, &ddl.effect, path, catalog);
             }
+            // The tables it names are empty from here on (children and CASCADE's tables are
+            // not followed).
+            Command::Truncate(t) => {
+                for (r, _) in &t.tables {
+                    if let Some(oid) = resolve(self, r) {
+                        self.filled.remove(&oid);
+                        self.emptied.insert(oid);
+                    }
+                }
+            }
             _ => {}
         }
         Ok(())
@@ -882,6 +899,9 @@ fn required(ddl: &Ddl) -> Vec<(&'static str, &RelRef)> {
             crate::model::ReindexTarget::Table(t) => vec![("relation", t)],
             crate::model::ReindexTarget::Many { .. } => vec![],
         },
+        Command::Rewrite(r) => r.tables.iter().map(|t| ("relation", t)).collect(),
+        Command::Truncate(t) => t.tables.iter().map(|(t, _)| ("relation", t)).collect(),
+        Command::Lock(l) => l.tables.iter().map(|t| ("relation", t)).collect(),
         _ => vec![],
     }
 }

@@ -262,8 +262,53 @@ unsafe fn convert_command(node: *mut pg_sys::Node) -> Command {
                     None => Command::Other,
                 }
             }
-            #[cfg(any(feature = "pg17", feature = "pg18"))]
             T::T_ReindexStmt => reindex(&*(node as *const pg_sys::ReindexStmt)),
+            T::T_ClusterStmt => {
+                let s = &*(node as *const pg_sys::ClusterStmt);
+                Command::Rewrite(Rewrite {
+                    what: "CLUSTER",
+                    tables: relref(s.relation).into_iter().collect(),
+                })
+            }
+            T::T_VacuumStmt => {
+                let s = &*(node as *const pg_sys::VacuumStmt);
+                if !s.is_vacuumcmd || !vacuum_full(s) {
+                    return Command::Other;
+                }
+                let tables = PgList::<pg_sys::VacuumRelation>::from_pg(s.rels)
+                    .iter_ptr()
+                    .filter_map(|v| relref((*v).relation))
+                    .collect();
+                Command::Rewrite(Rewrite {
+                    what: "VACUUM FULL",
+                    tables,
+                })
+            }
+            T::T_TruncateStmt => {
+                let s = &*(node as *const pg_sys::TruncateStmt);
+                let tables = PgList::<pg_sys::RangeVar>::from_pg(s.relations)
+                    .iter_ptr()
+                    .filter_map(|rv| relref(rv).map(|r| (r, (*rv).inh)))
+                    .collect();
+                Command::Truncate(Truncate {
+                    tables,
+                    cascade: s.behavior == pg_sys::DropBehavior::DROP_CASCADE,
+                })
+            }
+            T::T_LockStmt => {
+                let s = &*(node as *const pg_sys::LockStmt);
+                let Some(mode) = lock_mode(s.mode) else {
+                    return Command::Other;
+                };
+                Command::Lock(LockTables {
+                    tables: PgList::<pg_sys::RangeVar>::from_pg(s.relations)
+                        .iter_ptr()
+                        .filter_map(|rv| relref(rv))
+                        .collect(),
+                    mode,
+                    nowait: s.nowait,
+                })
+            }
             T::T_AlterDomainStmt => {
                 let s = &*(node as *const pg_sys::AlterDomainStmt);
                 let scan = match s.subtype as u8 {
@@ -409,9 +454,33 @@ unsafe fn alter_cmd(cmd: &pg_sys::AlterTableCmd, parent: &RelRef) -> AlterCmd {
     }
 }
 
+/// `VACUUM (FULL)`: the option given without a value, or with a true one.
+unsafe fn vacuum_full(s: &pg_sys::VacuumStmt) -> bool {
+    unsafe {
+        PgList::<pg_sys::DefElem>::from_pg(s.options).iter_ptr().any(|d| {
+            cstr((*d).defname).is_some_and(|n| n == "full") && ((*d).arg.is_null() || pg_sys::defGetBoolean(d))
+        })
+    }
+}
+
+/// `LockStmt.mode` (PostgreSQL's lock mode numbers, 1 to 8).
+fn lock_mode(mode: core::ffi::c_int) -> Option<LockMode> {
+    use LockMode::*;
+    Some(match mode {
+        1 => AccessShare,
+        2 => RowShare,
+        3 => RowExclusive,
+        4 => ShareUpdateExclusive,
+        5 => Share,
+        6 => ShareRowExclusive,
+        7 => Exclusive,
+        8 => AccessExclusive,
+        _ => return None,
+    })
+}
+
 /// `REINDEX [ (CONCURRENTLY) ] INDEX | TABLE | SCHEMA | DATABASE | SYSTEM name [CONCURRENTLY]`
-/// (event triggers fire for it from 17, so earlier versions never see one).
-#[cfg(any(feature = "pg17", feature = "pg18"))]
+/// (event triggers fire for it from 17; on earlier versions the utility hook sees it).
 unsafe fn reindex(s: &pg_sys::ReindexStmt) -> Command {
     use pg_sys::ReindexObjectType as K;
     unsafe {

@@ -56,8 +56,18 @@ unsafe fn step(node: *mut pg_sys::Node) -> (String, Step) {
         let tag = CStr::from_ptr(pg_sys::GetCommandTagName(command_tag))
             .to_string_lossy()
             .into_owned();
-        if pg_sys::command_tag_event_trigger_ok(command_tag) {
-            let stmt = super::convert(node, &tag);
+        // Event triggers' commands, and those only the utility hook sees (CLUSTER, VACUUM FULL,
+        // TRUNCATE, LOCK, REINDEX before 17), which the same rules judge.
+        let hooked = matches!(
+            (*node).type_,
+            T::T_ClusterStmt | T::T_VacuumStmt | T::T_TruncateStmt | T::T_LockStmt | T::T_ReindexStmt
+        );
+        let stmt = hooked.then(|| super::convert(node, &tag)).filter(|s| {
+            use crate::model::Command as C;
+            matches!(s.command, C::Rewrite(_) | C::Truncate(_) | C::Lock(_) | C::Reindex(_))
+        });
+        if stmt.is_some() || pg_sys::command_tag_event_trigger_ok(command_tag) {
+            let stmt = stmt.unwrap_or_else(|| super::convert(node, &tag));
             let (effect, missing_ok) = effect(node);
             let not_in_block = not_in_block(node);
             return (
@@ -92,7 +102,7 @@ unsafe fn step(node: *mut pg_sys::Node) -> (String, Step) {
 
 /// The name PostgreSQL uses when it refuses `node` inside a transaction block
 /// (`PreventInTransactionBlock`), for the statements a migration can contain.
-unsafe fn not_in_block(node: *mut pg_sys::Node) -> Option<&'static str> {
+pub(crate) unsafe fn not_in_block(node: *mut pg_sys::Node) -> Option<&'static str> {
     use pg_sys::NodeTag as T;
     unsafe {
         match (*node).type_ {

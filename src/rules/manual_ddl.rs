@@ -9,6 +9,13 @@ use crate::locks::only_temporary;
 use crate::model::Statement;
 
 pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
+    // Maintenance and data commands the utility hook judges are not schema changes.
+    if matches!(
+        stmt.command,
+        crate::model::Command::Rewrite(_) | crate::model::Command::Truncate(_) | crate::model::Command::Lock(_)
+    ) {
+        return;
+    }
     let session = facts.session();
     if !session.require_migration || session.in_migration || only_temporary(stmt, facts) {
         return;

@@ -19,6 +19,7 @@ pub mod blocking_drop_index;
 pub mod blocking_index;
 pub mod blocking_refresh;
 pub mod blocking_reindex;
+pub mod blocking_rewrite;
 pub mod blocking_unique_constraint;
 pub mod column_type_rewrite;
 pub mod domain_scan;
@@ -26,6 +27,7 @@ pub mod drop_column;
 pub mod drop_table;
 pub mod earlier_lock;
 pub mod exclusion_constraint;
+pub mod explicit_lock;
 pub mod large_update;
 pub mod lock_timeout;
 pub mod manual_ddl;
@@ -38,6 +40,7 @@ pub mod rename_table;
 pub mod schema_and_data;
 pub mod set_not_null;
 pub mod table_rewrite;
+pub mod truncate_table;
 pub mod validating_check;
 pub mod validating_foreign_key;
 
@@ -63,6 +66,9 @@ pub enum RuleId {
     BlockingRefresh,
     BlockingDetach,
     BlockingReindex,
+    BlockingRewrite,
+    TruncateTable,
+    ExplicitLock,
     PartitionScan,
     DomainScan,
     PublicationIdentity,
@@ -92,6 +98,9 @@ impl RuleId {
         RuleId::BlockingRefresh,
         RuleId::BlockingDetach,
         RuleId::BlockingReindex,
+        RuleId::BlockingRewrite,
+        RuleId::TruncateTable,
+        RuleId::ExplicitLock,
         RuleId::PartitionScan,
         RuleId::DomainScan,
         RuleId::PublicationIdentity,
@@ -121,6 +130,9 @@ impl RuleId {
             RuleId::BlockingRefresh => "blocking-refresh",
             RuleId::BlockingDetach => "blocking-detach",
             RuleId::BlockingReindex => "blocking-reindex",
+            RuleId::BlockingRewrite => "blocking-rewrite",
+            RuleId::TruncateTable => "truncate-table",
+            RuleId::ExplicitLock => "explicit-lock",
             RuleId::PartitionScan => "partition-scan",
             RuleId::DomainScan => "domain-scan",
             RuleId::PublicationIdentity => "publication-identity",
@@ -186,7 +198,16 @@ impl RuleId {
                 "ATTACH PARTITION or CREATE TABLE ... PARTITION OF that must read a populated table (the one attached, or the default partition) under ACCESS EXCLUSIVE because no valid constraint proves the bound"
             }
             RuleId::BlockingReindex => {
-                "REINDEX without CONCURRENTLY on an existing table that holds data (PostgreSQL 17+: earlier versions do not show REINDEX to event triggers)"
+                "REINDEX without CONCURRENTLY on an existing table that holds data (before PostgreSQL 17, seen by the utility hook only: in sessions that loaded the library)"
+            }
+            RuleId::BlockingRewrite => {
+                "CLUSTER or VACUUM FULL of an existing table that holds data, or of every table (seen by the utility hook only: in sessions that loaded the library)"
+            }
+            RuleId::TruncateTable => {
+                "TRUNCATE that empties an existing table holding data (its children and partitions, and with CASCADE the tables referencing it, counted) inside a registered migration or a transaction that ran DDL (utility hook)"
+            }
+            RuleId::ExplicitLock => {
+                "LOCK TABLE in SHARE mode or stronger on an existing table inside a registered migration or a transaction that ran DDL (utility hook)"
             }
             RuleId::LockTimeout => {
                 "a lock stronger than SHARE UPDATE EXCLUSIVE on an existing table without lock_timeout, when migrate_guard.require_lock_timeout is on"
@@ -250,6 +271,9 @@ impl RuleId {
             RuleId::BlockingRefresh => blocking_refresh::check,
             RuleId::BlockingDetach => blocking_detach::check,
             RuleId::BlockingReindex => blocking_reindex::check,
+            RuleId::BlockingRewrite => blocking_rewrite::check,
+            RuleId::TruncateTable => truncate_table::check,
+            RuleId::ExplicitLock => explicit_lock::check,
             RuleId::PartitionScan => partition_scan::check,
             RuleId::DomainScan => domain_scan::check,
             RuleId::PublicationIdentity => publication_identity::check,
@@ -270,6 +294,15 @@ fn backfill_call(table: &str, set: &str, filter: &str) -> String {
         quote_literal(set),
         quote_literal(filter)
     )
+}
+
+/// The first few names, and how many more.
+fn listed(names: &[String]) -> String {
+    let mut s = names.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
+    if names.len() > 5 {
+        s.push_str(&format!(" and {} more", names.len() - 5));
+    }
+    s
 }
 
 /// The relation a statement acts on, when other sessions use it.

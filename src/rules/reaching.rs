@@ -4,19 +4,11 @@
 //! and the tables typed by it (`drop-table`), `ALTER TABLE/INDEX/MATERIALIZED VIEW ALL IN
 //! TABLESPACE … SET TABLESPACE` copies every populated relation it moves (`table-rewrite`).
 
-use super::{Finding, RuleId};
+use super::{Finding, RuleId, listed};
 use crate::facts::{Facts, Rel, RelKind};
 use crate::model::{Command, Reach, Statement};
 use crate::sqltext::quote_ident;
 
-/// The first few names, and how many more.
-fn listed(names: &[String]) -> String {
-    let mut s = names.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
-    if names.len() > 5 {
-        s.push_str(&format!(" and {} more", names.len() - 5));
-    }
-    s
-}
 
 pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     let Command::Reaching { what, reach } = &stmt.command else {

@@ -1,0 +1,118 @@
+-- Commands event triggers never see, judged by the utility hook (ProcessUtility_hook) in every
+-- session that has loaded the library (this one has: its first DDL statement loads it):
+-- blocking-rewrite (CLUSTER, VACUUM FULL), blocking-reindex (REINDEX before 17: versions.sql),
+-- and inside a registered migration or a transaction that ran DDL, truncate-table and
+-- explicit-lock. check() judges the same statements before the deploy.
+SET migrate_guard.lock_timeout = 0;
+CREATE SCHEMA ut;
+SET search_path = ut, public;
+CREATE TABLE orders (id int PRIMARY KEY, customer int, note text);
+CREATE INDEX orders_customer ON orders (customer);
+INSERT INTO orders SELECT g, g % 50, 'n' FROM generate_series(1, 1000) g;
+CREATE TABLE lines (id int PRIMARY KEY, order_id int REFERENCES orders, qty int);
+INSERT INTO lines SELECT g, g, 1 FROM generate_series(1, 500) g;
+CREATE TABLE empty_one (id int PRIMARY KEY);
+CREATE TABLE parent (id int);
+CREATE TABLE child () INHERITS (parent);
+INSERT INTO child SELECT g FROM generate_series(1, 100) g;
+CREATE TABLE scratch (id int);
+INSERT INTO scratch SELECT g FROM generate_series(1, 100) g;
+ANALYZE orders, lines, child, scratch;
+
+---------------------------------------------------------------- blocking-rewrite
+CLUSTER orders USING orders_customer;
+VACUUM FULL orders;
+VACUUM (FULL, ANALYZE) orders, lines;
+-- Every table at once.
+VACUUM FULL;
+-- Passes: plain VACUUM, FULL false, an empty table, a table created in this transaction.
+VACUUM orders;
+VACUUM (FULL false) orders;
+VACUUM FULL empty_one;
+BEGIN;
+CREATE TABLE fresh (id int PRIMARY KEY);
+INSERT INTO fresh SELECT generate_series(1, 10);
+CLUSTER fresh USING fresh_pkey;
+ROLLBACK;
+-- In a transaction block VACUUM is PostgreSQL's to refuse.
+BEGIN;
+VACUUM FULL orders;
+ROLLBACK;
+-- Allowed with a directive; warn mode.
+/* migrate_guard:allow blocking-rewrite */ VACUUM FULL orders;
+SET migrate_guard.mode = warn;
+CLUSTER orders USING orders_pkey;
+RESET migrate_guard.mode;
+
+---------------------------------------------------------------- truncate-table
+-- Outside a migration, in a transaction without DDL: an application's business, not judged.
+TRUNCATE scratch;
+-- In a transaction that ran DDL: blocked.
+BEGIN;
+ALTER TABLE orders ADD COLUMN shipped boolean;
+TRUNCATE orders, empty_one;
+ROLLBACK;
+-- In a registered migration: blocked, judged by what it really empties.
+SELECT migrate_guard.begin_migration('utility-truncate') IS NOT NULL AS began;
+-- The parent holds no rows itself; its inheritance child does.
+TRUNCATE parent;
+-- ONLY the (empty) parent: passes.
+TRUNCATE ONLY parent;
+-- CASCADE empties the table that references it too.
+TRUNCATE empty_one, lines CASCADE;
+-- An empty table passes; so does a table created in the same transaction.
+TRUNCATE empty_one;
+BEGIN;
+CREATE TABLE staged (id int);
+INSERT INTO staged VALUES (1);
+TRUNCATE staged;
+COMMIT;
+-- Inside a function the hook sees it as well.
+DO $$ BEGIN TRUNCATE ut.child; END $$;
+-- Allowed with the setting.
+BEGIN;
+SET LOCAL migrate_guard.allow = 'truncate-table';
+TRUNCATE child;
+ROLLBACK;
+SELECT count(*) AS child_rows_kept FROM child;
+
+---------------------------------------------------------------- explicit-lock
+LOCK TABLE orders IN ACCESS EXCLUSIVE MODE;
+BEGIN;
+SET LOCAL lock_timeout = '2s';
+LOCK TABLE orders, lines IN SHARE MODE NOWAIT;
+ROLLBACK;
+-- Weak locks pass: reads and writes go on.
+BEGIN;
+LOCK TABLE orders IN ROW EXCLUSIVE MODE;
+LOCK TABLE orders IN SHARE UPDATE EXCLUSIVE MODE;
+COMMIT;
+-- Allowed with a directive: the lock is then held, and a later large data change is judged
+-- with it (schema-and-data, see guard_data_changes).
+BEGIN;
+/* migrate_guard:allow explicit-lock */ LOCK TABLE orders IN ACCESS EXCLUSIVE MODE;
+SELECT mode, granted FROM pg_locks WHERE relation = 'ut.orders'::regclass AND pid = pg_backend_pid() AND mode = 'AccessExclusiveLock';
+ROLLBACK;
+SELECT migrate_guard.end_migration() IS NOT NULL AS ended;
+-- Outside a migration and without DDL: not judged.
+BEGIN;
+LOCK TABLE orders IN ACCESS EXCLUSIVE MODE;
+ROLLBACK;
+-- History records what ran with a rule allowed or warned about.
+SELECT command_tag, object_identity, rules_fired, verdict FROM migrate_guard.history
+ WHERE object_identity LIKE 'ut.%' AND command_tag IN ('VACUUM', 'CLUSTER', 'TRUNCATE TABLE', 'LOCK TABLE')
+ ORDER BY id;
+
+---------------------------------------------------------------- check() sees the same
+SELECT statement_no, rule, verdict, message FROM migrate_guard.check($$
+CLUSTER ut.orders USING orders_customer;
+VACUUM (FULL) ut.orders;
+VACUUM ut.orders;
+TRUNCATE ut.parent;
+TRUNCATE ONLY ut.parent;
+BEGIN;
+LOCK TABLE ut.orders IN EXCLUSIVE MODE;
+COMMIT;
+TRUNCATE ut.orders CASCADE;
+ALTER TABLE ut.orders ADD CONSTRAINT positive CHECK (id > 0);
+$$) ORDER BY statement_no, rule;
