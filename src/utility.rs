@@ -2,7 +2,8 @@
 //!
 //! `CLUSTER` and `VACUUM FULL` (`blocking-rewrite`), `REINDEX` before PostgreSQL 17
 //! (`blocking-reindex`; from 17 the event trigger sees it), and, inside a registered migration or
-//! a transaction that ran DDL, `TRUNCATE` (`truncate-table`) and `LOCK TABLE` (`explicit-lock`).
+//! a transaction that ran DDL, `TRUNCATE` (`truncate-table`) and `LOCK TABLE` (`explicit-lock`,
+//! at the top level only: a LOCK inside a function is that function's way of working).
 //! `ProcessUtility_hook` is installed when the library loads: in every session with
 //! `shared_preload_libraries` or `session_preload_libraries`, otherwise from the first DDL
 //! statement or migrate_guard function of a session on. A session that has not loaded the
@@ -155,9 +156,14 @@ extern "C-unwind" fn judge(
     }
     // SAFETY: a valid utility statement.
     let mut stmt = unsafe { ddl::convert(node, &tag) };
+    // A LOCK is judged where the migration writes it, at the top level: one inside a function is
+    // that function's own way of working (pg_partman's create_parent locks the parent it is
+    // partitioning).
+    let top_level = context == pg_sys::ProcessUtilityContext::PROCESS_UTILITY_TOPLEVEL;
     match stmt.command {
         Command::Rewrite(_) | Command::Reindex(_) => {}
-        Command::Truncate(_) | Command::Lock(_) if dml::in_migration_or_ddl_transaction() => {}
+        Command::Truncate(_) if dml::in_migration_or_ddl_transaction() => {}
+        Command::Lock(_) if top_level && dml::in_migration_or_ddl_transaction() => {}
         _ => return std::ptr::null_mut(),
     }
     // SAFETY: allowed anywhere inside a transaction (see guard.rs).

@@ -230,6 +230,9 @@ def main():
     with connect("postgres") as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {db}")
+        # The README's recommended set-up: every session loads the library, so that the utility
+        # hook sees REINDEX (before 17), CLUSTER and VACUUM FULL from the first statement on.
+        conn.execute(f"ALTER DATABASE {db} SET session_preload_libraries = 'migrate_guard'")
         major = int(conn.execute("SHOW server_version_num").fetchone()[0]) // 10000
     with connect(db) as conn:
         conn.execute("CREATE EXTENSION migrate_guard")

@@ -381,7 +381,28 @@ impl Run<'_> {
             .unwrap_or_else(|| crate::gucs::ASSUME_POPULATED.get());
         let facts = ScriptFacts::new(&self.overlay, &path, assume);
         let mut held_now: Vec<(u32, crate::model::LockMode)> = Vec::new();
-        if let Some(mode) = crate::guard::active_mode()
+        // What the live utility hook judges (see utility.rs): not a statement PostgreSQL refuses
+        // in a block, TRUNCATE and LOCK only in a migration or a block that ran DDL; and none of
+        // them makes the block one that ran DDL.
+        let hooked = match &d.stmt.command {
+            Command::Rewrite(_) | Command::Truncate(_) | Command::Lock(_) => true,
+            Command::Reindex(_) => !crate::server::compat::reindex_fires_event_triggers(),
+            _ => false,
+        };
+        let in_migration = self
+            .overlay
+            .in_migration
+            .unwrap_or_else(|| crate::migrations::current_migration_id().is_some());
+        let judged = !hooked
+            || match &d.stmt.command {
+                _ if d.not_in_block.is_some() && self.block.is_some() => false,
+                Command::Truncate(_) | Command::Lock(_) => {
+                    in_migration || self.block.as_ref().is_some_and(|b| b.data.ddl.is_some())
+                }
+                _ => true,
+            };
+        if judged
+            && let Some(mode) = crate::guard::active_mode()
             && !crate::locks::only_temporary(&d.stmt, &facts)
             && (!matches!(d.stmt.command, Command::Other) || crate::facts::Facts::session(&facts).require_migration)
         {
@@ -411,12 +432,15 @@ impl Run<'_> {
             }
             let rows = judge(here, &d.stmt, &facts, mode, extra);
             if let Some(data) = self.record(rows) {
-                data.ddl.get_or_insert_with(|| d.stmt.tag.clone());
+                if !hooked {
+                    data.ddl.get_or_insert_with(|| d.stmt.tag.clone());
+                }
                 if let Some((mode, relation)) = strong {
                     data.held.push(HeldLock::new(mode, relation, &d.stmt.tag, &here.text));
                 }
             }
         } else if let Some(b) = self.block.as_mut()
+            && !hooked
             && !crate::locks::only_temporary(&d.stmt, &facts)
         {
             b.data.ddl.get_or_insert_with(|| d.stmt.tag.clone());
