@@ -107,10 +107,13 @@ SELECT command_tag, object_identity, rules_fired, verdict FROM migrate_guard.his
  ORDER BY id;
 
 ---------------------------------------------------------------- check() sees the same
+-- (TRUNCATE and LOCK: in a migration the script registers, or in a block that ran DDL.)
 SELECT statement_no, rule, verdict, message FROM migrate_guard.check($$
+TRUNCATE ut.parent;
 CLUSTER ut.orders USING orders_customer;
 VACUUM (FULL) ut.orders;
 VACUUM ut.orders;
+SELECT migrate_guard.begin_migration('utility-check');
 TRUNCATE ut.parent;
 TRUNCATE ONLY ut.parent;
 BEGIN;
@@ -118,4 +121,5 @@ LOCK TABLE ut.orders IN EXCLUSIVE MODE;
 COMMIT;
 TRUNCATE ut.orders CASCADE;
 ALTER TABLE ut.orders ADD CONSTRAINT positive CHECK (id > 0);
+SELECT migrate_guard.end_migration();
 $$) ORDER BY statement_no, rule;
