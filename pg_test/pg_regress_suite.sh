@@ -63,6 +63,19 @@ crashes_since() {
         | grep -E 'was terminated by signal|terminating any other active server processes|^TRAP:|TRAP: failed Assert|PANIC:' || true
 }
 
+# pg_regress --use-existing with schedule $1, its output appended to $2.
+regress_schedule() {
+    as_postgres env -u PGDATABASE "$regress/pg_regress" --use-existing --host="$MG_SOCKET_DIR" --port="$TEST_PORT" \
+        --user=postgres --dbname=regression --inputdir="$regress" --outputdir="$out/run" --dlpath="$regress" \
+        --bindir="$PG_BIN" --schedule="$1" --max-concurrent-tests=20 >>"$2" 2>&1 || true
+}
+
+# The share of the warn run's live warnings that check() must have predicted (raised as check()
+# learns; see regress_check.py).
+case $PG_MAJOR in
+    *) check_threshold=0 ;;
+esac
+
 declare -A summary
 for run in "${runs[@]}"; do
     fresh_regression_db "$run"
@@ -75,10 +88,34 @@ for run in "${runs[@]}"; do
     offset=$(as_postgres stat -c %s "$server_log")
     log "PostgreSQL $PG_MAJOR regression suite, $run database (parallel schedule)"
     t0=$(date +%s)
-    as_postgres env -u PGDATABASE "$regress/pg_regress" --use-existing --host="$MG_SOCKET_DIR" --port="$TEST_PORT" \
-        --user=postgres --dbname=regression --inputdir="$regress" --outputdir="$out/run" --dlpath="$regress" \
-        --bindir="$PG_BIN" --schedule="$regress/parallel_schedule" --max-concurrent-tests=20 \
-        >"$out/$run.log" 2>&1 || true
+    if [ "$run" = warn ]; then
+        # One schedule line (a group of tests) at a time, each test's SQL file given to check()
+        # first, on the database state the group then starts from (see regress_check.py).
+        : >"$out/$run.log"
+        as_root install -d -o postgres -g postgres -m 0755 "$out/run/predictions"
+        : >"$out/$run.tests"
+        # (13 writes the tests it generates from input/*.source into sql/ when it starts: an
+        # empty schedule does that before the first group.)
+        printf '\n' | as_postgres tee "$out/run/group_schedule" >/dev/null
+        regress_schedule "$out/run/group_schedule" "$out/$run.log"
+        while read -r line; do
+            case $line in test:*) ;; *) continue ;; esac
+            for t in ${line#test:}; do
+                printf '%s\n' "$t" >>"$out/$run.tests"
+                f=$out/run/sql/$t.sql
+                [ -f "$f" ] || f=$regress/sql/$t.sql
+                [ -f "$f" ] || continue
+                psql -X -q -At -F $'\t' -d regression -v ON_ERROR_STOP=1 \
+                    -c "SELECT statement_no, line, end_line, rule, verdict FROM migrate_guard.check(pg_catalog.pg_read_file('$f'))" \
+                    >"$out/run/predictions/$t.tsv" 2>/dev/null || rm -f "$out/run/predictions/$t.tsv"
+            done
+            printf '%s\n' "$line" | as_postgres tee "$out/run/group_schedule" >/dev/null
+            regress_schedule "$out/run/group_schedule" "$out/$run.log"
+        done <"$regress/parallel_schedule"
+    else
+        : >"$out/$run.log"
+        regress_schedule "$regress/parallel_schedule" "$out/$run.log"
+    fi
     as_root mv "$out/run" "$out/$run"
     files=$(ls "$out/$run/results" 2>/dev/null | grep -c '\.out$' || true)
     failed=$(grep -cE '^(not ok|test .* \.\.\. FAILED|     [a-z_0-9]+ +\.\.\. FAILED| +[a-z_0-9.]+ +\.\.\. FAILED)' "$out/$run.log" || true)
@@ -105,6 +142,14 @@ if [ -d "$out/plain/results" ] && [ -d "$out/warn/results" ]; then
         printf '  FAIL  warn run: results differ from the unguarded run (above)\n'
         status=1
     fi
+fi
+if [ -d "$out/warn/predictions" ]; then
+    log "check() against the warn run, statement by statement"
+    if ! python3 pg_test/regress_check.py "$out/warn.tests" "$out/warn/sql:$regress/sql" "$out/warn/results" \
+        "$out/warn/predictions" "$check_threshold" "$out/check-vs-live.txt"; then
+        status=1
+    fi
+    printf '        (every file: %s)\n' "$out/check-vs-live.txt"
 fi
 psql_admin -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS regression WITH (FORCE)"
 [ $status = 0 ] && log "PostgreSQL regression suite: all checks passed" || log "PostgreSQL regression suite: FAILED"

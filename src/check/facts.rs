@@ -297,6 +297,16 @@ impl Facts for ScriptFacts<'_> {
     fn reached(&self, reach: &crate::model::Reach) -> crate::facts::Reached {
         let mut r = self.catalog.reached(reach);
         r.relations.retain(|x| !self.overlay.catalog_gone(x.oid, &LiveCatalog));
+        // `DROP SCHEMA … CASCADE` of a schema the script filled: its own relations go too.
+        if let crate::model::Reach::Schemas(names) = reach {
+            for oid in self.overlay.created_in_schemas(names) {
+                if let Some(rel) = self.rel_by_oid(oid).filter(|x| {
+                    x.existing() && matches!(x.kind, RelKind::Table | RelKind::PartitionedTable | RelKind::MatView)
+                }) {
+                    r.relations.push(self.with_storage(rel));
+                }
+            }
+        }
         r.columns
             .retain(|(x, _)| !self.overlay.catalog_gone(x.oid, &LiveCatalog));
         r

@@ -54,6 +54,10 @@ pub struct Created {
     pub columns: Vec<Column>,
     /// For an index: its table and key columns.
     pub index: Option<(u32, Vec<String>)>,
+    /// The table it is a partition of (or inherits from): dropping that drops it.
+    pub parent: Option<u32>,
+    /// The tables its foreign keys reference: they cannot be dropped without CASCADE.
+    pub references: Vec<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -269,6 +273,19 @@ impl Overlay {
             .is_none_or(|(s, n)| self.schemas_dropped.contains(&s) || self.gone.contains(&(s, n)))
     }
 
+    /// The relations the script created (and still has) in these schemas.
+    pub fn created_in_schemas(&self, schemas: &[String]) -> Vec<u32> {
+        let mut out: Vec<u32> = self
+            .rels
+            .by_oid
+            .values()
+            .filter(|r| r.created.is_some() && schemas.iter().any(|s| normalize_schema(s) == r.schema))
+            .map(|r| r.oid)
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
     pub fn is_filled(&self, oid: u32) -> bool {
         self.filled.contains(&oid)
     }
@@ -468,6 +485,18 @@ impl Overlay {
                 .and_then(|c| c.index.as_ref())
                 .is_none_or(|(t, _)| *t != oid)
         });
+        // Its partitions and inheritance children the script created go with it (PostgreSQL
+        // drops partitions with their parent; children need CASCADE, or the DROP fails).
+        let children: Vec<u32> = self
+            .rels
+            .by_oid
+            .values()
+            .filter(|r| r.created.as_ref().is_some_and(|c| c.parent == Some(oid)))
+            .map(|r| r.oid)
+            .collect();
+        for child in children {
+            self.remove(child, catalog);
+        }
     }
 
     fn rename(&mut self, oid: u32, new_schema: Option<&str>, new_name: &str, catalog: &dyn Catalog) {
@@ -527,7 +556,19 @@ impl Overlay {
             }
         }
         match &ddl.effect {
-            Effect::CreateRelation(new) => return self.create_relation(new, path, catalog),
+            Effect::CreateRelation(new) => {
+                self.create_relation(new, path, catalog)?;
+                // The tables its foreign keys reference.
+                if let Command::CreateRelation { references, .. } = &ddl.stmt.command
+                    && let Some(oid) = resolve(self, &new.name)
+                {
+                    let refs: Vec<u32> = references.iter().filter_map(|r| resolve(self, r)).collect();
+                    if let Some(c) = self.created_mut(oid) {
+                        c.references = refs;
+                    }
+                }
+                return Ok(());
+            }
             Effect::CreateIndex(ix) => return self.create_index(ix, path, catalog),
             Effect::CreateSchema { name, if_not_exists } => {
                 if self.schema_exists(name, catalog) {
@@ -566,6 +607,21 @@ impl Overlay {
         }
         match &ddl.stmt.command {
             Command::Drop(d) => {
+                // A table the script's other tables reference by foreign key cannot be dropped
+                // without CASCADE (with it, the foreign keys go: not followed).
+                if d.kind == ObjectKind::Table && !d.cascade {
+                    let dropped: Vec<u32> = d.objects.iter().filter_map(|o| resolve(self, o)).collect();
+                    let referenced = self.rels.by_oid.values().any(|r| {
+                        !dropped.contains(&r.oid)
+                            && r.created.as_ref().is_some_and(|c| c.references.iter().any(|x| dropped.contains(x)))
+                    });
+                    if referenced {
+                        return Err(Refusal {
+                            sqlstate: "2BP01",
+                            message: "cannot drop table because other objects depend on it".into(),
+                        });
+                    }
+                }
                 for o in &d.objects {
                     if d.kind == ObjectKind::Trigger {
                         continue;
@@ -625,7 +681,7 @@ impl Overlay {
                 message: format!("relation \"{}\" already exists", new.name.name),
             });
         }
-        let columns = new
+        let own: Vec<Column> = new
             .columns
             .iter()
             .map(|c| Column {
@@ -636,6 +692,20 @@ impl Overlay {
                 generated: c.generated,
             })
             .collect();
+        // A partition or child the script's own parent: the parent's columns come first (a
+        // catalog parent's are looked up there when a rule asks).
+        let parent = new.parent.as_ref().and_then(|(p, _)| self.resolve(p, path, catalog));
+        let mut columns: Vec<Column> = parent
+            .and_then(|p| self.rel(p))
+            .and_then(|r| r.created.as_ref())
+            .map(|c| c.columns.clone())
+            .unwrap_or_default();
+        for c in own {
+            match columns.iter_mut().find(|x| x.name == c.name) {
+                Some(x) => x.not_null |= c.not_null,
+                None => columns.push(c),
+            }
+        }
         let tx = self.tx;
         let oid = self.create(
             &schema,
@@ -647,6 +717,8 @@ impl Overlay {
                 populated: new.kind != RelKind::MatView || new.with_data,
                 columns,
                 index: None,
+                parent,
+                references: vec![],
             },
         );
         if new.with_data {
@@ -675,6 +747,8 @@ impl Overlay {
                 populated: true,
                 columns: vec![],
                 index: None,
+                parent: None,
+                references: vec![],
             },
         );
     }
@@ -739,6 +813,8 @@ impl Overlay {
                 populated: true,
                 columns: vec![],
                 index: Some((table, ix.columns.clone())),
+                parent: None,
+                references: vec![],
             },
         );
         if ix.primary {
@@ -761,6 +837,18 @@ impl Overlay {
 
     fn alter_table(&mut self, oid: u32, cmds: &[AlterCmd], effect: &Effect, path: &SearchPath, catalog: &dyn Catalog) {
         let (schema, table_name) = self.names_of(oid, catalog).unwrap_or_default();
+        for c in cmds {
+            let (partition, parent) = match c {
+                AlterCmd::AttachPartition { partition, .. } => (partition, Some(oid)),
+                AlterCmd::DetachPartition { partition, .. } => (partition, None),
+                _ => continue,
+            };
+            if let Some(p) = self.resolve(partition, path, catalog)
+                && let Some(created) = self.created_mut(p)
+            {
+                created.parent = parent;
+            }
+        }
         // Persistence, tablespace or access method changed by the script: the catalog's no
         // longer tell whether a later SET … changes nothing.
         if cmds.iter().any(|c| {
@@ -859,8 +947,20 @@ impl Overlay {
     }
 
     /// Rows were written to the relation.
+    /// Rows were written to `oid`: a partition's rows are its partitioned parent's too.
     pub fn fill(&mut self, oid: u32) {
-        self.filled.insert(oid);
+        let mut at = Some(oid);
+        while let Some(o) = at.filter(|o| self.filled.insert(*o)) {
+            at = self
+                .rel(o)
+                .and_then(|r| r.created.as_ref())
+                .and_then(|c| c.parent)
+                .filter(|p| {
+                    self.rel(*p)
+                        .and_then(|r| r.created.as_ref())
+                        .is_some_and(|c| c.kind == RelKind::PartitionedTable)
+                });
+        }
     }
 }
 
@@ -1009,6 +1109,7 @@ mod tests {
                 checks: vec![],
                 with_data: false,
                 if_not_exists: false,
+                parent: None,
             }),
         )
     }

@@ -33,6 +33,18 @@ pub fn without_meta_commands(script: &str) -> (String, Vec<MetaCommand>) {
             }
             continue;
         }
+        // `:'name'` and `:"name"`: psql puts the variable's value there, quoted as a literal or
+        // an identifier; the statement is read with `'name'` / `"name"` in its place (the colon
+        // becomes a blank), so that `COPY t FROM :'file'` still counts as filling `t`.
+        if *p == Piece::Other(":")
+            && (i == 0 || pieces[i - 1] != Piece::Other(":"))
+            && pieces.get(i + 1).is_some_and(|n| {
+                matches!(n, Piece::QuotedIdent(_)) || matches!(n, Piece::Literal(t) if t.starts_with('\''))
+            })
+        {
+            out.push(' ');
+            continue;
+        }
         if *p != Piece::Other("\\") {
             out.push_str(p.text());
             continue;
@@ -258,6 +270,8 @@ mod tests {
                 text: "\\set ON_ERROR_STOP 1".into()
             }]
         );
+        let (sql, _) = without_meta_commands("COPY t FROM :'file'; SELECT :\"c\" FROM t, ':x', 1::int");
+        assert_eq!(sql, "COPY t FROM  'file'; SELECT  \"c\" FROM t, ':x', 1::int");
         let (sql, _) = without_meta_commands("SELECT 1 \\; CREATE TABLE t ()");
         assert_eq!(sql, "SELECT 1  ; CREATE TABLE t ()");
     }

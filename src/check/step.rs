@@ -77,6 +77,9 @@ pub struct NewRelation {
     /// `CREATE TABLE … AS` / `CREATE MATERIALIZED VIEW` with data: it holds rows at once.
     pub with_data: bool,
     pub if_not_exists: bool,
+    /// `PARTITION OF parent` (true) or `INHERITS (parent, …)` (false, the first parent): its
+    /// columns come first, and dropping the parent drops it.
+    pub parent: Option<(RelRef, bool)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -321,6 +321,7 @@ unsafe fn new_relation(rv: *mut pg_sys::RangeVar, kind: RelKind, if_not_exists: 
                 checks: vec![],
                 with_data,
                 if_not_exists,
+                parent: None,
             }),
             None => Effect::None,
         }
@@ -356,6 +357,10 @@ unsafe fn create_table(s: &pg_sys::CreateStmt, foreign: bool) -> Effect {
             checks: vec![],
             with_data: false,
             if_not_exists: s.if_not_exists,
+            parent: PgList::<pg_sys::RangeVar>::from_pg(s.inhRelations)
+                .get_ptr(0)
+                .and_then(|rv| relref(rv))
+                .map(|p| (p, !s.partbound.is_null())),
         };
         for elt in PgList::<pg_sys::Node>::from_pg(s.tableElts).iter_ptr() {
             if is_a(elt, pg_sys::NodeTag::T_ColumnDef) {
