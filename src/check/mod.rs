@@ -407,6 +407,7 @@ impl Run<'_> {
             && (!matches!(d.stmt.command, Command::Other) || crate::facts::Facts::session(&facts).require_migration)
         {
             d.stmt.text = Some(here.text.clone());
+            script_bound_scans(&self.overlay, &mut d, &path);
             // Every strong lock this statement takes is held to the end of the block, for the
             // statements after it (see rules::earlier_lock).
             if self.block.is_some() {
@@ -984,5 +985,57 @@ fn running_data() -> DataTx {
         held: r.held,
         rows: r.rows,
         mixed_accepted: r.mixed_accepted,
+    }
+}
+
+/// What a partition bound makes PostgreSQL scan when the parent or the attached table is the
+/// script's own, which the catalog's proof cannot analyse: an attached table the script made is
+/// taken as unproved (it has no validated constraint the catalog knows), and the parent's default
+/// partition the script made as holding rows of the new bound if it holds any.
+fn script_bound_scans(overlay: &overlay::Overlay, d: &mut Ddl, path: &overlay::SearchPath) {
+    use crate::model::{AlterCmd, BoundScans, DefaultScan, RelRef};
+    let script = |r: &RelRef| overlay.resolve(r, path, &LiveCatalog).filter(|o| overlay::is_script_oid(*o));
+    let default_of = |parent: u32| {
+        overlay
+            .default_partition_of(parent)
+            .and_then(|o| overlay.rel(o))
+            .map(|r| DefaultScan {
+                partition: RelRef::new(Some(&r.schema), &r.name),
+                proved: false,
+                check: None,
+            })
+    };
+    let default_bound = d.default_bound;
+    match &mut d.stmt.command {
+        Command::AlterTable(at) => {
+            let parent = script(&at.table);
+            for c in &mut at.cmds {
+                if let AlterCmd::AttachPartition { partition, scans } = c
+                    && scans.is_none()
+                {
+                    let part = script(partition);
+                    if parent.is_none() && part.is_none() {
+                        continue;
+                    }
+                    *scans = Some(BoundScans {
+                        partition_proved: part.map(|_| false),
+                        bound_check: None,
+                        default: if default_bound { None } else { parent.and_then(default_of) },
+                    });
+                }
+            }
+        }
+        Command::CreateRelation {
+            partition_of: Some(p), ..
+        } if p.scans.is_none() => {
+            if let Some(parent) = script(&p.parent) {
+                p.scans = Some(BoundScans {
+                    partition_proved: Some(true),
+                    bound_check: None,
+                    default: if default_bound { None } else { default_of(parent) },
+                });
+            }
+        }
+        _ => {}
     }
 }

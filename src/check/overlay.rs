@@ -58,6 +58,8 @@ pub struct Created {
     pub parent: Option<u32>,
     /// The tables its foreign keys reference: they cannot be dropped without CASCADE.
     pub references: Vec<u32>,
+    /// Its parent's default partition.
+    pub default_partition: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -271,6 +273,15 @@ impl Overlay {
         catalog
             .name_of(oid)
             .is_none_or(|(s, n)| self.schemas_dropped.contains(&s) || self.gone.contains(&(s, n)))
+    }
+
+    /// The default partition the script gave the partitioned table `parent`.
+    pub fn default_partition_of(&self, parent: u32) -> Option<u32> {
+        self.rels
+            .by_oid
+            .values()
+            .find(|r| r.created.as_ref().is_some_and(|c| c.parent == Some(parent) && c.default_partition))
+            .map(|r| r.oid)
     }
 
     /// The relations the script created (and still has) in these schemas.
@@ -565,6 +576,7 @@ impl Overlay {
                     let refs: Vec<u32> = references.iter().filter_map(|r| resolve(self, r)).collect();
                     if let Some(c) = self.created_mut(oid) {
                         c.references = refs;
+                        c.default_partition = ddl.default_bound;
                     }
                 }
                 return Ok(());
@@ -604,6 +616,21 @@ impl Overlay {
                 return Ok(());
             }
             Effect::AlterTable { .. } | Effect::None => {}
+        }
+        if ddl.default_bound {
+            let partition = match (&ddl.effect, &ddl.stmt.command) {
+                (Effect::CreateRelation(new), _) => Some(&new.name),
+                (_, Command::AlterTable(at)) => at.cmds.iter().find_map(|c| match c {
+                    AlterCmd::AttachPartition { partition, .. } => Some(partition),
+                    _ => None,
+                }),
+                _ => None,
+            };
+            if let Some(oid) = partition.and_then(|p| resolve(self, p))
+                && let Some(c) = self.created_mut(oid)
+            {
+                c.default_partition = true;
+            }
         }
         match &ddl.stmt.command {
             Command::Drop(d) => {
@@ -719,6 +746,7 @@ impl Overlay {
                 index: None,
                 parent,
                 references: vec![],
+                default_partition: false,
             },
         );
         if new.with_data {
@@ -749,6 +777,7 @@ impl Overlay {
                 index: None,
                 parent: None,
                 references: vec![],
+                default_partition: false,
             },
         );
     }
@@ -815,6 +844,7 @@ impl Overlay {
                 index: Some((table, ix.columns.clone())),
                 parent: None,
                 references: vec![],
+                default_partition: false,
             },
         );
         if ix.primary {
@@ -1071,6 +1101,7 @@ mod tests {
             effect,
             missing_ok: false,
             not_in_block: None,
+            default_bound: false,
         }
     }
 
@@ -1079,6 +1110,7 @@ mod tests {
             Command::CreateRelation {
                 name: Some(RelRef::new(None, name)),
                 references: vec![],
+                default_partition: false,
                 temp: false,
 
                 partition_of: None,

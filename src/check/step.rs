@@ -38,6 +38,8 @@ pub struct Ddl {
     /// The name PostgreSQL gives the statement when it refuses to run it inside a transaction
     /// block (`CREATE INDEX CONCURRENTLY`, …).
     pub not_in_block: Option<&'static str>,
+    /// `CREATE TABLE … PARTITION OF … DEFAULT` / `ATTACH PARTITION … DEFAULT`.
+    pub default_bound: bool,
 }
 
 /// What a DDL statement does beyond what [`Statement`] already says (drops, renames and ALTER

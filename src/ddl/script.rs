@@ -77,6 +77,7 @@ unsafe fn step(node: *mut pg_sys::Node) -> (String, Step) {
                     effect,
                     missing_ok,
                     not_in_block,
+                    default_bound: default_bound(node),
                 })),
             );
         }
@@ -140,6 +141,26 @@ pub(crate) unsafe fn not_in_block(node: *mut pg_sys::Node) -> Option<&'static st
             T::T_AlterSystemStmt => Some("ALTER SYSTEM"),
             T::T_ClusterStmt if (*(node as *const pg_sys::ClusterStmt)).relation.is_null() => Some("CLUSTER"),
             _ => None,
+        }
+    }
+}
+
+/// A `DEFAULT` partition bound: `CREATE TABLE … PARTITION OF … DEFAULT`, `ATTACH PARTITION …
+/// DEFAULT`.
+unsafe fn default_bound(node: *mut pg_sys::Node) -> bool {
+    use pg_sys::NodeTag as T;
+    unsafe {
+        let is_default = |b: *mut pg_sys::PartitionBoundSpec| !b.is_null() && (*b).is_default;
+        match (*node).type_ {
+            T::T_CreateStmt => is_default((*(node as *const pg_sys::CreateStmt)).partbound),
+            T::T_AlterTableStmt => PgList::<pg_sys::AlterTableCmd>::from_pg((*(node as *const pg_sys::AlterTableStmt)).cmds)
+                .iter_ptr()
+                .any(|c| {
+                    (*c).subtype == pg_sys::AlterTableType::AT_AttachPartition
+                        && is_a((*c).def, T::T_PartitionCmd)
+                        && is_default((*((*c).def as *const pg_sys::PartitionCmd)).bound)
+                }),
+            _ => false,
         }
     }
 }
