@@ -72,8 +72,13 @@ regress_schedule() {
 
 # The share of the warn run's live warnings that check() must have predicted (raised as check()
 # learns; see regress_check.py).
+# Measured when last raised: 13 88.1 %, 15 88.2 %, 18 89.0 %; the live count varies by about
+# 0.5 % from run to run (timing inside the parallel groups), hence the margin.
 case $PG_MAJOR in
-    *) check_threshold=0 ;;
+    13) check_threshold=86 ;;
+    15) check_threshold=86 ;;
+    18) check_threshold=87 ;;
+    *) check_threshold=86 ;;
 esac
 
 declare -A summary
