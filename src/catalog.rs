@@ -193,6 +193,26 @@ impl Facts for CatalogFacts {
         })
     }
 
+    fn inheritance_children(&self, rel: &Rel) -> Vec<Rel> {
+        if rel.kind != crate::facts::RelKind::Table {
+            return vec![];
+        }
+        oid_text_rows(
+            "WITH RECURSIVE kids(oid) AS (
+                 SELECT i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent OPERATOR(pg_catalog.=) $1
+                 UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN kids ON i.inhparent OPERATOR(pg_catalog.=) kids.oid)
+             SELECT k.oid, ''::pg_catalog.text FROM kids k
+               JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) k.oid
+              WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}') ORDER BY 1 LIMIT 1000",
+            &[pg_sys::Oid::from(rel.oid).into()],
+        )
+        .into_iter()
+        .filter_map(|(oid, _)| self.rel_by_oid(oid))
+        .filter(Rel::existing)
+        .map(|r| self.with_storage(r))
+        .collect()
+    }
+
     fn without_replica_identity(&self, rel: Option<&Rel>) -> Vec<(Rel, &'static str)> {
         // Without a relation: what FOR ALL TABLES publishes (permanent ordinary tables outside
         // the system schemas).

@@ -241,6 +241,9 @@ pub trait Facts {
     /// (no replica identity), each with why: `rel` and its inheritance children or partitions,
     /// or, for `None`, every table of the database that `FOR ALL TABLES` would publish.
     fn without_replica_identity(&self, rel: Option<&Rel>) -> Vec<(Rel, &'static str)>;
+    /// The existing inheritance children (and their children) of the plain table `rel`, storage
+    /// read: an ALTER TABLE that recurses rewrites them too.
+    fn inheritance_children(&self, rel: &Rel) -> Vec<Rel>;
 }
 
 /// `heap`'s oid in [`FakeFacts`] (as in PostgreSQL).
@@ -273,6 +276,8 @@ pub struct FakeFacts {
     pub publications: Vec<(String, bool)>,
     /// Tables without a replica identity, by name.
     pub no_identity: Vec<String>,
+    /// `(parent, inheritance child)`, by name.
+    pub children: Vec<(String, String)>,
 }
 
 #[cfg(test)]
@@ -374,6 +379,14 @@ impl Facts for FakeFacts {
     }
     fn publication_publishes_changes(&self, name: &str) -> Option<bool> {
         self.publications.iter().find(|(n, _)| n == name).map(|(_, p)| *p)
+    }
+
+    fn inheritance_children(&self, rel: &Rel) -> Vec<Rel> {
+        self.children
+            .iter()
+            .filter(|(p, _)| *p == rel.name)
+            .filter_map(|(_, c)| self.rels.iter().find(|(_, r)| r.name == *c).map(|(_, r)| r.clone()))
+            .collect()
     }
 
     fn without_replica_identity(&self, rel: Option<&Rel>) -> Vec<(Rel, &'static str)> {

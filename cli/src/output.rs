@@ -124,9 +124,13 @@ pub fn summary(out: &mut impl Write, findings: &[Finding], files: usize) -> io::
     } else {
         format!("{errors} errors")
     };
+    let unknown = match count("unknown") {
+        0 => String::new(),
+        n => format!(", {n} out of reach"),
+    };
     writeln!(
         out,
-        "migrate-guard: {files} checked: {blocked} blocked, {warned} warned, {allowed} allowed, {errors}"
+        "migrate-guard: {files} checked: {blocked} blocked, {warned} warned, {allowed} allowed, {errors}{unknown}"
     )
 }
 

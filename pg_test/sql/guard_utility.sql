@@ -123,3 +123,31 @@ TRUNCATE ut.orders CASCADE;
 ALTER TABLE ut.orders ADD CONSTRAINT positive CHECK (id > 0);
 SELECT migrate_guard.end_migration();
 $$) ORDER BY statement_no, rule;
+
+---------------------------------------------------------------- what check() sees besides
+-- A SET LOCAL timezone earlier in the script (timestamptz -> timestamp rewrites unless UTC); a
+-- type change on a parent that reaches a populated inheritance child; DO blocks and procedures,
+-- whose statements check() cannot read: an `unknown` row with the reason, not a pass.
+CREATE TABLE ut.stamps (id int, at timestamptz);
+INSERT INTO ut.stamps SELECT g, now() FROM generate_series(1, 100) g;
+CREATE TABLE ut.base (id int, v int);
+CREATE TABLE ut.heir () INHERITS (ut.base);
+INSERT INTO ut.heir SELECT g, g FROM generate_series(1, 100) g;
+CREATE PROCEDURE ut.reshape() LANGUAGE plpgsql AS $$ BEGIN ALTER TABLE ut.stamps ADD COLUMN r float DEFAULT random(); END $$;
+SET timezone = 'UTC';
+SELECT statement_no, rule, verdict, message FROM migrate_guard.check($$
+ALTER TABLE ut.stamps ALTER COLUMN at TYPE timestamp;
+BEGIN;
+SET LOCAL timezone = 'Europe/Paris';
+ALTER TABLE ut.stamps ALTER COLUMN at TYPE timestamp;
+COMMIT;
+ALTER TABLE ut.base ALTER COLUMN v TYPE bigint;
+DO $d$ BEGIN EXECUTE format('ALTER TABLE %s ADD COLUMN q int DEFAULT random()', 'ut.stamps'); END $d$;
+CALL ut.reshape();
+$$) ORDER BY statement_no, rule;
+-- The live guard: the child's rewrite, and the DO block's and the procedure's statements as
+-- they run.
+ALTER TABLE ut.base ALTER COLUMN v TYPE bigint;
+DO $d$ BEGIN EXECUTE format('ALTER TABLE %s ADD COLUMN q int DEFAULT random()', 'ut.stamps'); END $d$;
+CALL ut.reshape();
+RESET timezone;

@@ -326,6 +326,26 @@ impl Facts for ScriptFacts<'_> {
         self.catalog.publication_publishes_changes(name)
     }
 
+    /// The catalog's children of a catalog table, and the children the script made.
+    fn inheritance_children(&self, rel: &Rel) -> Vec<Rel> {
+        let mut out: Vec<Rel> = if is_script_oid(rel.oid) {
+            vec![]
+        } else {
+            self.catalog
+                .inheritance_children(rel)
+                .into_iter()
+                .filter(|r| !self.overlay.catalog_gone(r.oid, &LiveCatalog))
+                .map(|r| self.with_storage(Rel { storage: None, ..r }))
+                .collect()
+        };
+        for oid in self.overlay.children_of(rel.oid) {
+            if let Some(child) = self.rel_by_oid(oid).filter(Rel::existing) {
+                out.push(self.with_storage(child));
+            }
+        }
+        out
+    }
+
     /// The catalog's tables and replica identities (a primary key the script adds earlier is not
     /// seen; a table the script creates is new, and no rule judges it).
     fn without_replica_identity(&self, rel: Option<&Rel>) -> Vec<(Rel, &'static str)> {

@@ -365,6 +365,12 @@ impl Run<'_> {
                     self.overlay.fill(oid);
                 }
             }
+            Step::OutOfReach(reason) => {
+                if crate::guard::active_mode().is_some() {
+                    let message = format!("migrate_guard: out of check()'s reach: {reason}");
+                    self.rows.push(here.row("unknown", None, message));
+                }
+            }
             Step::NotInBlock(what) => {
                 if self.block.is_some() {
                     self.rows.push(not_in_block(&here, &what));
@@ -692,8 +698,9 @@ impl Run<'_> {
 }
 
 /// Settings `check()` applies when the script sets them: name resolution, the guard's own
-/// settings, and the two a dump restore turns off (the guard stays out of a restore's way).
-const FOLLOWED_SETTINGS: [&str; 4] = ["search_path", "lock_timeout", "row_security", "check_function_bodies"];
+/// settings, the two a dump restore turns off (the guard stays out of a restore's way), and the
+/// time zone (a timestamp <-> timestamptz change rewrites nothing only in UTC).
+const FOLLOWED_SETTINGS: [&str; 5] = ["search_path", "lock_timeout", "row_security", "check_function_bodies", "timezone"];
 
 /// The settings above, and every `migrate_guard.*` name (a misspelt one is PostgreSQL's error
 /// from 15 on, as when the script runs) except the one `begin_migration` keeps.

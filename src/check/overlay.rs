@@ -275,6 +275,22 @@ impl Overlay {
             .is_none_or(|(s, n)| self.schemas_dropped.contains(&s) || self.gone.contains(&(s, n)))
     }
 
+    /// The relations the script created as partitions or children of `parent` (and theirs).
+    pub fn children_of(&self, parent: u32) -> Vec<u32> {
+        let mut out = Vec::new();
+        let mut todo = vec![parent];
+        while let Some(p) = todo.pop() {
+            for r in self.rels.by_oid.values() {
+                if r.created.as_ref().is_some_and(|c| c.parent == Some(p)) && !out.contains(&r.oid) {
+                    out.push(r.oid);
+                    todo.push(r.oid);
+                }
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
     /// The default partition the script gave the partitioned table `parent`.
     pub fn default_partition_of(&self, parent: u32) -> Option<u32> {
         self.rels

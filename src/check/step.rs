@@ -24,6 +24,9 @@ pub enum Step {
     /// A statement PostgreSQL refuses inside a transaction block (`VACUUM`, `CREATE DATABASE`, …),
     /// which event triggers never see. The name is the one PostgreSQL's error message uses.
     NotInBlock(String),
+    /// A statement whose effect `check()` cannot read from its text (a `DO` block, a `CALL` of a
+    /// procedure): the reason, for an `unknown` row.
+    OutOfReach(String),
     /// Anything else: queries, other DML, statements no event trigger sees.
     Other,
 }

@@ -88,6 +88,12 @@ unsafe fn step(node: *mut pg_sys::Node) -> (String, Step) {
             T::T_InsertStmt => data("INSERT", (*(node as *const pg_sys::InsertStmt)).relation),
             T::T_UpdateStmt => data("UPDATE", (*(node as *const pg_sys::UpdateStmt)).relation),
             T::T_DeleteStmt => data("DELETE", (*(node as *const pg_sys::DeleteStmt)).relation),
+            T::T_DoStmt => Step::OutOfReach(
+                "a DO block: check() does not judge the statements inside it (they run, and dynamic SQL is built, \
+                 only when the block runs); run the block's DDL as plain statements to have it checked"
+                    .to_owned(),
+            ),
+            T::T_CallStmt => call(&*(node as *const pg_sys::CallStmt)),
             T::T_CopyStmt => {
                 let c = &*(node as *const pg_sys::CopyStmt);
                 match relref(c.relation) {
@@ -142,6 +148,26 @@ pub(crate) unsafe fn not_in_block(node: *mut pg_sys::Node) -> Option<&'static st
             T::T_ClusterStmt if (*(node as *const pg_sys::ClusterStmt)).relation.is_null() => Some("CLUSTER"),
             _ => None,
         }
+    }
+}
+
+/// `CALL p(…)`: a procedure's body (which may run DDL and commit between statements) is out of
+/// reach; migrate_guard's own (`backfill`, `backfill_expansion`) are judged when they run.
+unsafe fn call(s: &pg_sys::CallStmt) -> Step {
+    unsafe {
+        let names = if s.funccall.is_null() {
+            vec![]
+        } else {
+            string_list((*s.funccall).funcname)
+        };
+        if names.first().is_some_and(|n| n == "migrate_guard") {
+            return Step::Other;
+        }
+        let name = names.join(".");
+        Step::OutOfReach(format!(
+            "CALL {name}: check() does not judge the statements of a procedure's body (it may run DDL, and \
+             commit between statements); check its DDL as plain statements"
+        ))
     }
 }
 

@@ -2,7 +2,7 @@
 //! table and rebuilds its indexes under ACCESS EXCLUSIVE. Whether it can is decided the way
 //! PostgreSQL decides it (`ATColumnChangeRequiresRewrite`), from the catalog.
 
-use super::{Finding, RuleId, backfill_call, populated_target};
+use super::{Finding, RuleId, backfill_call, existing_target};
 use crate::facts::{Facts, RelKind};
 use crate::model::{AlterCmd, Command, Statement, Using};
 use crate::sqltext::{quote_ident, quote_literal};
@@ -19,9 +19,23 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
         else {
             continue;
         };
-        let Some(rel) = populated_target(&at.table, facts) else {
+        // The table, or the first populated inheritance child it recurses to (a type change
+        // always reaches them: ONLY is refused).
+        let Some(table) = existing_target(&at.table, facts).map(|t| facts.with_storage(t)) else {
             return;
         };
+        let via = (!table.has_data()).then(|| table.display.clone());
+        let rel = if via.is_none() {
+            table
+        } else {
+            match facts.inheritance_children(&table).into_iter().find(|c| c.has_data()) {
+                Some(child) => child,
+                None => return,
+            }
+        };
+        let via = via
+            .map(|parent| format!(" (ALTER TABLE {parent} changes the column in its inheritance children too)"))
+            .unwrap_or_default();
         let rewrites = match using {
             Using::Expression => Some(true),
             Using::Column => new_type
@@ -60,8 +74,8 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
                 rel.kind.noun()
             ),
             detail: format!(
-                "Changing {c} from {old} to {new}{how} makes PostgreSQL write a new copy of every row of {} and \
-                 rebuild its indexes; every read and write of the table waits until it is done.",
+                "Changing {c} from {old} to {new}{how} makes PostgreSQL write a new copy of every row of {}{via} \
+                 and rebuild its indexes; every read and write of the table waits until it is done.",
                 rel.described()
             ),
             safe_way: if rel.kind == RelKind::Table {
