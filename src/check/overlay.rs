@@ -1126,7 +1126,6 @@ mod tests {
             Command::CreateRelation {
                 name: Some(RelRef::new(None, name)),
                 references: vec![],
-                default_partition: false,
                 temp: false,
 
                 partition_of: None,

@@ -203,6 +203,22 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_parent_is_judged_by_its_populated_inheritance_children() {
+        let mut parent = FakeFacts::table("t");
+        parent.set_empty();
+        let mut child = FakeFacts::table("kid");
+        child.oid += 1;
+        let mut f = FakeFacts::default().with("t", parent).with("kid", child);
+        f.type_changes = vec![("a".into(), 20, true)];
+        assert!(run(alter_type("a", 20, Using::Column), &f).is_empty());
+        f.children = vec![("t".into(), "kid".into())];
+        let got = run(alter_type("a", 20, Using::Column), &f);
+        assert_eq!(got.len(), 1);
+        assert!(got[0].message.contains("table public.kid"), "{}", got[0].message);
+        assert!(got[0].detail.contains("ALTER TABLE public.t changes the column in its inheritance children"));
+    }
+
+    #[test]
     fn a_using_expression_always_rewrites() {
         let mut f = FakeFacts::default().with("t", FakeFacts::table("t"));
         f.type_changes = vec![("b".into(), 25, false)];
