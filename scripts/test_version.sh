@@ -34,6 +34,7 @@ bash pg_test/integration/node_tools.sh
 bash pg_test/integration/rails.sh
 bash pg_test/integration/check.sh
 bash pg_test/integration/verdicts.sh
+bash pg_test/integration/lock_audit.sh
 bash pg_test/integration/crosscheck.sh
 bash pg_test/pg_regress_suite.sh
 # Last, as it replaces the development install for a while (and on 17 recreates the test

@@ -280,10 +280,12 @@ unsafe fn effect(node: *mut pg_sys::Node) -> (Effect, bool) {
                 let effect = new_relation((*into).rel, kind, s.if_not_exists, !(*into).skipData);
                 (effect, false)
             }
-            T::T_ViewStmt => (
-                new_relation((*(node as *const pg_sys::ViewStmt)).view, RelKind::View, false, false),
-                false,
-            ),
+            // CREATE OR REPLACE VIEW of an existing view replaces it (its columns may change:
+            // they are not followed).
+            T::T_ViewStmt => {
+                let s = &*(node as *const pg_sys::ViewStmt);
+                (new_relation(s.view, RelKind::View, s.replace, false), false)
+            }
             T::T_CreateSeqStmt => {
                 let s = &*(node as *const pg_sys::CreateSeqStmt);
                 (
