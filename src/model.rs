@@ -291,6 +291,9 @@ pub struct TypeRef {
 pub struct Expr {
     /// Volatility of the expression once transformed: `None` when it could not be analysed.
     pub volatility: Option<Volatility>,
+    /// The function a default that is a plain call names (`f(…)`, the name's last part), so that
+    /// `check()` can judge a call of a function the script itself creates.
+    pub calls: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -127,7 +127,8 @@ $$) ORDER BY statement_no, rule;
 ---------------------------------------------------------------- what check() sees besides
 -- A SET LOCAL timezone earlier in the script (timestamptz -> timestamp rewrites unless UTC); a
 -- type change on a parent that reaches a populated inheritance child; DO blocks and procedures,
--- whose statements check() cannot read: an `unknown` row with the reason, not a pass.
+-- whose statements check() cannot read: an `unknown` row with the reason, not a pass; a default
+-- calling a function the script creates (VOLATILE unless declared otherwise).
 CREATE TABLE ut.stamps (id int, at timestamptz);
 INSERT INTO ut.stamps SELECT g, now() FROM generate_series(1, 100) g;
 CREATE TABLE ut.base (id int, v int);
@@ -144,6 +145,10 @@ COMMIT;
 ALTER TABLE ut.base ALTER COLUMN v TYPE bigint;
 DO $d$ BEGIN EXECUTE format('ALTER TABLE %s ADD COLUMN q int DEFAULT random()', 'ut.stamps'); END $d$;
 CALL ut.reshape();
+CREATE FUNCTION ut.next_code() RETURNS int LANGUAGE sql AS 'SELECT 7';
+CREATE FUNCTION ut.fixed_code() RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT 7';
+ALTER TABLE ut.stamps ADD COLUMN code int DEFAULT ut.next_code();
+ALTER TABLE ut.stamps ADD COLUMN code2 int DEFAULT ut.fixed_code();
 $$) ORDER BY statement_no, rule;
 -- The live guard: the child's rewrite, and the DO block's and the procedure's statements as
 -- they run.

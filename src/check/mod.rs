@@ -414,6 +414,7 @@ impl Run<'_> {
         {
             d.stmt.text = Some(here.text.clone());
             script_bound_scans(&self.overlay, &mut d, &path);
+            script_function_defaults(&self.overlay, &mut d);
             // Every strong lock this statement takes is held to the end of the block, for the
             // statements after it (see rules::earlier_lock).
             if self.block.is_some() {
@@ -1044,5 +1045,19 @@ fn script_bound_scans(overlay: &overlay::Overlay, d: &mut Ddl, path: &overlay::S
             }
         }
         _ => {}
+    }
+}
+
+/// A default that calls a function the script itself created: the catalog cannot analyse it, the
+/// function's declared volatility decides (VOLATILE unless it says otherwise).
+fn script_function_defaults(overlay: &overlay::Overlay, d: &mut Ddl) {
+    use crate::model::AlterCmd;
+    let Command::AlterTable(at) = &mut d.stmt.command else { return };
+    for c in &mut at.cmds {
+        if let AlterCmd::AddColumn(col) = c
+            && let Some(e) = col.default.as_mut().filter(|e| e.volatility.is_none())
+        {
+            e.volatility = e.calls.iter().find_map(|f| overlay.function_volatility(f));
+        }
     }
 }

@@ -172,6 +172,8 @@ pub struct Overlay {
     filled: HashSet<u32>,
     /// Catalog relations the script truncated (and wrote no rows to since).
     emptied: HashSet<u32>,
+    /// Functions the script created, by their name's last part, with their declared volatility.
+    functions: Vec<(String, crate::model::Volatility)>,
     /// Catalog relations whose persistence, tablespace or access method the script changed.
     physical_changed: HashSet<u32>,
     /// Next number to try for each name PostgreSQL chose (`t_a_idx`, `t_a_idx1`, …).
@@ -289,6 +291,11 @@ impl Overlay {
         }
         out.sort_unstable();
         out
+    }
+
+    /// The declared volatility of a function the script created under this name.
+    pub fn function_volatility(&self, name: &str) -> Option<crate::model::Volatility> {
+        self.functions.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
     }
 
     /// The default partition the script gave the partitioned table `parent`.
@@ -629,6 +636,11 @@ impl Overlay {
                     self.rels.retain(|r| r.schema != *name);
                     self.schemas_dropped.push(name.clone());
                 }
+                return Ok(());
+            }
+            Effect::CreateFunction { name, volatility } => {
+                self.functions.retain(|(n, _)| n != name);
+                self.functions.push((name.clone(), *volatility));
                 return Ok(());
             }
             Effect::AlterTable { .. } | Effect::None => {}

@@ -61,6 +61,12 @@ pub enum Effect {
         names: Vec<String>,
         missing_ok: bool,
     },
+    /// `CREATE [OR REPLACE] FUNCTION name …`: its name's last part and declared volatility
+    /// (VOLATILE unless it says otherwise).
+    CreateFunction {
+        name: String,
+        volatility: crate::model::Volatility,
+    },
     /// ALTER TABLE: the CHECK constraints it adds (with the columns each proves NOT NULL), the
     /// indexes its UNIQUE / PRIMARY KEY constraints build, the constraints it drops.
     AlterTable {

@@ -10,7 +10,7 @@ use pgrx::pg_sys;
 /// `raw` must be null or a valid raw expression tree; it is copied, never modified.
 pub unsafe fn analyse(raw: *mut pg_sys::Node) -> Expr {
     if raw.is_null() {
-        return Expr { volatility: None };
+        return Expr { volatility: None, calls: vec![] };
     }
     // A literal, possibly cast (`0`, `'{}'::jsonb`), is folded into a constant when the default
     // is stored: immutable without asking the parser, and this is the common case.
@@ -18,6 +18,7 @@ pub unsafe fn analyse(raw: *mut pg_sys::Node) -> Expr {
     if unsafe { is_literal(raw) } {
         return Expr {
             volatility: Some(Volatility::Immutable),
+            calls: vec![],
         };
     }
     let volatility = try_catalog(|| unsafe {
@@ -36,7 +37,18 @@ pub unsafe fn analyse(raw: *mut pg_sys::Node) -> Expr {
             Volatility::Immutable
         }
     });
-    Expr { volatility }
+    // SAFETY: tag checked before the cast.
+    let calls = unsafe {
+        if (*raw).type_ == pg_sys::NodeTag::T_FuncCall {
+            super::string_list((*(raw as *const pg_sys::FuncCall)).funcname)
+                .pop()
+                .into_iter()
+                .collect()
+        } else {
+            vec![]
+        }
+    };
+    Expr { volatility, calls }
 }
 
 unsafe fn is_literal(node: *mut pg_sys::Node) -> bool {

@@ -282,6 +282,29 @@ unsafe fn effect(node: *mut pg_sys::Node) -> (Effect, bool) {
             }
             // CREATE OR REPLACE VIEW of an existing view replaces it (its columns may change:
             // they are not followed).
+            T::T_CreateFunctionStmt => {
+                let s = &*(node as *const pg_sys::CreateFunctionStmt);
+                let Some(name) = string_list(s.funcname).pop() else {
+                    return (Effect::None, false);
+                };
+                use crate::model::Volatility as V;
+                let volatility = PgList::<pg_sys::DefElem>::from_pg(s.options)
+                    .iter_ptr()
+                    .find(|d| cstr((**d).defname).is_some_and(|n| n == "volatility"))
+                    .and_then(|d| {
+                        let arg = (*d).arg;
+                        (!arg.is_null() && is_a(arg, pg_sys::NodeTag::T_String))
+                            .then(|| crate::server::compat::string_value(arg))
+                            .flatten()
+                            .and_then(|p| cstr(p))
+                    })
+                    .map_or(V::Volatile, |v| match v.as_str() {
+                        "immutable" => V::Immutable,
+                        "stable" => V::Stable,
+                        _ => V::Volatile,
+                    });
+                (Effect::CreateFunction { name, volatility }, false)
+            }
             T::T_ViewStmt => {
                 let s = &*(node as *const pg_sys::ViewStmt);
                 (new_relation(s.view, RelKind::View, s.replace, false), false)

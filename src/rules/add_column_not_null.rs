@@ -60,6 +60,7 @@ mod tests {
             not_null,
             default: default.then_some(Expr {
                 volatility: Some(Volatility::Immutable),
+                calls: vec![],
             }),
             identity,
             generated_stored: None,

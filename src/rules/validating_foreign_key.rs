@@ -139,6 +139,7 @@ mod tests {
         // ... unless the new column has a default: then every row has a value to check.
         col.default = Some(Expr {
             volatility: Some(Volatility::Immutable),
+            calls: vec![],
         });
         assert_eq!(run(vec![AlterCmd::AddColumn(col)]).len(), 1);
     }
