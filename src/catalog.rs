@@ -193,6 +193,40 @@ impl Facts for CatalogFacts {
         })
     }
 
+    fn replica_identity_columns(&self, rel: &Rel) -> Option<Vec<String>> {
+        let cols: Vec<String> = oid_text_rows(
+            "SELECT i.indexrelid, a.attname::pg_catalog.text
+               FROM pg_catalog.pg_class c
+               JOIN pg_catalog.pg_index i ON i.indrelid OPERATOR(pg_catalog.=) c.oid
+                AND ((c.relreplident OPERATOR(pg_catalog.=) 'd' AND i.indisprimary)
+                     OR (c.relreplident OPERATOR(pg_catalog.=) 'i' AND i.indisreplident))
+               JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.oid
+                AND a.attnum OPERATOR(pg_catalog.=) ANY (i.indkey::pg_catalog.int2[])
+              WHERE c.oid OPERATOR(pg_catalog.=) $1
+              ORDER BY a.attnum",
+            &[pg_sys::Oid::from(rel.oid).into()],
+        )
+        .into_iter()
+        .map(|(_, c)| c)
+        .collect();
+        (!cols.is_empty()).then_some(cols)
+    }
+
+    fn publication_tables(&self, name: &str) -> Vec<Rel> {
+        oid_text_rows(
+            "SELECT c.oid, ''::pg_catalog.text FROM pg_catalog.pg_publication_tables pt
+               JOIN pg_catalog.pg_namespace n ON n.nspname OPERATOR(pg_catalog.=) pt.schemaname
+               JOIN pg_catalog.pg_class c ON c.relnamespace OPERATOR(pg_catalog.=) n.oid
+                AND c.relname OPERATOR(pg_catalog.=) pt.tablename
+              WHERE pt.pubname OPERATOR(pg_catalog.=) $1 ORDER BY 1 LIMIT 10000",
+            &[name.into()],
+        )
+        .into_iter()
+        .filter_map(|(oid, _)| self.rel_by_oid(oid))
+        .filter(Rel::existing)
+        .collect()
+    }
+
     fn inheritance_children(&self, rel: &Rel) -> Vec<Rel> {
         if rel.kind != crate::facts::RelKind::Table {
             return vec![];

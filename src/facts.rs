@@ -244,6 +244,11 @@ pub trait Facts {
     /// The existing inheritance children (and their children) of the plain table `rel`, storage
     /// read: an ALTER TABLE that recurses rewrites them too.
     fn inheritance_children(&self, rel: &Rel) -> Vec<Rel>;
+    /// The columns of `rel`'s replica identity (its primary key, or its REPLICA IDENTITY USING
+    /// INDEX index); `None` for FULL (every column) or no identity at all.
+    fn replica_identity_columns(&self, rel: &Rel) -> Option<Vec<String>>;
+    /// The existing tables publication `name` publishes now (`pg_publication_tables`).
+    fn publication_tables(&self, name: &str) -> Vec<Rel>;
 }
 
 /// `heap`'s oid in [`FakeFacts`] (as in PostgreSQL).
@@ -278,6 +283,8 @@ pub struct FakeFacts {
     pub no_identity: Vec<String>,
     /// `(parent, inheritance child)`, by name.
     pub children: Vec<(String, String)>,
+    /// `(table, its replica identity's columns)`.
+    pub identity_columns: Vec<(String, Vec<String>)>,
 }
 
 #[cfg(test)]
@@ -379,6 +386,14 @@ impl Facts for FakeFacts {
     }
     fn publication_publishes_changes(&self, name: &str) -> Option<bool> {
         self.publications.iter().find(|(n, _)| n == name).map(|(_, p)| *p)
+    }
+
+    fn replica_identity_columns(&self, rel: &Rel) -> Option<Vec<String>> {
+        self.identity_columns.iter().find(|(t, _)| *t == rel.name).map(|(_, c)| c.clone())
+    }
+
+    fn publication_tables(&self, _name: &str) -> Vec<Rel> {
+        vec![]
     }
 
     fn inheritance_children(&self, rel: &Rel) -> Vec<Rel> {

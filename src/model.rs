@@ -156,8 +156,12 @@ pub struct Publication {
     pub tables: Vec<RelRef>,
     /// `FOR ALL TABLES`.
     pub all_tables: bool,
-    /// `TABLES IN SCHEMA` (15+): not judged.
-    pub schemas: bool,
+    /// Per table named, in the same order: the columns its row filter (`WHERE (…)`, 15+) reads
+    /// (`Some(empty)`: a filter whose columns could not be read), and its column list (15+).
+    pub filters: Vec<(Option<Vec<String>>, Option<Vec<String>>)>,
+    /// `TABLES IN SCHEMA s` (15+); `CURRENT_SCHEMA` is resolved when the statement is read
+    /// (`None`: no schema is current).
+    pub schemas: Vec<Option<String>>,
     /// Whether it publishes UPDATE or DELETE, when the statement says (`CREATE`: its `publish`
     /// option, all of them by default); `None`: as the publication already does.
     pub publishes_changes: Option<bool>,

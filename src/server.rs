@@ -442,14 +442,16 @@ pub mod compat {
         }
     }
 
-    /// The tables a `CREATE PUBLICATION` or `ALTER PUBLICATION` starts publishing (`FOR TABLE`,
-    /// `ADD TABLE`, `SET TABLE`; none for `DROP TABLE`), and whether it also names schemas
-    /// (`TABLES IN SCHEMA`, 15+). 13 and 14 keep a list of RangeVars, 15+ a list of
-    /// PublicationObjSpecs.
+    /// The tables a publication statement adds (`CREATE … FOR TABLE`, `ALTER … ADD|SET TABLE`;
+    /// not `DROP TABLE`), each with the columns its row filter reads and its column list (15+),
+    /// and the schemas of `TABLES IN SCHEMA` (15+; `None`: `CURRENT_SCHEMA`).
     ///
     /// # Safety
     /// `node` must be a valid `CreatePublicationStmt` or `AlterPublicationStmt`.
-    pub unsafe fn publication_tables(node: *mut pg_sys::Node) -> (Vec<*mut pg_sys::RangeVar>, bool) {
+    #[allow(clippy::type_complexity)]
+    pub unsafe fn publication_tables(
+        node: *mut pg_sys::Node,
+    ) -> (Vec<(*mut pg_sys::RangeVar, Option<Vec<String>>, Option<Vec<String>>)>, Vec<Option<String>>) {
         use pgrx::PgList;
         unsafe {
             #[cfg(any(feature = "pg13", feature = "pg14"))]
@@ -467,9 +469,9 @@ pub mod compat {
                 let rels = PgList::<pg_sys::Node>::from_pg(tables)
                     .iter_ptr()
                     .filter(|n| !n.is_null() && (**n).type_ == pg_sys::NodeTag::T_RangeVar)
-                    .map(|n| n as *mut pg_sys::RangeVar)
+                    .map(|n| (n as *mut pg_sys::RangeVar, None, None))
                     .collect();
-                (rels, false)
+                (rels, Vec::new())
             }
             #[cfg(not(any(feature = "pg13", feature = "pg14")))]
             {
@@ -484,7 +486,7 @@ pub mod compat {
                     }
                 };
                 let mut rels = Vec::new();
-                let mut schemas = false;
+                let mut schemas = Vec::new();
                 for n in PgList::<pg_sys::Node>::from_pg(objects).iter_ptr() {
                     if n.is_null() || (*n).type_ != pg_sys::NodeTag::T_PublicationObjSpec {
                         continue;
@@ -492,10 +494,23 @@ pub mod compat {
                     let o = &*(n as *const pg_sys::PublicationObjSpec);
                     match o.pubobjtype {
                         pg_sys::PublicationObjSpecType::PUBLICATIONOBJ_TABLE if !o.pubtable.is_null() => {
-                            rels.push((*o.pubtable).relation)
+                            let t = &*o.pubtable;
+                            let filter = (!t.whereClause.is_null()).then(|| {
+                                let mut cols = Vec::new();
+                                if crate::ddl::raw_columns(t.whereClause, &mut cols) { cols } else { Vec::new() }
+                            });
+                            let list = (!t.columns.is_null()).then(|| crate::ddl::string_list(t.columns));
+                            rels.push((t.relation, filter, list))
                         }
-                        pg_sys::PublicationObjSpecType::PUBLICATIONOBJ_TABLES_IN_SCHEMA
-                        | pg_sys::PublicationObjSpecType::PUBLICATIONOBJ_TABLES_IN_CUR_SCHEMA => schemas = true,
+                        pg_sys::PublicationObjSpecType::PUBLICATIONOBJ_TABLES_IN_SCHEMA => {
+                            schemas.push(crate::ddl::cstr(o.name))
+                        }
+                        // Resolved now: the schema the session creates in.
+                        pg_sys::PublicationObjSpecType::PUBLICATIONOBJ_TABLES_IN_CUR_SCHEMA => schemas.push(
+                            pgrx::Spi::get_one::<String>("SELECT pg_catalog.current_schema()::pg_catalog.text")
+                                .ok()
+                                .flatten(),
+                        ),
                         _ => {}
                     }
                 }

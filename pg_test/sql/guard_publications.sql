@@ -42,6 +42,13 @@ ALTER PUBLICATION pub_ok ADD TABLE parts;
 ALTER TABLE parts_1 REPLICA IDENTITY FULL;
 ALTER PUBLICATION pub_ok ADD TABLE parts;
 
+-- Turning updates on for a publication that published inserts only: judged by the tables it
+-- already has.
+CREATE TABLE loose2 (id int, v text);
+ALTER PUBLICATION pub_inserts ADD TABLE loose2;
+ALTER PUBLICATION pub_inserts SET (publish = 'insert, update, delete');
+ALTER PUBLICATION pub_inserts SET (publish = 'insert, truncate');
+
 -- check() gives the same verdicts before the deploy (FOR ALL TABLES: every table of the
 -- database, judged the same way; pubs.parts_1 and the others have an identity by now, but the
 -- catalog of this database may hold other tables without one, so only the verdict on the

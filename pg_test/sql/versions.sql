@@ -68,4 +68,23 @@ CREATE TABLE logs (k int, level text);
 INSERT INTO logs SELECT g, 'info' FROM generate_series(1, 5000) g;
 VACUUM ANALYZE logs;
 SELECT walk, first_batch_plan FROM migrate_guard.backfill_plan('logs', 'level = upper(level)', batch_size => 1000);
+-- Publications (15 on: TABLES IN SCHEMA, row filters, column lists; syntax errors before): a
+-- schema's tables without a replica identity, a row filter on a column outside the identity and
+-- a column list that leaves one of its columns out all make UPDATE and DELETE fail.
+CREATE SCHEMA ver_pub;
+CREATE TABLE ver_pub.bare (id int, v text);
+CREATE TABLE keyed (id int PRIMARY KEY, v text);
+SET client_min_messages = error;
+CREATE PUBLICATION ver_p1 FOR TABLES IN SCHEMA ver_pub;
+CREATE PUBLICATION ver_p2 FOR TABLE keyed WHERE (v <> 'x');
+CREATE PUBLICATION ver_p3 FOR TABLE keyed (v);
+-- Inside the identity: pass.
+CREATE PUBLICATION ver_p4 FOR TABLE keyed (id, v) WHERE (id > 0);
+RESET client_min_messages;
+SELECT statement_no, rule, verdict FROM migrate_guard.check($$
+CREATE PUBLICATION ver_p5 FOR TABLES IN SCHEMA ver_pub;
+CREATE PUBLICATION ver_p6 FOR TABLE ver.keyed WHERE (v <> 'x');
+CREATE PUBLICATION ver_p7 FOR TABLE ver.keyed (id, v) WHERE (id > 0);
+$$) ORDER BY statement_no;
+DROP PUBLICATION IF EXISTS ver_p4;
 RESET search_path;

@@ -326,6 +326,23 @@ impl Facts for ScriptFacts<'_> {
         self.catalog.publication_publishes_changes(name)
     }
 
+    /// The catalog's (a key the script adds is not seen).
+    fn replica_identity_columns(&self, rel: &Rel) -> Option<Vec<String>> {
+        if is_script_oid(rel.oid) {
+            return None;
+        }
+        self.catalog.replica_identity_columns(rel)
+    }
+
+    /// The catalog's publications.
+    fn publication_tables(&self, name: &str) -> Vec<Rel> {
+        self.catalog
+            .publication_tables(name)
+            .into_iter()
+            .filter(|r| !self.overlay.catalog_gone(r.oid, &LiveCatalog))
+            .collect()
+    }
+
     /// The catalog's children of a catalog table, and the children the script made.
     fn inheritance_children(&self, rel: &Rel) -> Vec<Rel> {
         let mut out: Vec<Rel> = if is_script_oid(rel.oid) {

@@ -869,15 +869,62 @@ unsafe fn publication(node: *mut pg_sys::Node) -> Command {
                 );
             }
         }
+        let (tables, filters) = rels
+            .into_iter()
+            .filter_map(|(r, filter, list)| relref(r).map(|t| (t, (filter, list))))
+            .unzip();
         Command::Publication(crate::model::Publication {
             name: cstr(name).unwrap_or_default(),
             create,
-            tables: rels.into_iter().filter_map(|r| relref(r)).collect(),
+            tables,
+            filters,
             all_tables,
             schemas,
             publishes_changes,
         })
     }
+}
+
+/// The columns a raw expression (a publication's row filter) reads, into `out`; false when it
+/// has a node this walk does not know (the caller then judges nothing).
+///
+/// # Safety
+/// `node` must be null or a valid raw expression tree.
+#[cfg_attr(any(feature = "pg13", feature = "pg14"), allow(dead_code))]
+pub(crate) unsafe fn raw_columns(node: *mut pg_sys::Node, out: &mut Vec<String>) -> bool {
+    use pg_sys::NodeTag as T;
+    if node.is_null() {
+        return true;
+    }
+    unsafe {
+        match (*node).type_ {
+            T::T_ColumnRef => {
+                if let Some(c) = string_list((*(node as *const pg_sys::ColumnRef)).fields).pop()
+                    && !out.contains(&c)
+                {
+                    out.push(c);
+                }
+                true
+            }
+            T::T_A_Const | T::T_ParamRef => true,
+            T::T_A_Expr => {
+                let e = &*(node as *const pg_sys::A_Expr);
+                raw_columns(e.lexpr, out) && raw_columns(e.rexpr, out)
+            }
+            T::T_BoolExpr => raw_list((*(node as *const pg_sys::BoolExpr)).args, out),
+            T::T_FuncCall => raw_list((*(node as *const pg_sys::FuncCall)).args, out),
+            T::T_TypeCast => raw_columns((*(node as *const pg_sys::TypeCast)).arg, out),
+            T::T_NullTest => raw_columns((*(node as *const pg_sys::NullTest)).arg.cast(), out),
+            T::T_BooleanTest => raw_columns((*(node as *const pg_sys::BooleanTest)).arg.cast(), out),
+            T::T_List => raw_list(node as *mut pg_sys::List, out),
+            _ => false,
+        }
+    }
+}
+
+#[cfg_attr(any(feature = "pg13", feature = "pg14"), allow(dead_code))]
+unsafe fn raw_list(list: *mut pg_sys::List, out: &mut Vec<String>) -> bool {
+    unsafe { PgList::<pg_sys::Node>::from_pg(list).iter_ptr().all(|n| raw_columns(n, out)) }
 }
 
 /// A `List` of `String` nodes → Rust strings (other node types are skipped).

@@ -27,9 +27,29 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     if p.all_tables {
         broken.extend(facts.without_replica_identity(None));
     }
-    for t in &p.tables {
+    // TABLES IN SCHEMA: every table of those schemas.
+    if !p.schemas.is_empty() {
+        let names: Vec<String> = p.schemas.iter().flatten().cloned().collect();
+        broken.extend(
+            facts
+                .without_replica_identity(None)
+                .into_iter()
+                .filter(|(r, _)| names.contains(&r.schema)),
+        );
+    }
+    // ALTER PUBLICATION … SET (publish = '… update …') of one that published none: every table
+    // it already has.
+    if !p.create && p.publishes_changes == Some(true) && facts.publication_publishes_changes(&p.name) == Some(false) {
+        for rel in facts.publication_tables(&p.name) {
+            broken.extend(facts.without_replica_identity(Some(&rel)));
+        }
+    }
+    for (i, t) in p.tables.iter().enumerate() {
         if let Some(rel) = existing_target(t, facts) {
             broken.extend(facts.without_replica_identity(Some(&rel)));
+            if let Some((filter, list)) = p.filters.get(i) {
+                outside_identity(p, &rel, filter.as_deref(), list.as_deref(), facts, out);
+            }
         }
     }
     broken.retain(|(r, _)| r.existing());
@@ -71,6 +91,58 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     });
 }
 
+/// A row filter that reads a column outside the table's replica identity, or a column list that
+/// leaves one of its columns out (15+): PostgreSQL then refuses the table's UPDATE and DELETE as
+/// well ("Column used in the publication WHERE expression is not part of the replica identity" /
+/// "Column list used by the publication does not cover the replica identity").
+fn outside_identity(
+    p: &crate::model::Publication,
+    rel: &Rel,
+    filter: Option<&[String]>,
+    list: Option<&[String]>,
+    facts: &dyn Facts,
+    out: &mut Vec<Finding>,
+) {
+    let Some(identity) = facts.replica_identity_columns(rel) else {
+        return;
+    };
+    let t = &rel.display;
+    let name = quote_ident(&p.name);
+    let verb = if p.create { "CREATE PUBLICATION" } else { "ALTER PUBLICATION" };
+    let outside: Vec<&String> = filter.unwrap_or(&[]).iter().filter(|c| !identity.contains(c)).collect();
+    let uncovered: Vec<&String> = list.map_or(vec![], |l| identity.iter().filter(|c| !l.contains(c)).collect());
+    let (what, why) = if let Some(c) = outside.first() {
+        (
+            format!("its row filter reads column {}, outside the replica identity", quote_ident(c)),
+            "Column used in the publication WHERE expression is not part of the replica identity",
+        )
+    } else if let Some(c) = uncovered.first() {
+        (
+            format!("its column list leaves out column {} of the replica identity", quote_ident(c)),
+            "Column list used by the publication does not cover the replica identity",
+        )
+    } else {
+        return;
+    };
+    let ident = identity.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ");
+    out.push(Finding {
+        rule: RuleId::PublicationIdentity,
+        message: format!(
+            "{verb} {name} makes every UPDATE and DELETE on {} {t} fail: {what}",
+            rel.kind.noun()
+        ),
+        detail: format!(
+            "Publication {name} publishes updates or deletes, and the replica identity of {t} is ({ident}): from the \
+             commit on, PostgreSQL refuses every UPDATE and DELETE on it (\"{why}\")."
+        ),
+        safe_way: format!(
+            "Filter only on the replica identity's columns ({ident}) and list all of them, or make the identity \
+             cover the column (ALTER TABLE {t} REPLICA IDENTITY FULL, or USING INDEX of a unique index that includes \
+             it), or publish only inserts: WITH (publish = 'insert, truncate')."
+        ),
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,7 +159,8 @@ mod tests {
                 create: false,
                 tables: tables.iter().map(|t| RelRef::new(None, t)).collect(),
                 all_tables: all,
-                schemas: false,
+                schemas: vec![],
+                filters: vec![],
                 publishes_changes: publishes,
             }),
         )
@@ -97,6 +170,28 @@ mod tests {
         let mut out = Vec::new();
         check(s, f, &mut out);
         out
+    }
+
+    #[test]
+    fn row_filters_and_column_lists_outside_the_identity_break_updates() {
+        let mut f = FakeFacts::default().with("k", FakeFacts::table("k"));
+        f.publications = vec![("pub".into(), true)];
+        f.identity_columns = vec![("k".into(), vec!["id".into()])];
+        let with = |filter: Option<Vec<&str>>, list: Option<Vec<&str>>| {
+            let mut s = publication(&["k"], false, None);
+            if let Command::Publication(p) = &mut s.command {
+                let own = |v: Vec<&str>| v.into_iter().map(String::from).collect::<Vec<_>>();
+                p.filters = vec![(filter.map(own), list.map(own))];
+            }
+            run(&s, &f)
+        };
+        assert!(with(Some(vec!["id"]), Some(vec!["id", "v"])).is_empty());
+        let got = with(Some(vec!["v"]), None);
+        assert!(got[0].message.contains("row filter reads column v"), "{}", got[0].message);
+        let got = with(None, Some(vec!["v"]));
+        assert!(got[0].message.contains("leaves out column id"), "{}", got[0].message);
+        // a filter whose columns could not be read judges nothing
+        assert!(with(Some(vec![]), None).is_empty());
     }
 
     #[test]
