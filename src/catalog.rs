@@ -346,6 +346,11 @@ impl Facts for CatalogFacts {
                     AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,m}')",
                 vec![roles.iter().map(|r| pg_sys::Oid::from(*r)).collect::<Vec<_>>().into()],
             ),
+            Reach::TypedBy { type_name, .. } => (
+                "SELECT c.oid, NULL::pg_catalog.text FROM pg_catalog.pg_class c
+                  WHERE c.reloftype OPERATOR(pg_catalog.=) $1 AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}')",
+                vec![type_oid(type_name).unwrap_or(pg_sys::InvalidOid).into()],
+            ),
             Reach::Truncated { tables, cascade } => {
                 let (mut with_children, mut only) = (Vec::new(), Vec::new());
                 for (r, inh) in tables {

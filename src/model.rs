@@ -177,6 +177,11 @@ pub enum Reach {
     Types(Vec<Vec<String>>),
     /// Every relation these roles own in this database is dropped.
     OwnedBy(Vec<u32>),
+    /// The tables typed by this composite type (`OF type`), whose column `attribute` is renamed.
+    TypedBy {
+        type_name: Vec<String>,
+        attribute: String,
+    },
     /// What `TRUNCATE` empties besides the tables it names: their inheritance children and
     /// partitions (for the tables without `ONLY`), and with `CASCADE` every table with a foreign
     /// key to an emptied one, in turn.

@@ -153,6 +153,12 @@ DROP DOMAIN work_email CASCADE;
 CREATE TYPE pair AS (a int, b int);
 CREATE TABLE pairs OF pair;
 INSERT INTO pairs VALUES (1, 2);
+-- Renaming an attribute with CASCADE renames the column of every table typed by it (without
+-- CASCADE PostgreSQL refuses).
+ALTER TYPE pair RENAME ATTRIBUTE b TO second CASCADE;
+ALTER TYPE pair RENAME ATTRIBUTE b TO second;
+SELECT count(*) AS checked_too FROM migrate_guard.check('ALTER TYPE vc.pair RENAME ATTRIBUTE b TO second CASCADE;')
+ WHERE rule = 'rename-column' AND verdict = 'block';
 DROP TYPE pair CASCADE;
 CREATE ROLE mg_vc_owner;
 CREATE TABLE owned (id int);

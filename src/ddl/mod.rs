@@ -125,6 +125,26 @@ unsafe fn convert_command(node: *mut pg_sys::Node) -> Command {
             }
             T::T_RenameStmt => {
                 let s = &*(node as *const pg_sys::RenameStmt);
+                // ALTER TYPE t RENAME ATTRIBUTE a TO b CASCADE renames the column of every table
+                // typed by t (without CASCADE PostgreSQL refuses when there is one).
+                if s.renameType == pg_sys::ObjectType::OBJECT_ATTRIBUTE {
+                    let (Some(ty), Some(attribute)) = (relref(s.relation), cstr(s.subname)) else {
+                        return Command::Other;
+                    };
+                    if s.behavior != pg_sys::DropBehavior::DROP_CASCADE {
+                        return Command::Other;
+                    }
+                    let mut type_name: Vec<String> = ty.schema.into_iter().collect();
+                    type_name.push(ty.name);
+                    return Command::Reaching {
+                        what: format!(
+                            "ALTER TYPE {} RENAME ATTRIBUTE {} … CASCADE",
+                            crate::sqltext::quote_qualified(&type_name),
+                            crate::sqltext::quote_ident(&attribute)
+                        ),
+                        reach: Reach::TypedBy { type_name, attribute },
+                    };
+                }
                 let what = if s.renameType == pg_sys::ObjectType::OBJECT_COLUMN {
                     ObjectKind::Column
                 } else {

@@ -15,6 +15,31 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
         return;
     };
     let reached = facts.reached(reach);
+    if let Reach::TypedBy { attribute, .. } = reach {
+        let Some(first) = reached.relations.first() else { return };
+        let names: Vec<String> = reached.relations.iter().map(|r| r.display.clone()).collect();
+        out.push(Finding {
+            rule: RuleId::RenameColumn,
+            message: format!(
+                "{what} renames column {} of {} {}: clients that still use it break",
+                quote_ident(attribute),
+                first.kind.noun(),
+                listed(&names)
+            ),
+            detail: format!(
+                "With CASCADE the attribute's rename reaches every table typed by it: column {} of each is renamed, \
+                 under an ACCESS EXCLUSIVE lock, and every running query that names it fails from the commit on. \
+                 The first: {}.",
+                quote_ident(attribute),
+                first.described()
+            ),
+            safe_way: "Typed tables follow their type: give the application a column under the new name first (a \
+                       new attribute, filled, used by the new code), and drop the old one once no client uses it; \
+                       or rename in a maintenance window with the clients stopped."
+                .to_owned(),
+        });
+        return;
+    }
     if let Reach::Tablespace { to, .. } = reach {
         let moved: Vec<&Rel> = reached
             .relations
