@@ -72,14 +72,10 @@ regress_schedule() {
 
 # The share of the warn run's live warnings that check() must have predicted (raised as check()
 # learns; see regress_check.py).
-# Measured when last raised: 13 88.1 %, 15 88.2 %, 18 89.0 %; the live count varies by about
-# 0.5 % from run to run (timing inside the parallel groups), hence the margin.
-case $PG_MAJOR in
-    13) check_threshold=86 ;;
-    15) check_threshold=86 ;;
-    18) check_threshold=87 ;;
-    *) check_threshold=86 ;;
-esac
+# Measured when last set: 13 88.1 %, 15 87.3 %, 18 about 88 % (15 and 18 judge row filters and
+# TABLES IN SCHEMA live, which check() cannot yet on the tables a file creates itself); the live
+# count varies by about 0.5 % from run to run (timing inside the parallel groups): hence the margin.
+check_threshold=85
 
 declare -A summary
 for run in "${runs[@]}"; do

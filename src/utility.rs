@@ -141,6 +141,12 @@ extern "C-unwind" fn judge(
     let Some(mode) = guard::active_mode() else {
         return std::ptr::null_mut();
     };
+    // Only where the extension is installed: a preloaded library also runs in databases without
+    // it (postgres, template1, other applications' databases), which the guard has no say in.
+    // SAFETY: a syscache lookup, inside a transaction.
+    if unsafe { pg_sys::get_extension_oid(c"migrate_guard".as_ptr(), true) } == pg_sys::InvalidOid {
+        return std::ptr::null_mut();
+    }
     // SAFETY: the statement PostgreSQL is about to run; its tag names a static string.
     let (node, ps) = unsafe { ((*pstmt).utilityStmt, &*pstmt) };
     let tag = unsafe { CStr::from_ptr(pg_sys::GetCommandTagName(pg_sys::CreateCommandTag(node))) }
@@ -160,10 +166,20 @@ extern "C-unwind" fn judge(
     // that function's own way of working (pg_partman's create_parent locks the parent it is
     // partitioning).
     let top_level = context == pg_sys::ProcessUtilityContext::PROCESS_UTILITY_TOPLEVEL;
-    match stmt.command {
+    match &stmt.command {
         Command::Rewrite(_) | Command::Reindex(_) => {}
         Command::Truncate(_) if dml::in_migration_or_ddl_transaction() => {}
-        Command::Lock(_) if top_level && dml::in_migration_or_ddl_transaction() => {}
+        // Only the modes explicit-lock is about; and not as the first statement of a REPEATABLE
+        // READ or SERIALIZABLE transaction: PostgreSQL runs LOCK without a snapshot so that the
+        // transaction's snapshot is taken after the lock, and the catalog queries of judging it
+        // would take it before (so such a LOCK is not judged).
+        Command::Lock(l)
+            if top_level
+                && l.mode > crate::model::LockMode::ShareUpdateExclusive
+                && dml::in_migration_or_ddl_transaction()
+                // SAFETY: reads of backend globals.
+                && !(unsafe { pg_sys::XactIsoLevel } >= pg_sys::XACT_REPEATABLE_READ as i32
+                    && !unsafe { pg_sys::FirstSnapshotSet }) => {}
         _ => return std::ptr::null_mut(),
     }
     // SAFETY: allowed anywhere inside a transaction (see guard.rs).
@@ -173,7 +189,14 @@ extern "C-unwind" fn judge(
         return std::ptr::null_mut();
     }
     let tables = crate::locks::acted_on(&stmt, &facts);
-    if crate::restore::restoring() && tables.as_deref().is_some_and(crate::restore::exempt) {
+    // A restore rebuilding what it restored: only statements that name their tables, all of
+    // them restored (not `VACUUM FULL;` or `REINDEX DATABASE`, and not a TRUNCATE … CASCADE,
+    // which empties tables it does not name).
+    let cascades = matches!(&stmt.command, Command::Truncate(t) if t.cascade);
+    if crate::restore::restoring()
+        && !cascades
+        && tables.as_deref().is_some_and(|t| !t.is_empty() && crate::restore::exempt(t))
+    {
         return std::ptr::null_mut();
     }
     let text = if query_string.is_null() {

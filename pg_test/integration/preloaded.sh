@@ -72,6 +72,20 @@ ANALYZE public.accounts;
 SQL
 }
 
+# The utility hook is in every session of a preloaded cluster, and judges only where the
+# extension is installed: a VACUUM FULL in a guarded database is blocked from the session's first
+# statement on, in a database without the extension it runs.
+populate mg_hook
+out=$(pq -d mg_hook -c "VACUUM FULL public.accounts" 2>&1 || true)
+check "preloaded: VACUUM FULL as a session's first statement is judged (blocking-rewrite)" contains "$out" \
+    "migrate_guard: blocking-rewrite"
+pq -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS mg_plain WITH (FORCE)" \
+    -c "CREATE DATABASE mg_plain" >/dev/null
+pq -d mg_plain -c "CREATE TABLE t AS SELECT generate_series(1, 1000) AS id" >/dev/null
+out=$(pq -d mg_plain -c "VACUUM FULL t" 2>&1 && echo ran)
+check "preloaded: in a database without the extension VACUUM FULL runs" contains "$out" "ran"
+pq -d postgres -c "DROP DATABASE mg_hook WITH (FORCE)" -c "DROP DATABASE mg_plain WITH (FORCE)" >/dev/null
+
 if [ $have_cron = 1 ]; then
     populate mg_cron
     pq -d mg_cron -c "SET client_min_messages = warning" -c "CREATE EXTENSION pg_cron" >/dev/null
