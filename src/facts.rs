@@ -389,7 +389,10 @@ impl Facts for FakeFacts {
     }
 
     fn replica_identity_columns(&self, rel: &Rel) -> Option<Vec<String>> {
-        self.identity_columns.iter().find(|(t, _)| *t == rel.name).map(|(_, c)| c.clone())
+        self.identity_columns
+            .iter()
+            .find(|(t, _)| *t == rel.name)
+            .map(|(_, c)| c.clone())
     }
 
     fn publication_tables(&self, _name: &str) -> Vec<Rel> {

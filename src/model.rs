@@ -178,17 +178,11 @@ pub enum Reach {
     /// Every relation these roles own in this database is dropped.
     OwnedBy(Vec<u32>),
     /// The tables typed by this composite type (`OF type`), whose column `attribute` is renamed.
-    TypedBy {
-        type_name: Vec<String>,
-        attribute: String,
-    },
+    TypedBy { type_name: Vec<String>, attribute: String },
     /// What `TRUNCATE` empties besides the tables it names: their inheritance children and
     /// partitions (for the tables without `ONLY`), and with `CASCADE` every table with a foreign
     /// key to an emptied one, in turn.
-    Truncated {
-        tables: Vec<(RelRef, bool)>,
-        cascade: bool,
-    },
+    Truncated { tables: Vec<(RelRef, bool)>, cascade: bool },
     /// Every relation of `kind` in tablespace `from` (owned by `roles`, when given) moves to `to`.
     Tablespace {
         from: String,

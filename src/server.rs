@@ -451,7 +451,10 @@ pub mod compat {
     #[allow(clippy::type_complexity)]
     pub unsafe fn publication_tables(
         node: *mut pg_sys::Node,
-    ) -> (Vec<(*mut pg_sys::RangeVar, Option<Vec<String>>, Option<Vec<String>>)>, Vec<Option<String>>) {
+    ) -> (
+        Vec<(*mut pg_sys::RangeVar, Option<Vec<String>>, Option<Vec<String>>)>,
+        Vec<Option<String>>,
+    ) {
         use pgrx::PgList;
         unsafe {
             #[cfg(any(feature = "pg13", feature = "pg14"))]
@@ -497,7 +500,11 @@ pub mod compat {
                             let t = &*o.pubtable;
                             let filter = (!t.whereClause.is_null()).then(|| {
                                 let mut cols = Vec::new();
-                                if crate::ddl::raw_columns(t.whereClause, &mut cols) { cols } else { Vec::new() }
+                                if crate::ddl::raw_columns(t.whereClause, &mut cols) {
+                                    cols
+                                } else {
+                                    Vec::new()
+                                }
                             });
                             let list = (!t.columns.is_null()).then(|| crate::ddl::string_list(t.columns));
                             rels.push((t.relation, filter, list))

@@ -105,10 +105,26 @@ unsafe extern "C-unwind" fn process_utility(
             }
         }
         match PREV_UTILITY {
-            Some(prev) => prev(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc),
-            None => {
-                standard_ProcessUtility(pstmt, query_string, read_only_tree, context, params, query_env, dest, qc)
-            }
+            Some(prev) => prev(
+                pstmt,
+                query_string,
+                read_only_tree,
+                context,
+                params,
+                query_env,
+                dest,
+                qc,
+            ),
+            None => standard_ProcessUtility(
+                pstmt,
+                query_string,
+                read_only_tree,
+                context,
+                params,
+                query_env,
+                dest,
+                qc,
+            ),
         }
     }
 }
@@ -156,7 +172,8 @@ extern "C-unwind" fn judge(
     // of every table, REINDEX SCHEMA …) is left to that refusal.
     // SAFETY: reads of the transaction state and the node.
     if unsafe { ddl::script::not_in_block(node).is_some() }
-        && (context != pg_sys::ProcessUtilityContext::PROCESS_UTILITY_TOPLEVEL || unsafe { pg_sys::IsTransactionBlock() })
+        && (context != pg_sys::ProcessUtilityContext::PROCESS_UTILITY_TOPLEVEL
+            || unsafe { pg_sys::IsTransactionBlock() })
     {
         return std::ptr::null_mut();
     }
@@ -195,7 +212,9 @@ extern "C-unwind" fn judge(
     let cascades = matches!(&stmt.command, Command::Truncate(t) if t.cascade);
     if crate::restore::restoring()
         && !cascades
-        && tables.as_deref().is_some_and(|t| !t.is_empty() && crate::restore::exempt(t))
+        && tables
+            .as_deref()
+            .is_some_and(|t| !t.is_empty() && crate::restore::exempt(t))
     {
         return std::ptr::null_mut();
     }
@@ -227,7 +246,15 @@ extern "C-unwind" fn judge(
                 identity: t.display.clone(),
                 table: t.display,
             };
-            history::statement_judged(std::ptr::null_mut(), &stmt.tag, &verdict, None, Some(object), Some(text), false);
+            history::statement_judged(
+                std::ptr::null_mut(),
+                &stmt.tag,
+                &verdict,
+                None,
+                Some(object),
+                Some(text),
+                false,
+            );
         }
     }
     std::ptr::null_mut()

@@ -701,7 +701,13 @@ impl Run<'_> {
 /// Settings `check()` applies when the script sets them: name resolution, the guard's own
 /// settings, the two a dump restore turns off (the guard stays out of a restore's way), and the
 /// time zone (a timestamp <-> timestamptz change rewrites nothing only in UTC).
-const FOLLOWED_SETTINGS: [&str; 5] = ["search_path", "lock_timeout", "row_security", "check_function_bodies", "timezone"];
+const FOLLOWED_SETTINGS: [&str; 5] = [
+    "search_path",
+    "lock_timeout",
+    "row_security",
+    "check_function_bodies",
+    "timezone",
+];
 
 /// The settings above, and every `migrate_guard.*` name (a misspelt one is PostgreSQL's error
 /// from 15 on, as when the script runs) except the one `begin_migration` keeps.
@@ -1002,7 +1008,11 @@ fn running_data() -> DataTx {
 /// partition the script made as holding rows of the new bound if it holds any.
 fn script_bound_scans(overlay: &overlay::Overlay, d: &mut Ddl, path: &overlay::SearchPath) {
     use crate::model::{AlterCmd, BoundScans, DefaultScan, RelRef};
-    let script = |r: &RelRef| overlay.resolve(r, path, &LiveCatalog).filter(|o| overlay::is_script_oid(*o));
+    let script = |r: &RelRef| {
+        overlay
+            .resolve(r, path, &LiveCatalog)
+            .filter(|o| overlay::is_script_oid(*o))
+    };
     let default_of = |parent: u32| {
         overlay
             .default_partition_of(parent)
@@ -1028,7 +1038,11 @@ fn script_bound_scans(overlay: &overlay::Overlay, d: &mut Ddl, path: &overlay::S
                     *scans = Some(BoundScans {
                         partition_proved: part.map(|_| false),
                         bound_check: None,
-                        default: if default_bound { None } else { parent.and_then(default_of) },
+                        default: if default_bound {
+                            None
+                        } else {
+                            parent.and_then(default_of)
+                        },
                     });
                 }
             }
@@ -1052,7 +1066,9 @@ fn script_bound_scans(overlay: &overlay::Overlay, d: &mut Ddl, path: &overlay::S
 /// function's declared volatility decides (VOLATILE unless it says otherwise).
 fn script_function_defaults(overlay: &overlay::Overlay, d: &mut Ddl) {
     use crate::model::AlterCmd;
-    let Command::AlterTable(at) = &mut d.stmt.command else { return };
+    let Command::AlterTable(at) = &mut d.stmt.command else {
+        return;
+    };
     for c in &mut at.cmds {
         if let AlterCmd::AddColumn(col) = c
             && let Some(e) = col.default.as_mut().filter(|e| e.volatility.is_none())

@@ -303,7 +303,11 @@ impl Overlay {
         self.rels
             .by_oid
             .values()
-            .find(|r| r.created.as_ref().is_some_and(|c| c.parent == Some(parent) && c.default_partition))
+            .find(|r| {
+                r.created
+                    .as_ref()
+                    .is_some_and(|c| c.parent == Some(parent) && c.default_partition)
+            })
             .map(|r| r.oid)
     }
 
@@ -668,7 +672,9 @@ impl Overlay {
                     let dropped: Vec<u32> = d.objects.iter().filter_map(|o| resolve(self, o)).collect();
                     let referenced = self.rels.by_oid.values().any(|r| {
                         !dropped.contains(&r.oid)
-                            && r.created.as_ref().is_some_and(|c| c.references.iter().any(|x| dropped.contains(x)))
+                            && r.created
+                                .as_ref()
+                                .is_some_and(|c| c.references.iter().any(|x| dropped.contains(x)))
                     });
                     if referenced {
                         return Err(Refusal {

@@ -10,7 +10,10 @@ use pgrx::pg_sys;
 /// `raw` must be null or a valid raw expression tree; it is copied, never modified.
 pub unsafe fn analyse(raw: *mut pg_sys::Node) -> Expr {
     if raw.is_null() {
-        return Expr { volatility: None, calls: vec![] };
+        return Expr {
+            volatility: None,
+            calls: vec![],
+        };
     }
     // A literal, possibly cast (`0`, `'{}'::jsonb`), is folded into a constant when the default
     // is stored: immutable without asking the parser, and this is the common case.

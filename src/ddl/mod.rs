@@ -944,7 +944,11 @@ pub(crate) unsafe fn raw_columns(node: *mut pg_sys::Node, out: &mut Vec<String>)
 
 #[cfg_attr(any(feature = "pg13", feature = "pg14"), allow(dead_code))]
 unsafe fn raw_list(list: *mut pg_sys::List, out: &mut Vec<String>) -> bool {
-    unsafe { PgList::<pg_sys::Node>::from_pg(list).iter_ptr().all(|n| raw_columns(n, out)) }
+    unsafe {
+        PgList::<pg_sys::Node>::from_pg(list)
+            .iter_ptr()
+            .all(|n| raw_columns(n, out))
+    }
 }
 
 /// A `List` of `String` nodes → Rust strings (other node types are skipped).

@@ -179,13 +179,15 @@ unsafe fn default_bound(node: *mut pg_sys::Node) -> bool {
         let is_default = |b: *mut pg_sys::PartitionBoundSpec| !b.is_null() && (*b).is_default;
         match (*node).type_ {
             T::T_CreateStmt => is_default((*(node as *const pg_sys::CreateStmt)).partbound),
-            T::T_AlterTableStmt => PgList::<pg_sys::AlterTableCmd>::from_pg((*(node as *const pg_sys::AlterTableStmt)).cmds)
-                .iter_ptr()
-                .any(|c| {
-                    (*c).subtype == pg_sys::AlterTableType::AT_AttachPartition
-                        && is_a((*c).def, T::T_PartitionCmd)
-                        && is_default((*((*c).def as *const pg_sys::PartitionCmd)).bound)
-                }),
+            T::T_AlterTableStmt => {
+                PgList::<pg_sys::AlterTableCmd>::from_pg((*(node as *const pg_sys::AlterTableStmt)).cmds)
+                    .iter_ptr()
+                    .any(|c| {
+                        (*c).subtype == pg_sys::AlterTableType::AT_AttachPartition
+                            && is_a((*c).def, T::T_PartitionCmd)
+                            && is_default((*((*c).def as *const pg_sys::PartitionCmd)).bound)
+                    })
+            }
             _ => false,
         }
     }

@@ -120,9 +120,15 @@ mod tests {
                 constrained_domain: None,
             },
             not_null: false,
-            default: default.map(|v| Expr { volatility: Some(v), calls: vec![] }),
+            default: default.map(|v| Expr {
+                volatility: Some(v),
+                calls: vec![],
+            }),
             identity,
-            generated_stored: generated.then_some(Expr { volatility: None, calls: vec![] }),
+            generated_stored: generated.then_some(Expr {
+                volatility: None,
+                calls: vec![],
+            }),
             generated_virtual: None,
             if_not_exists: false,
             constraints: vec![],
@@ -188,7 +194,10 @@ mod tests {
         let AlterCmd::AddColumn(mut def) = col(None, false, false, false) else {
             unreachable!()
         };
-        def.generated_virtual = Some(Expr { volatility: None, calls: vec![] });
+        def.generated_virtual = Some(Expr {
+            volatility: None,
+            calls: vec![],
+        });
         assert!(run(AlterCmd::AddColumn(def), &f).is_empty());
     }
 }

@@ -3,7 +3,7 @@
 //! the table waits meanwhile. Event triggers never see these commands; the utility hook does, in
 //! every session that has loaded the library.
 
-use super::{Finding, RuleId, populated_target, listed};
+use super::{Finding, RuleId, listed, populated_target};
 use crate::facts::Facts;
 use crate::model::{Command, Statement};
 

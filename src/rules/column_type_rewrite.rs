@@ -215,7 +215,11 @@ mod tests {
         let got = run(alter_type("a", 20, Using::Column), &f);
         assert_eq!(got.len(), 1);
         assert!(got[0].message.contains("table public.kid"), "{}", got[0].message);
-        assert!(got[0].detail.contains("ALTER TABLE public.t changes the column in its inheritance children"));
+        assert!(
+            got[0]
+                .detail
+                .contains("ALTER TABLE public.t changes the column in its inheritance children")
+        );
     }
 
     #[test]

@@ -108,17 +108,27 @@ fn outside_identity(
     };
     let t = &rel.display;
     let name = quote_ident(&p.name);
-    let verb = if p.create { "CREATE PUBLICATION" } else { "ALTER PUBLICATION" };
+    let verb = if p.create {
+        "CREATE PUBLICATION"
+    } else {
+        "ALTER PUBLICATION"
+    };
     let outside: Vec<&String> = filter.unwrap_or(&[]).iter().filter(|c| !identity.contains(c)).collect();
     let uncovered: Vec<&String> = list.map_or(vec![], |l| identity.iter().filter(|c| !l.contains(c)).collect());
     let (what, why) = if let Some(c) = outside.first() {
         (
-            format!("its row filter reads column {}, outside the replica identity", quote_ident(c)),
+            format!(
+                "its row filter reads column {}, outside the replica identity",
+                quote_ident(c)
+            ),
             "Column used in the publication WHERE expression is not part of the replica identity",
         )
     } else if let Some(c) = uncovered.first() {
         (
-            format!("its column list leaves out column {} of the replica identity", quote_ident(c)),
+            format!(
+                "its column list leaves out column {} of the replica identity",
+                quote_ident(c)
+            ),
             "Column list used by the publication does not cover the replica identity",
         )
     } else {
@@ -187,7 +197,11 @@ mod tests {
         };
         assert!(with(Some(vec!["id"]), Some(vec!["id", "v"])).is_empty());
         let got = with(Some(vec!["v"]), None);
-        assert!(got[0].message.contains("row filter reads column v"), "{}", got[0].message);
+        assert!(
+            got[0].message.contains("row filter reads column v"),
+            "{}",
+            got[0].message
+        );
         let got = with(None, Some(vec!["v"]));
         assert!(got[0].message.contains("leaves out column id"), "{}", got[0].message);
         // a filter whose columns could not be read judges nothing

@@ -9,7 +9,6 @@ use crate::facts::{Facts, Rel, RelKind};
 use crate::model::{Command, Reach, Statement};
 use crate::sqltext::quote_ident;
 
-
 pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     let Command::Reaching { what, reach } = &stmt.command else {
         return;

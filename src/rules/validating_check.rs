@@ -153,7 +153,10 @@ mod tests {
     fn a_virtual_not_null_column_is_checked_row_by_row_but_not_stored() {
         let f = crate::facts::FakeFacts::default().with("t", crate::facts::FakeFacts::table("t"));
         let mut col = crate::rules::testing::column_def("v");
-        col.generated_virtual = Some(crate::model::Expr { volatility: None, calls: vec![] });
+        col.generated_virtual = Some(crate::model::Expr {
+            volatility: None,
+            calls: vec![],
+        });
         let mut out = Vec::new();
         check(
             &crate::rules::testing::stmt(
