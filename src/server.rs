@@ -332,6 +332,19 @@ pub mod compat {
         }
     }
 
+    /// A `BEGIN ATOMIC` body (14+; 13 has only string bodies).
+    pub fn has_sql_body(s: &pg_sys::CreateFunctionStmt) -> bool {
+        #[cfg(feature = "pg13")]
+        {
+            let _ = s;
+            false
+        }
+        #[cfg(not(feature = "pg13"))]
+        {
+            !s.sql_body.is_null()
+        }
+    }
+
     /// `REINDEX … CONCURRENTLY` (13 has a flag; 14 moved it into the option list).
     ///
     /// # Safety

@@ -126,9 +126,10 @@ $$) ORDER BY statement_no, rule;
 
 ---------------------------------------------------------------- what check() sees besides
 -- A SET LOCAL timezone earlier in the script (timestamptz -> timestamp rewrites unless UTC); a
--- type change on a parent that reaches a populated inheritance child; DO blocks and procedures,
--- whose statements check() cannot read: an `unknown` row with the reason, not a pass; a default
--- calling a function the script creates (VOLATILE unless declared otherwise).
+-- type change on a parent that reaches a populated inheritance child; the statements of DO
+-- blocks and of procedures (guard_bodies has more), and for what it cannot read (EXECUTE of a
+-- string built at run time) an `unknown` row with the reason, not a pass; a default calling a
+-- function the script creates (VOLATILE unless declared otherwise).
 CREATE TABLE ut.stamps (id int, at timestamptz);
 INSERT INTO ut.stamps SELECT g, now() FROM generate_series(1, 100) g;
 CREATE TABLE ut.base (id int, v int);

@@ -11,6 +11,7 @@
 pub mod facts;
 pub mod naming;
 pub mod overlay;
+pub mod plpgsql;
 pub mod script;
 pub mod step;
 
@@ -246,7 +247,11 @@ struct Here {
     line: i32,
     col: i32,
     end_line: i32,
+    /// The statement as written (for a statement of a DO block or a procedure, that statement).
     text: String,
+    /// The text the live guard reads directives from: the top-level statement the client sent
+    /// (for a statement of a DO block, the whole block).
+    client: String,
 }
 
 impl Here {
@@ -312,12 +317,14 @@ impl Run<'_> {
         let start = script::first_token(self.sql, from, to);
         let (line, col) = self.lines.line_col(start);
         let (end_line, _) = self.lines.line_col(to);
+        let text = script::client_text(self.sql, from, to).to_owned();
         Here {
             no: self.statement_no,
             line: line as i32,
             col: col as i32,
             end_line: end_line as i32,
-            text: script::client_text(self.sql, from, to).to_owned(),
+            client: text.clone(),
+            text,
         }
     }
 
@@ -353,30 +360,185 @@ impl Run<'_> {
             // Autocommit: every statement is a transaction of its own.
             self.overlay.tx += 1;
         }
-        match parsed.step {
-            Step::Ddl(d) => self.ddl(&here, *d),
-            Step::Transaction(op) => self.transaction(&here, op),
-            Step::Set(op) => self.set(&here, op),
-            Step::Calls(calls) => self.calls(&here, calls),
-            Step::Data { op, table } => self.data(&here, op, &table),
+        self.step(&here, span, parsed.step, 0);
+    }
+
+    /// What one statement does: a top-level one (`depth` 0), or one that a DO block or a
+    /// procedure the script calls runs (`depth` counts the bodies it is nested in).
+    fn step(&mut self, here: &Here, span: (usize, usize), step: Step, depth: usize) {
+        match step {
+            Step::Ddl(d) => self.ddl(here, *d),
+            Step::Transaction(op) => self.transaction(here, op),
+            Step::Set(op) => self.set(here, op),
+            Step::Calls(calls) => self.calls(here, calls),
+            Step::Data { op, table } => self.data(here, op, &table),
             Step::Fill(r) => {
                 let path = facts::search_path();
                 if let Some(oid) = self.overlay.resolve(&r, &path, &LiveCatalog) {
                     self.overlay.fill(oid);
                 }
             }
-            Step::OutOfReach(reason) => {
-                if crate::guard::active_mode().is_some() {
-                    let message = format!("migrate_guard: out of check()'s reach: {reason}");
-                    self.rows.push(here.row("unknown", None, message));
+            Step::Do { language, source } => {
+                let routine = step::Routine {
+                    language,
+                    source,
+                    procedure: true,
+                };
+                self.body(here, span, "the DO block", &routine, depth);
+            }
+            Step::Call { schema, name } => {
+                let what = format!("procedure {name}");
+                // A procedure the script created under that name (by its name's last part, as
+                // the overlay keeps functions), else the catalog's.
+                let routine = self
+                    .overlay
+                    .routine(&name, true)
+                    .cloned()
+                    .or_else(|| catalog_procedure(schema.as_deref(), &name));
+                match routine {
+                    Some(r) => self.body(here, span, &what, &r, depth),
+                    None => self.unknown(
+                        here,
+                        format!(
+                            "CALL {name}: check() did not find the procedure's body (not created by the script, \
+                             or not one procedure in PL/pgSQL or SQL on the search path); it may run DDL, and \
+                             commit between statements"
+                        ),
+                    ),
                 }
             }
             Step::NotInBlock(what) => {
                 if self.block.is_some() {
-                    self.rows.push(not_in_block(&here, &what));
+                    self.rows.push(not_in_block(here, &what));
                 }
             }
             Step::Other => {}
+        }
+    }
+
+    /// An `unknown` row: what check() cannot judge, and why.
+    fn unknown(&mut self, here: &Here, reason: String) {
+        if crate::guard::active_mode().is_some() {
+            let message = format!("migrate_guard: out of check()'s reach: {reason}");
+            self.rows.push(here.row("unknown", None, message));
+        }
+    }
+
+    /// The statements a DO block or a called procedure runs, judged in order as one transaction
+    /// (the statement's own, outside a block) that its COMMITs and ROLLBACKs end and begin again.
+    /// Bodies in PL/pgSQL ([`plpgsql::read`]) and SQL are read; a string EXECUTE builds at run
+    /// time, and other languages, are out of reach.
+    fn body(&mut self, here: &Here, span: (usize, usize), what: &str, routine: &step::Routine, depth: usize) {
+        const MAX_DEPTH: usize = 8;
+        if depth >= MAX_DEPTH {
+            return self.unknown(
+                here,
+                format!("{what}: bodies nested more than {MAX_DEPTH} deep are not followed"),
+            );
+        }
+        let statements: Vec<plpgsql::Statement> = match routine.language.to_ascii_lowercase().as_str() {
+            "plpgsql" => plpgsql::read(&routine.source),
+            "sql" => script::split(&routine.source)
+                .into_iter()
+                .map(|(from, to)| {
+                    let offset = script::first_token(&routine.source, from, to);
+                    let text = routine.source[offset..to].trim_end().to_owned();
+                    plpgsql::Statement {
+                        offset,
+                        action: plpgsql::Action::Sql(text.clone()),
+                        text,
+                        conditional: false,
+                        in_loop: false,
+                    }
+                })
+                .collect(),
+            other => {
+                return self.unknown(
+                    here,
+                    format!("{what} is in language {other}: check() reads only PL/pgSQL and SQL bodies"),
+                );
+            }
+        };
+        // Where the body is in the script, for the rows of its statements (a procedure from the
+        // catalog, or a body with quotes doubled, is placed at the statement that runs it).
+        let at = (!routine.source.is_empty())
+            .then(|| self.sql[span.0..span.1].find(routine.source.as_str()))
+            .flatten()
+            .map(|i| span.0 + i);
+        let implicit = self.block.is_none();
+        if implicit {
+            self.begin();
+        }
+        for s in statements {
+            let inner = match at {
+                Some(at) => {
+                    let (line, col) = self.lines.line_col(at + s.offset);
+                    let (end_line, _) = self.lines.line_col(at + s.offset + s.text.len());
+                    Here {
+                        no: here.no,
+                        line: line as i32,
+                        col: col as i32,
+                        end_line: end_line as i32,
+                        text: s.text.clone(),
+                        client: here.client.clone(),
+                    }
+                }
+                None => Here {
+                    text: s.text.clone(),
+                    client: here.client.clone(),
+                    ..*here
+                },
+            };
+            match s.action {
+                plpgsql::Action::Sql(text) | plpgsql::Action::Execute(text) => {
+                    self.inner_sql(&inner, span, what, &text, depth)
+                }
+                plpgsql::Action::Dynamic => self.unknown(
+                    &inner,
+                    format!(
+                        "{what} runs a statement EXECUTE builds when it runs: check() cannot read it (the live \
+                         guard judges each statement as it runs)"
+                    ),
+                ),
+                plpgsql::Action::Commit { .. } | plpgsql::Action::Rollback { .. } => {
+                    if !implicit || !routine.procedure {
+                        self.rows
+                            .push(inner.error("2D000", "invalid transaction termination".to_owned()));
+                        continue;
+                    }
+                    let chain = false;
+                    let op = match s.action {
+                        plpgsql::Action::Commit { .. } => TxOp::Commit { chain },
+                        _ => TxOp::Rollback { chain },
+                    };
+                    self.transaction(&inner, op);
+                    self.begin();
+                }
+                plpgsql::Action::Unreadable(reason) => {
+                    self.unknown(&inner, format!("{what}: check() could not read this part of the body: {reason}"))
+                }
+            }
+        }
+        if implicit && self.block.is_some() {
+            self.transaction(here, TxOp::Commit { chain: false });
+        }
+    }
+
+    /// One SQL statement of a body (or the statements of a constant EXECUTE string).
+    fn inner_sql(&mut self, here: &Here, span: (usize, usize), what: &str, text: &str, depth: usize) {
+        let Ok(c) = CString::new(text) else { return };
+        // SAFETY: parses in the batch's memory context.
+        match attempt(|| unsafe { crate::ddl::script::parse(&c) }) {
+            Ok(parsed) => {
+                for p in parsed {
+                    pg_sys::check_for_interrupts!();
+                    self.step(here, span, p.step, depth + 1);
+                }
+            }
+            Err(e) => self.unknown(
+                here,
+                format!("{what}: check() could not read this statement of the body: {}", e.message),
+            ),
         }
     }
 
@@ -773,7 +935,7 @@ fn judge(
 
 /// The guard's verdict on a statement's findings, one row per finding.
 fn judge_findings(here: &Here, findings: Vec<rules::Finding>, mode: Mode) -> Vec<Row> {
-    let text = here.text.as_str();
+    let text = here.client.as_str();
     let unknown = |bad: &str, place: &str| {
         let (message, hint) = crate::guard::unknown_rule_text(bad, place);
         vec![Row {
@@ -1076,4 +1238,52 @@ fn script_function_defaults(overlay: &overlay::Overlay, d: &mut Ddl) {
             e.volatility = e.calls.iter().find_map(|f| overlay.function_volatility(f));
         }
     }
+}
+
+/// The body of the procedure `CALL [schema.]name(…)` runs, from the catalog: the one procedure of
+/// that name in the first schema of the search path that has one (or in `schema`). `None` when
+/// there is none, when that schema has several (overloads check() does not tell apart), and for
+/// `BEGIN ATOMIC` bodies. Only read, never run.
+fn catalog_procedure(schema: Option<&str>, name: &str) -> Option<step::Routine> {
+    let path = facts::search_path();
+    let schemas: Vec<String> = match schema {
+        Some(s) => vec![s.to_owned()],
+        None => path.lookup.iter().filter(|s| *s != "pg_temp").cloned().collect(),
+    };
+    let rows: Vec<(String, String, String)> = crate::privilege::with_safe_path(|| {
+        Spi::connect(|c| {
+            let table = c.select(
+                "SELECT n.nspname::pg_catalog.text, p.prosrc, l.lanname::pg_catalog.text
+                   FROM pg_catalog.pg_proc p
+                   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
+                   JOIN pg_catalog.pg_language l ON l.oid OPERATOR(pg_catalog.=) p.prolang
+                  WHERE p.prokind OPERATOR(pg_catalog.=) 'p' AND p.proname OPERATOR(pg_catalog.=) $1",
+                None,
+                &[name.into()],
+            )?;
+            let mut out = Vec::new();
+            for row in table {
+                if let (Some(n), Some(src), Some(lang)) = (
+                    row.get::<String>(1)?,
+                    row.get::<String>(2)?,
+                    row.get::<String>(3)?,
+                ) {
+                    out.push((n, src, lang));
+                }
+            }
+            Ok::<_, pgrx::spi::Error>(out)
+        })
+    })
+    .ok()?;
+    let schema = schemas.iter().find(|s| rows.iter().any(|(n, _, _)| n == *s))?;
+    let mut found = rows.into_iter().filter(|(n, _, _)| n == schema);
+    let (_, source, language) = found.next()?;
+    if found.next().is_some() || source.trim().is_empty() {
+        return None;
+    }
+    Some(step::Routine {
+        language,
+        source,
+        procedure: true,
+    })
 }

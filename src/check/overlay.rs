@@ -174,6 +174,8 @@ pub struct Overlay {
     emptied: HashSet<u32>,
     /// Functions the script created, by their name's last part, with their declared volatility.
     functions: Vec<(String, crate::model::Volatility)>,
+    /// The bodies of the functions and procedures the script created, by their name's last part.
+    routines: Vec<(String, crate::check::step::Routine)>,
     /// Catalog relations whose persistence, tablespace or access method the script changed.
     physical_changed: HashSet<u32>,
     /// Next number to try for each name PostgreSQL chose (`t_a_idx`, `t_a_idx1`, …).
@@ -291,6 +293,15 @@ impl Overlay {
         }
         out.sort_unstable();
         out
+    }
+
+    /// The body of the procedure (or function) the script created under this name.
+    pub fn routine(&self, name: &str, procedure: bool) -> Option<&crate::check::step::Routine> {
+        self.routines
+            .iter()
+            .rev()
+            .find(|(n, r)| n == name && r.procedure == procedure)
+            .map(|(_, r)| r)
     }
 
     /// The declared volatility of a function the script created under this name.
@@ -642,9 +653,17 @@ impl Overlay {
                 }
                 return Ok(());
             }
-            Effect::CreateFunction { name, volatility } => {
+            Effect::CreateFunction {
+                name,
+                volatility,
+                routine,
+            } => {
                 self.functions.retain(|(n, _)| n != name);
                 self.functions.push((name.clone(), *volatility));
+                if let Some(r) = routine {
+                    self.routines.retain(|(n, o)| n != name || o.procedure != r.procedure);
+                    self.routines.push((name.clone(), r.clone()));
+                }
                 return Ok(());
             }
             Effect::AlterTable { .. } | Effect::None => {}

@@ -24,9 +24,16 @@ pub enum Step {
     /// A statement PostgreSQL refuses inside a transaction block (`VACUUM`, `CREATE DATABASE`, …),
     /// which event triggers never see. The name is the one PostgreSQL's error message uses.
     NotInBlock(String),
-    /// A statement whose effect `check()` cannot read from its text (a `DO` block, a `CALL` of a
-    /// procedure): the reason, for an `unknown` row.
-    OutOfReach(String),
+    /// `DO`: the block's language and body.
+    Do {
+        language: String,
+        source: String,
+    },
+    /// `CALL name(…)` of a procedure other than migrate_guard's own.
+    Call {
+        schema: Option<String>,
+        name: String,
+    },
     /// Anything else: queries, other DML, statements no event trigger sees.
     Other,
 }
@@ -66,6 +73,7 @@ pub enum Effect {
     CreateFunction {
         name: String,
         volatility: crate::model::Volatility,
+        routine: Option<Routine>,
     },
     /// ALTER TABLE: the CHECK constraints it adds (with the columns each proves NOT NULL), the
     /// indexes its UNIQUE / PRIMARY KEY constraints build, the constraints it drops.
@@ -74,6 +82,14 @@ pub enum Effect {
         indexes: Vec<NewIndex>,
         dropped_constraints: Vec<String>,
     },
+}
+
+/// A function's or procedure's body, as `CREATE FUNCTION` / `CREATE PROCEDURE` gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Routine {
+    pub language: String,
+    pub source: String,
+    pub procedure: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -88,11 +88,13 @@ unsafe fn step(node: *mut pg_sys::Node) -> (String, Step) {
             T::T_InsertStmt => data("INSERT", (*(node as *const pg_sys::InsertStmt)).relation),
             T::T_UpdateStmt => data("UPDATE", (*(node as *const pg_sys::UpdateStmt)).relation),
             T::T_DeleteStmt => data("DELETE", (*(node as *const pg_sys::DeleteStmt)).relation),
-            T::T_DoStmt => Step::OutOfReach(
-                "a DO block: check() does not judge the statements inside it (they run, and dynamic SQL is built, \
-                 only when the block runs); run the block's DDL as plain statements to have it checked"
-                    .to_owned(),
-            ),
+            T::T_DoStmt => {
+                let (language, source) = options((*(node as *const pg_sys::DoStmt)).args);
+                Step::Do {
+                    language: language.unwrap_or_else(|| "plpgsql".to_owned()),
+                    source: source.unwrap_or_default(),
+                }
+            }
             T::T_CallStmt => call(&*(node as *const pg_sys::CallStmt)),
             T::T_CopyStmt => {
                 let c = &*(node as *const pg_sys::CopyStmt);
@@ -151,11 +153,11 @@ pub(crate) unsafe fn not_in_block(node: *mut pg_sys::Node) -> Option<&'static st
     }
 }
 
-/// `CALL p(…)`: a procedure's body (which may run DDL and commit between statements) is out of
-/// reach; migrate_guard's own (`backfill`, `backfill_expansion`) are judged when they run.
+/// `CALL p(…)`: its name; migrate_guard's own procedures (`backfill`, `backfill_expansion`) are
+/// judged when they run.
 unsafe fn call(s: &pg_sys::CallStmt) -> Step {
     unsafe {
-        let names = if s.funccall.is_null() {
+        let mut names = if s.funccall.is_null() {
             vec![]
         } else {
             string_list((*s.funccall).funcname)
@@ -163,11 +165,45 @@ unsafe fn call(s: &pg_sys::CallStmt) -> Step {
         if names.first().is_some_and(|n| n == "migrate_guard") {
             return Step::Other;
         }
-        let name = names.join(".");
-        Step::OutOfReach(format!(
-            "CALL {name}: check() does not judge the statements of a procedure's body (it may run DDL, and \
-             commit between statements); check its DDL as plain statements"
-        ))
+        let Some(name) = names.pop() else {
+            return Step::Other;
+        };
+        Step::Call {
+            schema: names.pop(),
+            name,
+        }
+    }
+}
+
+/// The `LANGUAGE` and the body (`AS`, its first string) of a `DO` block's or a function's
+/// options.
+///
+/// # Safety
+/// `list` must be a valid list of DefElem.
+unsafe fn options(list: *mut pg_sys::List) -> (Option<String>, Option<String>) {
+    unsafe {
+        let mut language = None;
+        let mut source = None;
+        for d in PgList::<pg_sys::DefElem>::from_pg(list).iter_ptr() {
+            let arg = (*d).arg;
+            if arg.is_null() {
+                continue;
+            }
+            match cstr((*d).defname).as_deref() {
+                Some("language") => {
+                    language = crate::server::compat::string_value(arg).and_then(|p| cstr(p));
+                }
+                Some("as") => {
+                    source = if is_a(arg, pg_sys::NodeTag::T_List) {
+                        string_list(arg.cast()).into_iter().next()
+                    } else {
+                        crate::server::compat::string_value(arg).and_then(|p| cstr(p))
+                    };
+                }
+                _ => {}
+            }
+        }
+        (language, source)
     }
 }
 
@@ -305,7 +341,27 @@ unsafe fn effect(node: *mut pg_sys::Node) -> (Effect, bool) {
                         "stable" => V::Stable,
                         _ => V::Volatile,
                     });
-                (Effect::CreateFunction { name, volatility }, false)
+                // The body check() follows when the script calls the procedure (not a
+                // `BEGIN ATOMIC` body: it holds no utility statements).
+                let (language, source) = options(s.options);
+                let routine = match (language, source) {
+                    (Some(language), Some(source)) if !crate::server::compat::has_sql_body(s) => {
+                        Some(crate::check::step::Routine {
+                            language,
+                            source,
+                            procedure: s.is_procedure,
+                        })
+                    }
+                    _ => None,
+                };
+                (
+                    Effect::CreateFunction {
+                        name,
+                        volatility,
+                        routine,
+                    },
+                    false,
+                )
             }
             T::T_ViewStmt => {
                 let s = &*(node as *const pg_sys::ViewStmt);
