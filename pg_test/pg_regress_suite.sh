@@ -76,6 +76,10 @@ regress_schedule() {
 # TABLES IN SCHEMA live, which check() cannot yet on the tables a file creates itself); the live
 # count varies by about 0.5 % from run to run (timing inside the parallel groups): hence the margin.
 check_threshold=85
+# check()'s findings with no live warning are explained when the statement failed live or the live
+# run never reached it (regress_check.py); the rest are modelling gaps, at most this many.
+# Measured when last set: 13 ?, 15 24, 18 ?.
+check_max_unexplained=40
 
 declare -A summary
 for run in "${runs[@]}"; do
@@ -147,7 +151,7 @@ fi
 if [ -d "$out/warn/predictions" ]; then
     log "check() against the warn run, statement by statement"
     if ! python3 pg_test/regress_check.py "$out/warn.tests" "$out/warn/sql:$regress/sql" "$out/warn/results" \
-        "$out/warn/predictions" "$check_threshold" "$out/check-vs-live.txt"; then
+        "$out/warn/predictions" "$check_threshold" "$check_max_unexplained" "$out/check-vs-live.txt"; then
         status=1
     fi
     printf '        (every file: %s)\n' "$out/check-vs-live.txt"
