@@ -75,6 +75,23 @@ SET LOCAL migrate_guard.allow = 'truncate-table';
 TRUNCATE child;
 ROLLBACK;
 SELECT count(*) AS child_rows_kept FROM child;
+-- The hint's safe way: DELETE in batches that commit one by one (here a procedure; each batch
+-- is a transaction of its own, far under migrate_guard.max_rows). Still in the migration.
+CREATE TABLE purgeable (id int PRIMARY KEY);
+INSERT INTO purgeable SELECT g FROM generate_series(1, 100) g;
+CREATE PROCEDURE ut.purge() LANGUAGE plpgsql AS $$
+DECLARE n int;
+BEGIN
+  LOOP
+    DELETE FROM ut.purgeable WHERE id IN (SELECT id FROM ut.purgeable ORDER BY id LIMIT 30);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    EXIT WHEN n = 0;
+    COMMIT;
+  END LOOP;
+END $$;
+SELECT rule, verdict FROM migrate_guard.check('CALL ut.purge();');
+CALL ut.purge();
+SELECT count(*) AS purgeable_rows_left FROM purgeable;
 
 ---------------------------------------------------------------- explicit-lock
 LOCK TABLE orders IN ACCESS EXCLUSIVE MODE;
@@ -119,6 +136,7 @@ TRUNCATE ONLY ut.parent;
 BEGIN;
 LOCK TABLE ut.orders IN EXCLUSIVE MODE;
 COMMIT;
+DO $d$ BEGIN LOCK TABLE ut.orders IN ACCESS EXCLUSIVE MODE; TRUNCATE ut.child; END $d$;
 TRUNCATE ut.orders CASCADE;
 ALTER TABLE ut.orders ADD CONSTRAINT positive CHECK (id > 0);
 SELECT migrate_guard.end_migration();

@@ -166,6 +166,7 @@ pub fn run(script: &str, assume_populated: Option<bool>) -> Vec<Row> {
         assume_populated,
         migration_name: None,
         seeded: false,
+        body_depth: 0,
     };
     let mut start = 0;
     while start < spans.len() {
@@ -201,6 +202,8 @@ struct Run<'a> {
     /// The script's first block took the running transaction's state (later ones start empty:
     /// the first COMMIT ended that transaction).
     seeded: bool,
+    /// How many DO / procedure bodies the statement being judged is nested in.
+    body_depth: usize,
 }
 
 /// An open transaction block: its GUC nest level, the overlay as it was at BEGIN, and the
@@ -469,6 +472,7 @@ impl Run<'_> {
         if implicit {
             self.begin();
         }
+        self.body_depth += 1;
         for s in statements {
             let inner = match at {
                 Some(at) => {
@@ -519,6 +523,7 @@ impl Run<'_> {
                 }
             }
         }
+        self.body_depth -= 1;
         if implicit && self.block.is_some() {
             self.transaction(here, TxOp::Commit { chain: false });
         }
@@ -564,6 +569,9 @@ impl Run<'_> {
         let judged = !hooked
             || match &d.stmt.command {
                 _ if d.not_in_block.is_some() && self.block.is_some() => false,
+                // A LOCK is judged at the top level only (utility.rs): inside a body it is that
+                // function's own way of working.
+                Command::Lock(_) if self.body_depth > 0 => false,
                 Command::Truncate(_) | Command::Lock(_) => {
                     in_migration || self.block.as_ref().is_some_and(|b| b.data.ddl.is_some())
                 }
