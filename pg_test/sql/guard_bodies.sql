@@ -67,6 +67,9 @@ CREATE PROCEDURE pb.tidy() LANGUAGE sql AS $p$ ALTER TABLE pb.events RENAME TO e
 CALL pb.tidy();
 DO LANGUAGE plperl $b$ 1; $b$;
 CALL pb.nowhere();
+-- A procedure that calls itself is followed once.
+CREATE PROCEDURE pb.again() LANGUAGE plpgsql AS $p$ BEGIN ALTER TABLE pb.accounts ADD COLUMN again int; CALL pb.again(); END $p$;
+CALL pb.again();
 $$) ORDER BY statement_no, line, rule;
 
 ---------------------------------------------------------------- the same, live

@@ -167,6 +167,8 @@ pub fn run(script: &str, assume_populated: Option<bool>) -> Vec<Row> {
         migration_name: None,
         seeded: false,
         body_depth: 0,
+        calling: Vec::new(),
+        body_statements: 0,
     };
     let mut start = 0;
     while start < spans.len() {
@@ -204,7 +206,15 @@ struct Run<'a> {
     seeded: bool,
     /// How many DO / procedure bodies the statement being judged is nested in.
     body_depth: usize,
+    /// The procedures whose bodies are being followed (a recursive CALL is not followed again).
+    calling: Vec<String>,
+    /// Statements of bodies followed so far: a script whose procedures call each other many
+    /// times over stops being followed at BODY_STATEMENTS.
+    body_statements: usize,
 }
+
+/// The most statements of DO blocks and procedure bodies one check() follows.
+const BODY_STATEMENTS: usize = 100_000;
 
 /// An open transaction block: its GUC nest level, the overlay as it was at BEGIN, and the
 /// session-level SETs run in it (which outlive the block if it commits).
@@ -399,7 +409,15 @@ impl Run<'_> {
                     .cloned()
                     .or_else(|| catalog_procedure(schema.as_deref(), &name));
                 match routine {
-                    Some(r) => self.body(here, span, &what, &r, depth),
+                    Some(_) if self.calling.contains(&name) => self.unknown(
+                        here,
+                        format!("CALL {name}: a recursive call of a procedure whose body is being followed"),
+                    ),
+                    Some(r) => {
+                        self.calling.push(name);
+                        self.body(here, span, &what, &r, depth);
+                        self.calling.pop();
+                    }
                     None => self.unknown(
                         here,
                         format!(
@@ -474,6 +492,14 @@ impl Run<'_> {
         }
         self.body_depth += 1;
         for s in statements {
+            self.body_statements += 1;
+            if self.body_statements > BODY_STATEMENTS {
+                self.unknown(
+                    here,
+                    format!("{what}: check() follows at most {BODY_STATEMENTS} statements of bodies per script"),
+                );
+                break;
+            }
             let inner = match at {
                 Some(at) => {
                     let (line, col) = self.lines.line_col(at + s.offset);
