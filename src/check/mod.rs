@@ -574,6 +574,14 @@ impl Run<'_> {
     }
 
     fn ddl(&mut self, here: &Here, mut d: Ddl) {
+        if matches!(d.stmt.command, Command::Lock(_)) && self.block.is_none() {
+            // PostgreSQL's own refusal (RequireTransactionBlock), before any lock.
+            self.rows.push(here.error(
+                "25P01",
+                "LOCK TABLE can only be used in transaction blocks".to_owned(),
+            ));
+            return;
+        }
         let path = facts::search_path();
         let assume = self
             .assume_populated

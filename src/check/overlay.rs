@@ -60,6 +60,9 @@ pub struct Created {
     pub references: Vec<u32>,
     /// Its parent's default partition.
     pub default_partition: bool,
+    /// It inherits from `parent` (INHERITS), rather than being a partition of it: dropping the
+    /// parent then needs CASCADE.
+    pub inherits: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -689,11 +692,13 @@ impl Overlay {
                 // without CASCADE (with it, the foreign keys go: not followed).
                 if d.kind == ObjectKind::Table && !d.cascade {
                     let dropped: Vec<u32> = d.objects.iter().filter_map(|o| resolve(self, o)).collect();
+                    // So can a parent the script's tables inherit from (partitions go with it).
                     let referenced = self.rels.by_oid.values().any(|r| {
                         !dropped.contains(&r.oid)
-                            && r.created
-                                .as_ref()
-                                .is_some_and(|c| c.references.iter().any(|x| dropped.contains(x)))
+                            && r.created.as_ref().is_some_and(|c| {
+                                c.references.iter().any(|x| dropped.contains(x))
+                                    || (c.inherits && c.parent.is_some_and(|p| dropped.contains(&p)))
+                            })
                     });
                     if referenced {
                         return Err(Refusal {
@@ -798,6 +803,7 @@ impl Overlay {
                 columns,
                 index: None,
                 parent,
+                inherits: new.parent.as_ref().is_some_and(|(_, partition)| !partition),
                 references: vec![],
                 default_partition: false,
             },
@@ -831,6 +837,7 @@ impl Overlay {
                 parent: None,
                 references: vec![],
                 default_partition: false,
+                inherits: false,
             },
         );
     }
@@ -898,6 +905,7 @@ impl Overlay {
                 parent: None,
                 references: vec![],
                 default_partition: false,
+                inherits: false,
             },
         );
         if ix.primary {
@@ -930,6 +938,7 @@ impl Overlay {
                 && let Some(created) = self.created_mut(p)
             {
                 created.parent = parent;
+                created.inherits = false;
             }
         }
         // Persistence, tablespace or access method changed by the script: the catalog's no
