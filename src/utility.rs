@@ -56,8 +56,8 @@ unsafe extern "C-unwind" {
     );
 }
 
-/// The entry point (PostgreSQL 13: no `readOnlyTree`). Only the raise and the call of the next
-/// hook happen in this frame, which owns nothing that needs dropping.
+/// The entry point (PostgreSQL 13: no `readOnlyTree`). Only the raise (in [`before`]) and the
+/// call of the next hook happen in these frames, which own nothing that needs dropping.
 #[cfg(feature = "pg13")]
 unsafe extern "C-unwind" fn process_utility(
     pstmt: *mut pg_sys::PlannedStmt,
@@ -70,12 +70,7 @@ unsafe extern "C-unwind" fn process_utility(
 ) {
     // SAFETY: PostgreSQL passes a valid PlannedStmt and query string.
     unsafe {
-        if watched((*pstmt).utilityStmt) {
-            let pending = judge(pstmt, query_string, context);
-            if !pending.is_null() {
-                report::throw(pending);
-            }
-        }
+        before(pstmt, query_string, context);
         match PREV_UTILITY {
             Some(prev) => prev(pstmt, query_string, context, params, query_env, dest, qc),
             None => standard_ProcessUtility(pstmt, query_string, context, params, query_env, dest, qc),
@@ -98,12 +93,7 @@ unsafe extern "C-unwind" fn process_utility(
 ) {
     // SAFETY: as above.
     unsafe {
-        if watched((*pstmt).utilityStmt) {
-            let pending = judge(pstmt, query_string, context);
-            if !pending.is_null() {
-                report::throw(pending);
-            }
-        }
+        before(pstmt, query_string, context);
         match PREV_UTILITY {
             Some(prev) => prev(
                 pstmt,
@@ -125,6 +115,27 @@ unsafe extern "C-unwind" fn process_utility(
                 dest,
                 qc,
             ),
+        }
+    }
+}
+
+/// What both entry points do before passing the statement on: judge it, and raise the error when
+/// it is refused.
+///
+/// # Safety
+/// `pstmt` and `query_string` as PostgreSQL passes them to the hook.
+unsafe fn before(
+    pstmt: *mut pg_sys::PlannedStmt,
+    query_string: *const c_char,
+    context: pg_sys::ProcessUtilityContext::Type,
+) {
+    // SAFETY: as the caller's.
+    unsafe {
+        if watched((*pstmt).utilityStmt) {
+            let pending = judge(pstmt, query_string, context);
+            if !pending.is_null() {
+                report::throw(pending);
+            }
         }
     }
 }

@@ -24,3 +24,13 @@ check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; f
 eq() { [ "$1" = "$2" ] || { printf '        expected [%s], got [%s]\n' "$2" "$1"; return 1; }; }
 contains() { grep -qF -- "$2" <<<"$1" || { printf '        output lacks [%s]:\n%s\n' "$2" "$(head -c 1500 <<<"$1")"; return 1; }; }
 finish() { if [ "$failures" -gt 0 ]; then log "$1: $failures check(s) failed"; exit 1; fi; log "$1: all checks passed"; }
+# The Python driver the integration scripts talk to the server with (psycopg 3, in a venv under
+# $TOOLS, installed once); sets $venv.
+psycopg_venv() {
+    venv=$TOOLS/venv-psycopg
+    if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import psycopg' 2>/dev/null; then
+        log "installing psycopg into $venv"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q --disable-pip-version-check "psycopg[binary]==3.2.*"
+    fi
+}

@@ -10,12 +10,7 @@
 # statements in history, and `migrate-guard check` on the files gives the same verdicts.
 source "$(dirname "$0")/common.sh"
 here=$(cd "$(dirname "$0")" && pwd)
-venv=$TOOLS/venv-psycopg
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import psycopg' 2>/dev/null; then
-    log "installing psycopg into $venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check "psycopg[binary]==3.2.*"
-fi
+psycopg_venv
 url() { echo "postgresql://postgres@localhost:$TEST_PORT/$1?sslmode=disable"; }
 linked() { # migration name -> history rows linked to it
     val "$1" "SELECT count(*) FROM migrate_guard.history h JOIN migrate_guard.migrations m ON m.id = h.migration_id WHERE m.name = '$2' AND m.status = 'applied'"

@@ -3,11 +3,7 @@
 # lock_audit.py.
 source "$(dirname "$0")/common.sh"
 log "integration: lock audit"
-venv=$TOOLS/venv-psycopg
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import psycopg' 2>/dev/null; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check "psycopg[binary]==3.2.*"
-fi
+psycopg_venv
 psql -X -q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS mg_lock_audit WITH (FORCE)" \
     -c "CREATE DATABASE mg_lock_audit"
 psql -X -q -d mg_lock_audit -c "CREATE EXTENSION migrate_guard" \

@@ -544,9 +544,10 @@ impl Run<'_> {
                     self.transaction(&inner, op);
                     self.begin();
                 }
-                plpgsql::Action::Unreadable(reason) => {
-                    self.unknown(&inner, format!("{what}: check() could not read this part of the body: {reason}"))
-                }
+                plpgsql::Action::Unreadable(reason) => self.unknown(
+                    &inner,
+                    format!("{what}: check() could not read this part of the body: {reason}"),
+                ),
             }
         }
         self.body_depth -= 1;
@@ -568,7 +569,10 @@ impl Run<'_> {
             }
             Err(e) => self.unknown(
                 here,
-                format!("{what}: check() could not read this statement of the body: {}", e.message),
+                format!(
+                    "{what}: check() could not read this statement of the body: {}",
+                    e.message
+                ),
             ),
         }
     }
@@ -576,10 +580,8 @@ impl Run<'_> {
     fn ddl(&mut self, here: &Here, mut d: Ddl) {
         if matches!(d.stmt.command, Command::Lock(_)) && self.block.is_none() {
             // PostgreSQL's own refusal (RequireTransactionBlock), before any lock.
-            self.rows.push(here.error(
-                "25P01",
-                "LOCK TABLE can only be used in transaction blocks".to_owned(),
-            ));
+            self.rows
+                .push(here.error("25P01", "LOCK TABLE can only be used in transaction blocks".to_owned()));
             return;
         }
         let path = facts::search_path();
@@ -1305,11 +1307,9 @@ fn catalog_procedure(schema: Option<&str>, name: &str) -> Option<step::Routine> 
             )?;
             let mut out = Vec::new();
             for row in table {
-                if let (Some(n), Some(src), Some(lang)) = (
-                    row.get::<String>(1)?,
-                    row.get::<String>(2)?,
-                    row.get::<String>(3)?,
-                ) {
+                if let (Some(n), Some(src), Some(lang)) =
+                    (row.get::<String>(1)?, row.get::<String>(2)?, row.get::<String>(3)?)
+                {
                     out.push((n, src, lang));
                 }
             }

@@ -47,7 +47,10 @@ pub struct Statement {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Frame {
     /// A block: still in its `DECLARE` section; in its exception handlers.
-    Block { declaring: bool, handling: bool },
+    Block {
+        declaring: bool,
+        handling: bool,
+    },
     If,
     Case,
     Loop,
@@ -152,9 +155,7 @@ pub fn read(body: &str) -> Vec<Statement> {
                     stack.push(Frame::Case);
                     Some(after_then(k))
                 }
-                "WHEN" if matches!(top, Some(Frame::Case | Frame::Block { handling: true, .. })) => {
-                    Some(after_then(k))
-                }
+                "WHEN" if matches!(top, Some(Frame::Case | Frame::Block { handling: true, .. })) => Some(after_then(k)),
                 "LOOP" => {
                     stack.push(Frame::Loop);
                     Some(Ok(k + 1))
@@ -169,7 +170,8 @@ pub fn read(body: &str) -> Vec<Statement> {
                     None
                 }
                 _ => {
-                    if seen_block && !stack.is_empty()
+                    if seen_block
+                        && !stack.is_empty()
                         && let Some(action) = classify(body, &segment[k..], end)
                     {
                         out.push(Statement {
@@ -217,8 +219,9 @@ fn classify(body: &str, tokens: &[Token], end: usize) -> Option<Action> {
     let start = tokens[0].0;
     let word = upper(tokens.first());
     match word.as_str() {
-        "NULL" | "RAISE" | "RETURN" | "EXIT" | "CONTINUE" | "GET" | "ASSERT" | "OPEN" | "FETCH" | "MOVE"
-        | "CLOSE" => return None,
+        "NULL" | "RAISE" | "RETURN" | "EXIT" | "CONTINUE" | "GET" | "ASSERT" | "OPEN" | "FETCH" | "MOVE" | "CLOSE" => {
+            return None;
+        }
         "COMMIT" | "ROLLBACK" => {
             let chain = find_word(tokens, 1, "CHAIN").is_some() && find_word(tokens, 1, "NO").is_none();
             return Some(if word == "COMMIT" {
@@ -229,7 +232,10 @@ fn classify(body: &str, tokens: &[Token], end: usize) -> Option<Action> {
         }
         "PERFORM" => {
             let rest = tokens.get(1).map_or(end, |t| t.0);
-            return Some(Action::Sql(format!("SELECT {}", without_into(body, &tokens[1..], rest, end))));
+            return Some(Action::Sql(format!(
+                "SELECT {}",
+                without_into(body, &tokens[1..], rest, end)
+            )));
         }
         "EXECUTE" => {
             // EXECUTE 'constant' [INTO …]: the constant is the statement; anything else (a
@@ -265,7 +271,11 @@ fn classify(body: &str, tokens: &[Token], end: usize) -> Option<Action> {
 /// SQL it sends has none); `INSERT INTO` and `MERGE INTO` are SQL and stay.
 fn without_into(body: &str, tokens: &[Token], start: usize, end: usize) -> String {
     let into = (0..tokens.len()).find(|&i| {
-        upper(tokens.get(i)) == "INTO" && !matches!(upper(i.checked_sub(1).and_then(|p| tokens.get(p))).as_str(), "INSERT" | "MERGE")
+        upper(tokens.get(i)) == "INTO"
+            && !matches!(
+                upper(i.checked_sub(1).and_then(|p| tokens.get(p))).as_str(),
+                "INSERT" | "MERGE"
+            )
     });
     let Some(i) = into else {
         return body[start..end].to_owned();
@@ -276,7 +286,10 @@ fn without_into(body: &str, tokens: &[Token], start: usize, end: usize) -> Strin
     }
     // target (. part)* (, target (. part)*)*
     loop {
-        if !tokens.get(j).is_some_and(|t| matches!(t.1, Piece::Word(_) | Piece::QuotedIdent(_))) {
+        if !tokens
+            .get(j)
+            .is_some_and(|t| matches!(t.1, Piece::Word(_) | Piece::QuotedIdent(_)))
+        {
             break;
         }
         j += 1;
@@ -291,7 +304,9 @@ fn without_into(body: &str, tokens: &[Token], start: usize, end: usize) -> Strin
     }
     let cut_from = tokens[i].0;
     let cut_to = tokens.get(j).map_or(end, |t| t.0);
-    format!("{} {}", body[start..cut_from].trim_end(), &body[cut_to..end]).trim().to_owned()
+    format!("{} {}", body[start..cut_from].trim_end(), &body[cut_to..end])
+        .trim()
+        .to_owned()
 }
 
 /// The value of a string literal: `'…'` with doubled quotes, or `$tag$…$tag$`. `None` for an
@@ -335,7 +350,10 @@ mod tests {
             END";
         assert_eq!(
             actions(body),
-            vec![sql("ALTER TABLE t ADD COLUMN c int"), sql("UPDATE t SET c = 1 WHERE c IS NULL")]
+            vec![
+                sql("ALTER TABLE t ADD COLUMN c int"),
+                sql("UPDATE t SET c = 1 WHERE c IS NULL")
+            ]
         );
         let s = read(body);
         assert_eq!(&body[s[0].offset..s[0].offset + 5], "ALTER");
