@@ -72,6 +72,39 @@ CREATE PROCEDURE pb.again() LANGUAGE plpgsql AS $p$ BEGIN ALTER TABLE pb.account
 CALL pb.again();
 $$) ORDER BY statement_no, line, rule;
 
+---------------------------------------------------------------- transactions, conditions, names
+-- A procedure a DO block calls may commit (the block is not atomic); one that is SECURITY
+-- DEFINER may not; neither may an EXECUTE'd COMMIT. A statement under a condition may not run:
+-- PostgreSQL's refusals for it are not reported, and a COMMIT under a condition is out of reach.
+-- The utility and executor hooks read a directive from the statement the body runs.
+SET migrate_guard.max_rows = 500;
+CREATE PROCEDURE pb.step1() LANGUAGE plpgsql AS $$ BEGIN ALTER TABLE pb.events ADD COLUMN c1 int; COMMIT; END $$;
+SELECT statement_no, line, rule, verdict, statement, message FROM migrate_guard.check($$
+DO $b$ BEGIN CALL pb.step1(); UPDATE pb.events SET c1 = 0; END $b$;
+CREATE PROCEDURE pb.definer() LANGUAGE plpgsql SECURITY DEFINER AS $p$ BEGIN ALTER TABLE pb.events ADD COLUMN c2 int; COMMIT; END $p$;
+CALL pb.definer();
+DO $b$ BEGIN EXECUTE 'COMMIT'; END $b$;
+DO $b$ BEGIN IF to_regclass('pb.accounts') IS NULL THEN CREATE TABLE pb.accounts (id int); END IF; END $b$;
+CREATE PROCEDURE pb.maybe() LANGUAGE plpgsql AS $p$
+BEGIN
+  ALTER TABLE pb.events ADD COLUMN c3 int;
+  IF random() > 0.5 THEN COMMIT; END IF;
+  UPDATE pb.events SET c3 = 0;
+END $p$;
+CALL pb.maybe();
+DO $b$ BEGIN ALTER TABLE pb.events ADD COLUMN c4 int; UPDATE /* migrate_guard:allow schema-and-data, large-update */ pb.events SET c4 = 0; END $b$;
+-- Names: a procedure of another schema is not this one; a dropped one is gone.
+CREATE PROCEDURE pb.fix() LANGUAGE plpgsql AS $p$ BEGIN ALTER TABLE pb.events DROP COLUMN id; END $p$;
+CALL public.fix();
+DROP PROCEDURE pb.fix();
+CALL pb.fix();
+DO LANGUAGE sql $b$ SELECT 1 $b$;
+$$) ORDER BY statement_no, line, rule;
+DO $b$ BEGIN CALL pb.step1(); UPDATE pb.events SET c1 = 0; END $b$;
+DO $b$ BEGIN ALTER TABLE pb.events ADD COLUMN c4 int; UPDATE /* migrate_guard:allow schema-and-data, large-update */ pb.events SET c4 = 0; END $b$;
+SELECT count(*) AS c4_set FROM pb.events WHERE c4 = 0;
+RESET migrate_guard.max_rows;
+
 ---------------------------------------------------------------- the same, live
 DO $b$
 BEGIN

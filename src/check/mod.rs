@@ -169,6 +169,7 @@ pub fn run(script: &str, assume_populated: Option<bool>) -> Vec<Row> {
         body_depth: 0,
         calling: Vec::new(),
         body_statements: 0,
+        body_bytes: 0,
     };
     let mut start = 0;
     while start < spans.len() {
@@ -211,10 +212,14 @@ struct Run<'a> {
     /// Statements of bodies followed so far: a script whose procedures call each other many
     /// times over stops being followed at BODY_STATEMENTS.
     body_statements: usize,
+    /// Bytes of bodies read so far (at most BODY_BYTES).
+    body_bytes: usize,
 }
 
 /// The most statements of DO blocks and procedure bodies one check() follows.
 const BODY_STATEMENTS: usize = 100_000;
+/// The most bytes of DO blocks and procedure bodies one check() reads.
+const BODY_BYTES: usize = 32 << 20;
 
 /// An open transaction block: its GUC nest level, the overlay as it was at BEGIN, and the
 /// session-level SETs run in it (which outlive the block if it commits).
@@ -262,9 +267,12 @@ struct Here {
     end_line: i32,
     /// The statement as written (for a statement of a DO block or a procedure, that statement).
     text: String,
-    /// The text the live guard reads directives from: the top-level statement the client sent
-    /// (for a statement of a DO block, the whole block).
-    client: String,
+    /// The text the live event trigger reads directives from: the top-level statement the client
+    /// sent (for a statement of a DO block, the whole block). The utility and executor hooks read
+    /// them from `text`, the statement PL/pgSQL sends.
+    client: std::rc::Rc<str>,
+    /// Inside a condition of a body: it may not run (PostgreSQL's refusals are not reported).
+    conditional: bool,
 }
 
 impl Here {
@@ -336,8 +344,9 @@ impl Run<'_> {
             line: line as i32,
             col: col as i32,
             end_line: end_line as i32,
-            client: text.clone(),
+            client: text.as_str().into(),
             text,
+            conditional: false,
         }
     }
 
@@ -373,14 +382,27 @@ impl Run<'_> {
             // Autocommit: every statement is a transaction of its own.
             self.overlay.tx += 1;
         }
-        self.step(&here, span, parsed.step, 0);
+        self.step(&here, span, parsed.step, 0, false);
     }
 
     /// What one statement does: a top-level one (`depth` 0), or one that a DO block or a
-    /// procedure the script calls runs (`depth` counts the bodies it is nested in).
-    fn step(&mut self, here: &Here, span: (usize, usize), step: Step, depth: usize) {
+    /// procedure the script calls runs (`depth` counts the bodies it is nested in; `atomic`: that
+    /// body cannot commit).
+    fn step(&mut self, here: &Here, span: (usize, usize), step: Step, depth: usize, atomic: bool) {
+        // A DO or CALL written at the top level may commit unless it runs in a transaction block;
+        // one a body runs inherits the body's.
+        let atomic = if depth == 0 { self.block.is_some() } else { atomic };
         match step {
             Step::Ddl(d) => self.ddl(here, *d),
+            Step::Transaction(op) if depth > 0 => {
+                // PL/pgSQL refuses transaction commands sent as SQL (EXECUTE 'COMMIT'), SQL
+                // functions refuse them all.
+                let _ = op;
+                self.rows.push(here.error(
+                    "0A000",
+                    "unsupported transaction command inside a DO block or procedure".to_owned(),
+                ));
+            }
             Step::Transaction(op) => self.transaction(here, op),
             Step::Set(op) => self.set(here, op),
             Step::Calls(calls) => self.calls(here, calls),
@@ -392,30 +414,41 @@ impl Run<'_> {
                 }
             }
             Step::Do { language, source } => {
+                if language.eq_ignore_ascii_case("sql") {
+                    self.rows.push(here.error(
+                        "0A000",
+                        "language \"sql\" does not support inline code execution".to_owned(),
+                    ));
+                    return;
+                }
                 let routine = step::Routine {
+                    schema: None,
                     language,
                     source,
                     procedure: true,
+                    atomic: false,
                 };
-                self.body(here, span, "the DO block", &routine, depth);
+                self.body(here, span, "the DO block", &routine, depth, atomic);
             }
             Step::Call { schema, name } => {
                 let what = format!("procedure {name}");
-                // A procedure the script created under that name (by its name's last part, as
-                // the overlay keeps functions), else the catalog's.
+                // A procedure the script created under that name, else the catalog's.
                 let routine = self
                     .overlay
-                    .routine(&name, true)
+                    .routine(schema.as_deref(), &name, true)
                     .cloned()
                     .or_else(|| catalog_procedure(schema.as_deref(), &name));
+                let key = format!("{}.{name}", schema.as_deref().unwrap_or(""));
                 match routine {
-                    Some(_) if self.calling.contains(&name) => self.unknown(
+                    Some(_) if self.calling.iter().any(|c| c.ends_with(&format!(".{name}"))) => self.unknown(
                         here,
                         format!("CALL {name}: a recursive call of a procedure whose body is being followed"),
                     ),
                     Some(r) => {
-                        self.calling.push(name);
-                        self.body(here, span, &what, &r, depth);
+                        self.calling.push(key);
+                        // SECURITY DEFINER and SET procedures cannot commit.
+                        let atomic = atomic || r.atomic;
+                        self.body(here, span, &what, &r, depth, atomic);
                         self.calling.pop();
                     }
                     None => self.unknown(
@@ -446,10 +479,18 @@ impl Run<'_> {
     }
 
     /// The statements a DO block or a called procedure runs, judged in order as one transaction
-    /// (the statement's own, outside a block) that its COMMITs and ROLLBACKs end and begin again.
-    /// Bodies in PL/pgSQL ([`plpgsql::read`]) and SQL are read; a string EXECUTE builds at run
-    /// time, and other languages, are out of reach.
-    fn body(&mut self, here: &Here, span: (usize, usize), what: &str, routine: &step::Routine, depth: usize) {
+    /// (the statement's own, outside a block) that its COMMITs and ROLLBACKs end and begin again
+    /// unless the body is `atomic`. Bodies in PL/pgSQL ([`plpgsql::read`]) and SQL are read; a
+    /// string EXECUTE builds at run time, and other languages, are out of reach.
+    fn body(
+        &mut self,
+        here: &Here,
+        span: (usize, usize),
+        what: &str,
+        routine: &step::Routine,
+        depth: usize,
+        atomic: bool,
+    ) {
         const MAX_DEPTH: usize = 8;
         if depth >= MAX_DEPTH {
             return self.unknown(
@@ -457,6 +498,19 @@ impl Run<'_> {
                 format!("{what}: bodies nested more than {MAX_DEPTH} deep are not followed"),
             );
         }
+        // What one script may make check() read of bodies (its own and the catalog's), so that
+        // procedures calling each other cannot make it work or allocate without bound.
+        self.body_bytes += routine.source.len();
+        if self.body_bytes > BODY_BYTES {
+            return self.unknown(
+                here,
+                format!(
+                    "{what}: check() reads at most {} MB of bodies per script",
+                    BODY_BYTES >> 20
+                ),
+            );
+        }
+        let sql_body = routine.language.eq_ignore_ascii_case("sql");
         let statements: Vec<plpgsql::Statement> = match routine.language.to_ascii_lowercase().as_str() {
             "plpgsql" => plpgsql::read(&routine.source),
             "sql" => script::split(&routine.source)
@@ -486,12 +540,13 @@ impl Run<'_> {
             .then(|| self.sql[span.0..span.1].find(routine.source.as_str()))
             .flatten()
             .map(|i| span.0 + i);
-        let implicit = self.block.is_none();
-        if implicit {
+        let began = self.block.is_none();
+        if began {
             self.begin();
         }
         self.body_depth += 1;
         for s in statements {
+            pg_sys::check_for_interrupts!();
             self.body_statements += 1;
             if self.body_statements > BODY_STATEMENTS {
                 self.unknown(
@@ -500,29 +555,32 @@ impl Run<'_> {
                 );
                 break;
             }
-            let inner = match at {
+            // The row shows the SQL that runs (an EXECUTE's string, without PL/pgSQL's INTO).
+            let text = match &s.action {
+                plpgsql::Action::Sql(t) | plpgsql::Action::Execute(t) => t.clone(),
+                _ => s.text.clone(),
+            };
+            let (line, col, end_line) = match at {
                 Some(at) => {
                     let (line, col) = self.lines.line_col(at + s.offset);
                     let (end_line, _) = self.lines.line_col(at + s.offset + s.text.len());
-                    Here {
-                        no: here.no,
-                        line: line as i32,
-                        col: col as i32,
-                        end_line: end_line as i32,
-                        text: s.text.clone(),
-                        client: here.client.clone(),
-                    }
+                    (line as i32, col as i32, end_line as i32)
                 }
-                None => Here {
-                    text: s.text.clone(),
-                    client: here.client.clone(),
-                    ..*here
-                },
+                None => (here.line, here.col, here.end_line),
             };
+            let inner = Here {
+                no: here.no,
+                line,
+                col,
+                end_line,
+                text,
+                client: here.client.clone(),
+                conditional: here.conditional || s.conditional,
+            };
+            let conditional = s.conditional;
             match s.action {
-                plpgsql::Action::Sql(text) | plpgsql::Action::Execute(text) => {
-                    self.inner_sql(&inner, span, what, &text, depth)
-                }
+                plpgsql::Action::Sql(text) => self.inner_sql(&inner, span, what, &text, depth, atomic || sql_body),
+                plpgsql::Action::Execute(text) => self.inner_sql(&inner, span, what, &text, depth, true),
                 plpgsql::Action::Dynamic => self.unknown(
                     &inner,
                     format!(
@@ -531,15 +589,22 @@ impl Run<'_> {
                     ),
                 ),
                 plpgsql::Action::Commit { .. } | plpgsql::Action::Rollback { .. } => {
-                    if !implicit || !routine.procedure {
+                    if atomic || !routine.procedure {
                         self.rows
                             .push(inner.error("2D000", "invalid transaction termination".to_owned()));
                         continue;
                     }
-                    let chain = false;
+                    if conditional {
+                        // Whether the transaction ends here is decided when the body runs.
+                        self.unknown(
+                            &inner,
+                            format!("{what} ends its transaction only under a condition: check() judges what follows as if it did not"),
+                        );
+                        continue;
+                    }
                     let op = match s.action {
-                        plpgsql::Action::Commit { .. } => TxOp::Commit { chain },
-                        _ => TxOp::Rollback { chain },
+                        plpgsql::Action::Commit { .. } => TxOp::Commit { chain: false },
+                        _ => TxOp::Rollback { chain: false },
                     };
                     self.transaction(&inner, op);
                     self.begin();
@@ -551,20 +616,33 @@ impl Run<'_> {
             }
         }
         self.body_depth -= 1;
-        if implicit && self.block.is_some() {
+        if began && self.block.is_some() {
             self.transaction(here, TxOp::Commit { chain: false });
         }
     }
 
-    /// One SQL statement of a body (or the statements of a constant EXECUTE string).
-    fn inner_sql(&mut self, here: &Here, span: (usize, usize), what: &str, text: &str, depth: usize) {
+    /// One SQL statement of a body (or the statements of a constant EXECUTE string), parsed and
+    /// judged in a memory context of its own.
+    fn inner_sql(&mut self, here: &Here, span: (usize, usize), what: &str, text: &str, depth: usize, atomic: bool) {
         let Ok(c) = CString::new(text) else { return };
-        // SAFETY: parses in the batch's memory context.
+        // SAFETY: a child of the batch's context, made current for the parse and the judging
+        // (which keep nothing in it: steps are Rust values) and deleted after.
+        let (memory, caller) = unsafe {
+            let memory = pg_sys::AllocSetContextCreateExtended(
+                pg_sys::CurrentMemoryContext,
+                c"migrate_guard check body".as_ptr(),
+                pg_sys::ALLOCSET_DEFAULT_MINSIZE as usize,
+                pg_sys::ALLOCSET_DEFAULT_INITSIZE as usize,
+                pg_sys::ALLOCSET_DEFAULT_MAXSIZE as usize,
+            );
+            (memory, pg_sys::MemoryContextSwitchTo(memory))
+        };
+        // SAFETY: parses in that context.
         match attempt(|| unsafe { crate::ddl::script::parse(&c) }) {
             Ok(parsed) => {
                 for p in parsed {
                     pg_sys::check_for_interrupts!();
-                    self.step(here, span, p.step, depth + 1);
+                    self.step(here, span, p.step, depth + 1, atomic);
                 }
             }
             Err(e) => self.unknown(
@@ -574,6 +652,11 @@ impl Run<'_> {
                     e.message
                 ),
             ),
+        }
+        // SAFETY: back to the caller's context; nothing allocated in `memory` is used after.
+        unsafe {
+            pg_sys::MemoryContextSwitchTo(caller);
+            pg_sys::MemoryContextDelete(memory);
         }
     }
 
@@ -644,7 +727,10 @@ impl Run<'_> {
                     &mut extra,
                 );
             }
-            let rows = judge(here, &d.stmt, &facts, mode, extra);
+            // The event trigger reads directives from the statement the client sent (a whole DO
+            // block); the utility hook from the statement it runs.
+            let directives = if hooked { here.text.as_str() } else { &*here.client };
+            let rows = judge(here, directives, &d.stmt, &facts, mode, extra);
             if let Some(data) = self.record(rows) {
                 if !hooked {
                     data.ddl.get_or_insert_with(|| d.stmt.tag.clone());
@@ -665,7 +751,9 @@ impl Run<'_> {
         for (oid, m) in held_now {
             self.overlay.hold(oid, m);
         }
-        if let Err(Refusal { sqlstate, message }) = self.overlay.apply(&d, &path, &LiveCatalog) {
+        if let Err(Refusal { sqlstate, message }) = self.overlay.apply(&d, &path, &LiveCatalog)
+            && !here.conditional
+        {
             self.rows.push(here.error(sqlstate, message));
         }
     }
@@ -712,6 +800,20 @@ impl Run<'_> {
         let Some((estimate, note)) = estimate(op, &rel, &here.text, &facts) else {
             return;
         };
+        if note.is_some() && self.body_depth > 0 {
+            // A statement of a body that does not plan on its own may name the block's
+            // variables: the table's size says nothing of the rows it changes.
+            if !(in_migration || held.is_some() || in_ddl_tx.is_some()) {
+                return;
+            }
+            return self.unknown(
+                here,
+                format!(
+                    "{op} of {}: check() cannot estimate its rows without the values of the block's variables",
+                    rel.display
+                ),
+            );
+        }
         let change = DataChange {
             op,
             table: &rel.display,
@@ -735,7 +837,8 @@ impl Run<'_> {
             };
             crate::rules::large_update::check(&change, context.as_ref(), max, &mut findings);
         }
-        let rows = judge_findings(here, findings, mode);
+        // The executor hook reads directives from the statement it runs.
+        let rows = judge_findings(here, &here.text, findings, mode);
         if let Some(data) = self.record(rows) {
             match data.rows.iter_mut().find(|(t, _)| *t == rel.display) {
                 Some((_, n)) => *n += estimate,
@@ -967,6 +1070,7 @@ fn not_in_block(here: &Here, what: &str) -> Row {
 /// The guard's verdict on one statement, one row per finding.
 fn judge(
     here: &Here,
+    directives: &str,
     stmt: &crate::model::Statement,
     facts: &ScriptFacts,
     mode: Mode,
@@ -974,12 +1078,11 @@ fn judge(
 ) -> Vec<Row> {
     let mut findings = rules::evaluate(stmt, facts);
     findings.extend(extra);
-    judge_findings(here, findings, mode)
+    judge_findings(here, directives, findings, mode)
 }
 
 /// The guard's verdict on a statement's findings, one row per finding.
-fn judge_findings(here: &Here, findings: Vec<rules::Finding>, mode: Mode) -> Vec<Row> {
-    let text = here.client.as_str();
+fn judge_findings(here: &Here, text: &str, findings: Vec<rules::Finding>, mode: Mode) -> Vec<Row> {
     let unknown = |bad: &str, place: &str| {
         let (message, hint) = crate::guard::unknown_rule_text(bad, place);
         vec![Row {
@@ -1294,10 +1397,11 @@ fn catalog_procedure(schema: Option<&str>, name: &str) -> Option<step::Routine> 
         Some(s) => vec![s.to_owned()],
         None => path.lookup.iter().filter(|s| *s != "pg_temp").cloned().collect(),
     };
-    let rows: Vec<(String, String, String)> = crate::privilege::with_safe_path(|| {
+    let rows: Vec<(String, String, String, bool)> = crate::privilege::with_safe_path(|| {
         Spi::connect(|c| {
             let table = c.select(
-                "SELECT n.nspname::pg_catalog.text, p.prosrc, l.lanname::pg_catalog.text
+                "SELECT n.nspname::pg_catalog.text, p.prosrc, l.lanname::pg_catalog.text,
+                        p.prosecdef OR p.proconfig IS NOT NULL
                    FROM pg_catalog.pg_proc p
                    JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
                    JOIN pg_catalog.pg_language l ON l.oid OPERATOR(pg_catalog.=) p.prolang
@@ -1307,25 +1411,30 @@ fn catalog_procedure(schema: Option<&str>, name: &str) -> Option<step::Routine> 
             )?;
             let mut out = Vec::new();
             for row in table {
-                if let (Some(n), Some(src), Some(lang)) =
-                    (row.get::<String>(1)?, row.get::<String>(2)?, row.get::<String>(3)?)
-                {
-                    out.push((n, src, lang));
+                if let (Some(n), Some(src), Some(lang), Some(atomic)) = (
+                    row.get::<String>(1)?,
+                    row.get::<String>(2)?,
+                    row.get::<String>(3)?,
+                    row.get::<bool>(4)?,
+                ) {
+                    out.push((n, src, lang, atomic));
                 }
             }
             Ok::<_, pgrx::spi::Error>(out)
         })
     })
     .ok()?;
-    let schema = schemas.iter().find(|s| rows.iter().any(|(n, _, _)| n == *s))?;
-    let mut found = rows.into_iter().filter(|(n, _, _)| n == schema);
-    let (_, source, language) = found.next()?;
+    let schema = schemas.iter().find(|s| rows.iter().any(|(n, ..)| n == *s))?;
+    let mut found = rows.into_iter().filter(|(n, ..)| n == schema);
+    let (schema, source, language, atomic) = found.next()?;
     if found.next().is_some() || source.trim().is_empty() {
         return None;
     }
     Some(step::Routine {
+        schema: Some(schema),
         language,
         source,
         procedure: true,
+        atomic,
     })
 }

@@ -299,12 +299,23 @@ impl Overlay {
     }
 
     /// The body of the procedure (or function) the script created under this name.
-    pub fn routine(&self, name: &str, procedure: bool) -> Option<&crate::check::step::Routine> {
+    /// A schema given on either side must be the same.
+    pub fn routine(&self, schema: Option<&str>, name: &str, procedure: bool) -> Option<&crate::check::step::Routine> {
         self.routines
             .iter()
             .rev()
-            .find(|(n, r)| n == name && r.procedure == procedure)
+            .find(|(n, r)| {
+                n == name
+                    && r.procedure == procedure
+                    && (schema.is_none() || r.schema.is_none() || r.schema.as_deref() == schema)
+            })
             .map(|(_, r)| r)
+    }
+
+    /// `DROP PROCEDURE` / `DROP FUNCTION` / `DROP ROUTINE`: the script's bodies of that name go.
+    pub fn drop_routine(&mut self, schema: Option<&str>, name: &str) {
+        self.routines
+            .retain(|(n, r)| !(n == name && (schema.is_none() || r.schema.is_none() || r.schema.as_deref() == schema)));
     }
 
     /// The declared volatility of a function the script created under this name.
@@ -637,6 +648,12 @@ impl Overlay {
                 self.schemas_created.push(name.clone());
                 return Ok(());
             }
+            Effect::DropRoutines(names) => {
+                for (schema, name) in names {
+                    self.drop_routine(schema.as_deref(), name);
+                }
+                return Ok(());
+            }
             Effect::DropSchemas { names, missing_ok } => {
                 for name in names {
                     if !self.schema_exists(name, catalog) {
@@ -664,7 +681,8 @@ impl Overlay {
                 self.functions.retain(|(n, _)| n != name);
                 self.functions.push((name.clone(), *volatility));
                 if let Some(r) = routine {
-                    self.routines.retain(|(n, o)| n != name || o.procedure != r.procedure);
+                    self.routines
+                        .retain(|(n, o)| n != name || o.procedure != r.procedure || o.schema != r.schema);
                     self.routines.push((name.clone(), r.clone()));
                 }
                 return Ok(());

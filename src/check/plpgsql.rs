@@ -56,12 +56,6 @@ enum Frame {
     Loop,
 }
 
-fn conditional(stack: &[Frame]) -> bool {
-    stack
-        .iter()
-        .any(|f| matches!(f, Frame::If | Frame::Case | Frame::Block { handling: true, .. }))
-}
-
 /// A significant token: its offset in the body and the piece.
 type Token<'a> = (usize, Piece<'a>);
 
@@ -72,10 +66,92 @@ fn upper(t: Option<&Token>) -> String {
     }
 }
 
-/// Index of the first word `word` at or after `from`.
+/// Index of the first word `word` at or after `from` that is part of the statement's own
+/// structure: outside parentheses and outside `CASE … END` expressions.
 fn find_word(tokens: &[Token], from: usize, word: &str) -> Option<usize> {
-    (from..tokens.len()).find(|&i| matches!(tokens[i].1, Piece::Word(w) if w.eq_ignore_ascii_case(word)))
+    let (mut parens, mut cases) = (0usize, 0usize);
+    for (i, t) in tokens.iter().enumerate().skip(from) {
+        match t.1 {
+            Piece::Other("(") | Piece::Other("[") => parens += 1,
+            Piece::Other(")") | Piece::Other("]") => parens = parens.saturating_sub(1),
+            Piece::Word(w) if parens == 0 => {
+                if w.eq_ignore_ascii_case("CASE") {
+                    cases += 1;
+                } else if w.eq_ignore_ascii_case("END") && cases > 0 {
+                    cases -= 1;
+                } else if cases == 0 && w.eq_ignore_ascii_case(word) {
+                    return Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
+
+/// The body's statements as PL/pgSQL splits them: at semicolons outside parentheses and outside
+/// the `BEGIN ATOMIC … END` body of a function the block creates.
+fn segments<'t, 'a>(tokens: &'t [Token<'a>]) -> Vec<&'t [Token<'a>]> {
+    let mut out = Vec::new();
+    let (mut start, mut parens, mut atomic) = (0, 0usize, 0usize);
+    for (i, t) in tokens.iter().enumerate() {
+        match t.1 {
+            Piece::Other("(") => parens += 1,
+            Piece::Other(")") => parens = parens.saturating_sub(1),
+            Piece::Word(w) if w.eq_ignore_ascii_case("ATOMIC") && i > 0 && upper(tokens.get(i - 1)) == "BEGIN" => {
+                atomic += 1;
+            }
+            Piece::Word(w) if atomic > 0 && w.eq_ignore_ascii_case("CASE") => atomic += 1,
+            Piece::Word(w) if atomic > 0 && w.eq_ignore_ascii_case("END") => atomic -= 1,
+            Piece::Other(";") if parens == 0 && atomic == 0 => {
+                out.push(&tokens[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&tokens[start..]);
+    out
+}
+
+/// The open structures a statement sits in, with counts kept as frames come and go (a statement
+/// asks them in constant time, however deep the nesting).
+#[derive(Default)]
+struct Nesting {
+    stack: Vec<Frame>,
+    conditional: usize,
+    loops: usize,
+}
+
+impl Nesting {
+    fn counts(f: Frame) -> (usize, usize) {
+        match f {
+            Frame::If | Frame::Case | Frame::Block { handling: true, .. } => (1, 0),
+            Frame::Loop => (0, 1),
+            Frame::Block { .. } => (0, 0),
+        }
+    }
+    fn push(&mut self, f: Frame) {
+        let (c, l) = Self::counts(f);
+        self.conditional += c;
+        self.loops += l;
+        self.stack.push(f);
+    }
+    fn pop(&mut self) -> Option<Frame> {
+        let f = self.stack.pop()?;
+        let (c, l) = Self::counts(f);
+        self.conditional -= c;
+        self.loops -= l;
+        Some(f)
+    }
+    fn top(&self) -> Option<Frame> {
+        self.stack.last().copied()
+    }
+}
+
+/// Structures nested deeper than this are not followed (PL/pgSQL's own parser gives up near
+/// ten thousand).
+const MAX_NESTING: usize = 1000;
 
 /// The statements of a PL/pgSQL body (the text between the dollar quotes), in the order they are
 /// written.
@@ -89,20 +165,49 @@ pub fn read(body: &str) -> Vec<Statement> {
         at += p.text().len();
     }
     let mut out = Vec::new();
-    let mut stack: Vec<Frame> = Vec::new();
+    let mut n = Nesting::default();
     let mut seen_block = false;
-    for segment in tokens.split(|t| t.1 == Piece::Other(";")) {
+    let unreadable = |n: &Nesting, offset: usize, text: &str, reason: String| Statement {
+        offset,
+        text: text.to_owned(),
+        action: Action::Unreadable(reason),
+        conditional: n.conditional > 0,
+        in_loop: n.loops > 0,
+    };
+    'segments: for segment in segments(&tokens) {
         if segment.is_empty() {
             continue;
         }
         let end = segment.last().map_or(0, |(o, p)| o + p.text().len());
         let mut k = 0;
         while k < segment.len() {
+            let text = &body[segment[k].0..end];
+            if seen_block && n.stack.is_empty() {
+                // After the block's END only a label may follow.
+                if k + 1 < segment.len() || !matches!(segment[k].1, Piece::Word(_)) {
+                    out.push(unreadable(
+                        &n,
+                        segment[k].0,
+                        text,
+                        "text after the block's END".to_owned(),
+                    ));
+                }
+                break 'segments;
+            }
+            if n.stack.len() >= MAX_NESTING {
+                out.push(unreadable(
+                    &n,
+                    segment[k].0,
+                    text,
+                    format!("structures nested more than {MAX_NESTING} deep"),
+                ));
+                break 'segments;
+            }
             // A declaration (everything before BEGIN in a DECLARE section) says nothing to check().
-            if let Some(Frame::Block { declaring: true, .. }) = stack.last_mut() {
+            if let Some(Frame::Block { declaring: true, .. }) = n.top() {
                 if upper(segment.get(k)) == "BEGIN" {
-                    stack.pop();
-                    stack.push(Frame::Block {
+                    n.pop();
+                    n.push(Frame::Block {
                         declaring: false,
                         handling: false,
                     });
@@ -125,12 +230,12 @@ pub fn read(body: &str) -> Vec<Statement> {
             }
             let after_then = |k: usize| find_word(segment, k + 1, "THEN").map(|i| i + 1).ok_or("THEN");
             let word = upper(segment.get(k));
-            let top = stack.last().copied();
+            let top = n.top();
             // Ok(next token) for a structural word, Err(the word it lacks) when it is cut short;
             // None for END and for a statement.
             let next: Option<Result<usize, &str>> = match word.as_str() {
-                "DECLARE" | "BEGIN" => {
-                    stack.push(Frame::Block {
+                "DECLARE" | "BEGIN" if upper(segment.get(k + 1)) != "ATOMIC" => {
+                    n.push(Frame::Block {
                         declaring: word == "DECLARE",
                         handling: false,
                     });
@@ -138,63 +243,93 @@ pub fn read(body: &str) -> Vec<Statement> {
                     Some(Ok(k + 1))
                 }
                 "EXCEPTION" if matches!(top, Some(Frame::Block { .. })) => {
-                    stack.pop();
-                    stack.push(Frame::Block {
+                    n.pop();
+                    n.push(Frame::Block {
                         declaring: false,
                         handling: true,
                     });
                     Some(Ok(k + 1))
                 }
                 "IF" => {
-                    stack.push(Frame::If);
+                    n.push(Frame::If);
                     Some(after_then(k))
                 }
                 "ELSIF" | "ELSEIF" if top == Some(Frame::If) => Some(after_then(k)),
                 "ELSE" if matches!(top, Some(Frame::If | Frame::Case)) => Some(Ok(k + 1)),
                 "CASE" => {
-                    stack.push(Frame::Case);
+                    n.push(Frame::Case);
                     Some(after_then(k))
                 }
                 "WHEN" if matches!(top, Some(Frame::Case | Frame::Block { handling: true, .. })) => Some(after_then(k)),
                 "LOOP" => {
-                    stack.push(Frame::Loop);
+                    n.push(Frame::Loop);
                     Some(Ok(k + 1))
                 }
                 "WHILE" | "FOR" | "FOREACH" => {
-                    stack.push(Frame::Loop);
-                    Some(find_word(segment, k + 1, "LOOP").map(|i| i + 1).ok_or("LOOP"))
+                    let lp = find_word(segment, k + 1, "LOOP");
+                    // FOR … IN query LOOP: the query runs once, before the loop's statements.
+                    if word == "FOR"
+                        && let (Some(i), Some(l)) = (find_word(segment, k + 1, "IN"), lp)
+                        && i + 1 < l
+                        && !segment[i + 1..l]
+                            .windows(2)
+                            .any(|w| w[0].1 == Piece::Other(".") && w[1].1 == Piece::Other("."))
+                    {
+                        let q = &segment[i + 1..l];
+                        let q_end = q[q.len() - 1].0 + q[q.len() - 1].1.text().len();
+                        // (A cursor, FOR r IN cur(…) LOOP, is no query.)
+                        if matches!(
+                            upper(q.first()).as_str(),
+                            "SELECT"
+                                | "WITH"
+                                | "VALUES"
+                                | "TABLE"
+                                | "INSERT"
+                                | "UPDATE"
+                                | "DELETE"
+                                | "MERGE"
+                                | "EXECUTE"
+                        ) && let Some(action) = classify(body, q, q_end)
+                        {
+                            out.push(Statement {
+                                offset: q[0].0,
+                                text: body[q[0].0..q_end].to_owned(),
+                                action,
+                                conditional: n.conditional > 0,
+                                in_loop: n.loops > 0,
+                            });
+                        }
+                    }
+                    n.push(Frame::Loop);
+                    Some(lp.map(|i| i + 1).ok_or("LOOP"))
                 }
                 "END" => {
                     // END [IF | LOOP | CASE] [label]: nothing after it in this segment runs.
-                    stack.pop();
+                    n.pop();
                     None
                 }
                 _ => {
-                    if seen_block
-                        && !stack.is_empty()
-                        && let Some(action) = classify(body, &segment[k..], end)
-                    {
+                    if seen_block && let Some(action) = classify(body, &segment[k..], end) {
                         out.push(Statement {
                             offset: segment[k].0,
-                            text: body[segment[k].0..end].to_owned(),
+                            text: text.to_owned(),
                             action,
-                            conditional: conditional(&stack),
-                            in_loop: stack.contains(&Frame::Loop),
+                            conditional: n.conditional > 0,
+                            in_loop: n.loops > 0,
                         });
                     }
                     None
                 }
             };
             match next {
-                Some(Ok(n)) => k = n,
+                Some(Ok(next)) => k = next,
                 Some(Err(lacks)) => {
-                    out.push(Statement {
-                        offset: segment[k].0,
-                        text: body[segment[k].0..end].to_owned(),
-                        action: Action::Unreadable(format!("{word} without its {lacks}")),
-                        conditional: conditional(&stack),
-                        in_loop: stack.contains(&Frame::Loop),
-                    });
+                    out.push(unreadable(
+                        &n,
+                        segment[k].0,
+                        text,
+                        format!("{word} without its {lacks}"),
+                    ));
                     break;
                 }
                 None => break,
@@ -222,6 +357,9 @@ fn classify(body: &str, tokens: &[Token], end: usize) -> Option<Action> {
         "NULL" | "RAISE" | "RETURN" | "EXIT" | "CONTINUE" | "GET" | "ASSERT" | "OPEN" | "FETCH" | "MOVE" | "CLOSE" => {
             return None;
         }
+        "ROLLBACK" if find_word(tokens, 1, "TO").is_some() => {
+            return Some(Action::Unreadable("ROLLBACK TO SAVEPOINT is not PL/pgSQL".to_owned()));
+        }
         "COMMIT" | "ROLLBACK" => {
             let chain = find_word(tokens, 1, "CHAIN").is_some() && find_word(tokens, 1, "NO").is_none();
             return Some(if word == "COMMIT" {
@@ -238,11 +376,16 @@ fn classify(body: &str, tokens: &[Token], end: usize) -> Option<Action> {
             )));
         }
         "EXECUTE" => {
-            // EXECUTE 'constant' [INTO …]: the constant is the statement; anything else (a
-            // concatenation, format(), USING parameters) is built when the block runs.
-            let into = find_word(tokens, 1, "INTO").unwrap_or(tokens.len());
-            return Some(match (&tokens[1..into], find_word(tokens, 1, "USING")) {
-                ([(_, Piece::Literal(l))], None) => match literal_value(l) {
+            // EXECUTE 'constant' [INTO …] [USING …]: the constant is the statement (its $n
+            // parameters are USING's values); anything else (a concatenation, format()) is
+            // built when the block runs.
+            let into = find_word(tokens, 1, "INTO")
+                .into_iter()
+                .chain(find_word(tokens, 1, "USING"))
+                .min()
+                .unwrap_or(tokens.len());
+            return Some(match &tokens[1..into] {
+                [(_, Piece::Literal(l))] => match literal_value(l) {
                     Some(v) => Action::Execute(v),
                     None => Action::Dynamic,
                 },
@@ -270,6 +413,10 @@ fn classify(body: &str, tokens: &[Token], end: usize) -> Option<Action> {
 /// The statement in `body[start..end]` without a PL/pgSQL `INTO [STRICT] target, …` clause (the
 /// SQL it sends has none); `INSERT INTO` and `MERGE INTO` are SQL and stay.
 fn without_into(body: &str, tokens: &[Token], start: usize, end: usize) -> String {
+    // IMPORT FOREIGN SCHEMA … INTO schema is SQL's own INTO.
+    if upper(tokens.first()) == "IMPORT" {
+        return body[start..end].to_owned();
+    }
     let into = (0..tokens.len()).find(|&i| {
         upper(tokens.get(i)) == "INTO"
             && !matches!(
@@ -389,6 +536,7 @@ mod tests {
             vec![
                 (sql("ALTER TABLE t DROP COLUMN a"), true, false),
                 (sql("CREATE INDEX ON t (b)"), true, false),
+                (sql("SELECT relname FROM pg_class"), false, false),
                 (Action::Dynamic, false, true),
                 (sql("TRUNCATE t"), true, false),
                 (sql("VACUUM"), true, false),
@@ -425,7 +573,7 @@ mod tests {
                 Action::Execute("ALTER TABLE t RENAME a TO b".into()),
                 Action::Execute("DROP TABLE \"x\"".into()),
                 Action::Dynamic,
-                Action::Dynamic,
+                Action::Execute("DELETE FROM t WHERE a = $1".into()),
                 Action::Dynamic,
                 Action::Execute("SELECT 1".into()),
             ]
@@ -441,6 +589,55 @@ mod tests {
             actions("BEGIN -- a; comment\n UPDATE t SET a = 'x;y' /* ; */ ; END"),
             vec![sql("UPDATE t SET a = 'x;y'")]
         );
+    }
+
+    #[test]
+    fn structure_inside_statements() {
+        // THEN inside a CASE expression, semicolons inside a BEGIN ATOMIC body and parentheses,
+        // a FOR loop's query, integer ranges and cursors, IMPORT's own INTO.
+        let body = "BEGIN
+              IF (CASE WHEN n IS NULL THEN 0 ELSE n END) > 0 THEN ALTER TABLE t DROP COLUMN c; END IF;
+              CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; END;
+              ALTER TABLE t DROP COLUMN d;
+              FOR r IN DELETE FROM t WHERE a RETURNING id LOOP NULL; END LOOP;
+              FOR i IN 1..10 LOOP NULL; END LOOP;
+              FOR r IN cur(1) LOOP NULL; END LOOP;
+              FOR r IN EXECUTE 'SELECT ' || x LOOP NULL; END LOOP;
+              IMPORT FOREIGN SCHEMA s FROM SERVER x INTO public;
+              ROLLBACK TO s;
+            END";
+        let got: Vec<(Action, bool)> = read(body).into_iter().map(|s| (s.action, s.conditional)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (sql("ALTER TABLE t DROP COLUMN c"), true),
+                (
+                    sql("CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; END"),
+                    false
+                ),
+                (sql("ALTER TABLE t DROP COLUMN d"), false),
+                (sql("DELETE FROM t WHERE a RETURNING id"), false),
+                (Action::Dynamic, false),
+                (sql("IMPORT FOREIGN SCHEMA s FROM SERVER x INTO public"), false),
+                (
+                    Action::Unreadable("ROLLBACK TO SAVEPOINT is not PL/pgSQL".into()),
+                    false
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn deep_nesting_and_text_after_end_are_unreadable() {
+        let deep = format!("{}x;", "BEGIN ".repeat(5000));
+        let s = read(&deep);
+        assert_eq!(s.len(), 1);
+        assert!(matches!(&s[0].action, Action::Unreadable(m) if m.contains("nested more than")));
+        assert!(matches!(
+            actions("BEGIN NULL; END; ALTER TABLE t DROP COLUMN c;").as_slice(),
+            [Action::Unreadable(m)] if m == "text after the block's END"
+        ));
+        assert!(actions("BEGIN NULL; END outer").is_empty());
     }
 
     #[test]

@@ -68,6 +68,8 @@ pub enum Effect {
         names: Vec<String>,
         missing_ok: bool,
     },
+    /// `DROP PROCEDURE / FUNCTION / ROUTINE`: the (schema, name) of each.
+    DropRoutines(Vec<(Option<String>, String)>),
     /// `CREATE [OR REPLACE] FUNCTION name …`: its name's last part and declared volatility
     /// (VOLATILE unless it says otherwise).
     CreateFunction {
@@ -87,9 +89,13 @@ pub enum Effect {
 /// A function's or procedure's body, as `CREATE FUNCTION` / `CREATE PROCEDURE` gives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Routine {
+    /// The schema its name was written with.
+    pub schema: Option<String>,
     pub language: String,
     pub source: String,
     pub procedure: bool,
+    /// SECURITY DEFINER or with SET options: it cannot commit.
+    pub atomic: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -322,9 +322,18 @@ unsafe fn effect(node: *mut pg_sys::Node) -> (Effect, bool) {
             // they are not followed).
             T::T_CreateFunctionStmt => {
                 let s = &*(node as *const pg_sys::CreateFunctionStmt);
-                let Some(name) = string_list(s.funcname).pop() else {
+                let mut names = string_list(s.funcname);
+                let Some(name) = names.pop() else {
                     return (Effect::None, false);
                 };
+                // SECURITY DEFINER, or SET options: the procedure cannot commit.
+                let atomic = PgList::<pg_sys::DefElem>::from_pg(s.options).iter_ptr().any(|d| {
+                    match cstr((*d).defname).as_deref() {
+                        Some("set") => true,
+                        Some("security") => !(*d).arg.is_null() && pg_sys::defGetBoolean(d),
+                        _ => false,
+                    }
+                });
                 use crate::model::Volatility as V;
                 let volatility = PgList::<pg_sys::DefElem>::from_pg(s.options)
                     .iter_ptr()
@@ -347,9 +356,11 @@ unsafe fn effect(node: *mut pg_sys::Node) -> (Effect, bool) {
                 let routine = match (language, source) {
                     (Some(language), Some(source)) if !crate::server::compat::has_sql_body(s) => {
                         Some(crate::check::step::Routine {
+                            schema: names.pop(),
                             language,
                             source,
                             procedure: s.is_procedure,
+                            atomic,
                         })
                     }
                     _ => None,
@@ -426,6 +437,22 @@ unsafe fn effect(node: *mut pg_sys::Node) -> (Effect, bool) {
                         },
                         s.missing_ok,
                     );
+                }
+                use pg_sys::ObjectType as O;
+                if matches!(
+                    s.removeType,
+                    O::OBJECT_PROCEDURE | O::OBJECT_FUNCTION | O::OBJECT_ROUTINE
+                ) {
+                    let names = PgList::<pg_sys::Node>::from_pg(s.objects)
+                        .iter_ptr()
+                        .filter(|n| is_a(*n, pg_sys::NodeTag::T_ObjectWithArgs))
+                        .filter_map(|n| {
+                            let mut parts = string_list((*(n as *const pg_sys::ObjectWithArgs)).objname);
+                            let name = parts.pop()?;
+                            Some((parts.pop(), name))
+                        })
+                        .collect();
+                    return (Effect::DropRoutines(names), s.missing_ok);
                 }
                 (Effect::None, s.missing_ok)
             }
