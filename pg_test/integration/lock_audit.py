@@ -94,8 +94,11 @@ def locked(conn, stmt, target):
 
 
 def checked(conn, stmt):
+    # The live run is a transaction block; LOCK runs only in one (outside, it is PostgreSQL's
+    # error 25P01, which check() reports too).
+    script = f"BEGIN; {stmt}; COMMIT;" if stmt.upper().startswith("LOCK") else stmt + ";"
     got = conn.execute("SELECT rule, verdict, sqlstate, message FROM migrate_guard.check(%s) ORDER BY rule",
-                       (stmt + ";",)).fetchall()
+                       (script,)).fetchall()
     blocked = [r[0] for r in got if r[1] == "block"]
     errors = [f"error {r[2]}: {r[3]}" for r in got if r[1] == "error"]
     return blocked[0] if blocked else (errors[0] if errors else "runs")

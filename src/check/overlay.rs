@@ -60,9 +60,6 @@ pub struct Created {
     pub references: Vec<u32>,
     /// Its parent's default partition.
     pub default_partition: bool,
-    /// It inherits from `parent` (INHERITS), rather than being a partition of it: dropping the
-    /// parent then needs CASCADE.
-    pub inherits: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -710,13 +707,13 @@ impl Overlay {
                 // without CASCADE (with it, the foreign keys go: not followed).
                 if d.kind == ObjectKind::Table && !d.cascade {
                     let dropped: Vec<u32> = d.objects.iter().filter_map(|o| resolve(self, o)).collect();
-                    // So can a parent the script's tables inherit from (partitions go with it).
+                    // (A parent the script's tables inherit from would need CASCADE too, but
+                    // NO INHERIT is not followed: its children are dropped with it instead.)
                     let referenced = self.rels.by_oid.values().any(|r| {
                         !dropped.contains(&r.oid)
-                            && r.created.as_ref().is_some_and(|c| {
-                                c.references.iter().any(|x| dropped.contains(x))
-                                    || (c.inherits && c.parent.is_some_and(|p| dropped.contains(&p)))
-                            })
+                            && r.created
+                                .as_ref()
+                                .is_some_and(|c| c.references.iter().any(|x| dropped.contains(x)))
                     });
                     if referenced {
                         return Err(Refusal {
@@ -821,7 +818,6 @@ impl Overlay {
                 columns,
                 index: None,
                 parent,
-                inherits: new.parent.as_ref().is_some_and(|(_, partition)| !partition),
                 references: vec![],
                 default_partition: false,
             },
@@ -855,7 +851,6 @@ impl Overlay {
                 parent: None,
                 references: vec![],
                 default_partition: false,
-                inherits: false,
             },
         );
     }
@@ -923,7 +918,6 @@ impl Overlay {
                 parent: None,
                 references: vec![],
                 default_partition: false,
-                inherits: false,
             },
         );
         if ix.primary {
@@ -956,7 +950,6 @@ impl Overlay {
                 && let Some(created) = self.created_mut(p)
             {
                 created.parent = parent;
-                created.inherits = false;
             }
         }
         // Persistence, tablespace or access method changed by the script: the catalog's no
