@@ -661,12 +661,10 @@ impl Run<'_> {
     }
 
     fn ddl(&mut self, here: &Here, mut d: Ddl) {
-        if matches!(d.stmt.command, Command::Lock(_)) && self.block.is_none() {
-            // PostgreSQL's own refusal (RequireTransactionBlock), before any lock.
-            self.rows
-                .push(here.error("25P01", "LOCK TABLE can only be used in transaction blocks".to_owned()));
-            return;
-        }
+        // LOCK outside a transaction block: the utility hook judges it first (explicit-lock in a
+        // migration), then PostgreSQL refuses it (RequireTransactionBlock) if it got that far.
+        let lock_outside = matches!(d.stmt.command, Command::Lock(_)) && self.block.is_none();
+        let rows_before = self.rows.len();
         let path = facts::search_path();
         let assume = self
             .assume_populated
@@ -750,6 +748,13 @@ impl Run<'_> {
         }
         for (oid, m) in held_now {
             self.overlay.hold(oid, m);
+        }
+        if lock_outside {
+            if !self.rows[rows_before..].iter().any(|r| r.verdict == "block") {
+                self.rows
+                    .push(here.error("25P01", "LOCK TABLE can only be used in transaction blocks".to_owned()));
+            }
+            return;
         }
         if let Err(Refusal { sqlstate, message }) = self.overlay.apply(&d, &path, &LiveCatalog)
             && !here.conditional
