@@ -26,6 +26,7 @@ bash pg_test/integration/upgrade.sh
 bash pg_test/integration/security.sh
 bash pg_test/integration/coexistence.sh
 bash pg_test/integration/preloaded.sh
+bash pg_test/integration/usage.sh
 bash pg_test/integration/backfill.sh
 bash pg_test/integration/expansions.sh
 bash pg_test/integration/tools.sh

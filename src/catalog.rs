@@ -109,6 +109,17 @@ impl Facts for CatalogFacts {
         (table != pg_sys::InvalidOid).then(|| self.rel_by_oid(table)).flatten()
     }
 
+    fn usage(&self, rel: &Rel, column: Option<&str>) -> crate::evidence::Usage {
+        crate::usage::evidence(rel.oid, column)
+    }
+
+    fn index_usage(&self, index: &RelRef) -> crate::evidence::Usage {
+        match self.resolve(index) {
+            Some(oid) => crate::usage::evidence(oid.to_u32(), None),
+            None => crate::evidence::Usage::unavailable("no such index"),
+        }
+    }
+
     fn index_columns(&self, rel: &Rel, index: &str) -> Option<Vec<String>> {
         let oid = self.resolve(&RelRef::new(Some(&rel.schema), index))?;
         index_key_columns(oid, rel.oid)

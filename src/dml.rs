@@ -87,6 +87,9 @@ pub fn register() {
 unsafe extern "C-unwind" fn executor_start(query_desc: *mut pg_sys::QueryDesc, eflags: c_int) {
     // SAFETY: PostgreSQL passes a valid QueryDesc with its PlannedStmt.
     unsafe {
+        if !JUDGING.get() {
+            crate::usage::note(query_desc, eflags);
+        }
         if changes_data(query_desc) {
             note_written(&*(*query_desc).plannedstmt);
             if DDL_RAN.get() || migration_open() {
@@ -705,6 +708,9 @@ unsafe extern "C-unwind" fn xact_callback(event: pg_sys::XactEvent::Type, _arg: 
             | XACT_EVENT_PARALLEL_COMMIT
     ) {
         reset();
+    }
+    if matches!(event, XACT_EVENT_ABORT | XACT_EVENT_PARALLEL_ABORT) {
+        crate::usage::transaction_ended();
     }
 }
 

@@ -249,6 +249,14 @@ pub trait Facts {
     fn replica_identity_columns(&self, rel: &Rel) -> Option<Vec<String>>;
     /// The existing tables publication `name` publishes now (`pg_publication_tables`).
     fn publication_tables(&self, name: &str) -> Vec<Rel>;
+    /// What usage tracking saw of `rel` (`column: None`) or of one of its columns.
+    fn usage(&self, _rel: &Rel, _column: Option<&str>) -> crate::evidence::Usage {
+        crate::evidence::Usage::unavailable("usage is not tracked here")
+    }
+    /// What usage tracking saw of the scans of index `index`.
+    fn index_usage(&self, _index: &RelRef) -> crate::evidence::Usage {
+        crate::evidence::Usage::unavailable("usage is not tracked here")
+    }
 }
 
 /// `heap`'s oid in [`FakeFacts`] (as in PostgreSQL).
@@ -285,6 +293,10 @@ pub struct FakeFacts {
     pub children: Vec<(String, String)>,
     /// `(table, its replica identity's columns)`.
     pub identity_columns: Vec<(String, Vec<String>)>,
+    /// What usage tracking saw, for every table and column (None: not tracked).
+    pub usage: Option<crate::evidence::Usage>,
+    /// What usage tracking saw, for every index (None: not tracked).
+    pub index_usage: Option<crate::evidence::Usage>,
 }
 
 #[cfg(test)]
@@ -335,6 +347,16 @@ impl FakeFacts {
         self.columns.push((rel.oid, col));
         self
     }
+
+    pub fn with_usage(mut self, usage: crate::evidence::Usage) -> Self {
+        self.usage = Some(usage);
+        self
+    }
+
+    pub fn with_index_usage(mut self, usage: crate::evidence::Usage) -> Self {
+        self.index_usage = Some(usage);
+        self
+    }
 }
 
 /// Test helpers for relations.
@@ -367,6 +389,16 @@ impl Facts for FakeFacts {
             .find(|(_, v)| v.oid == rel.oid && v.name == rel.name)
             .and_then(|(_, v)| v.storage.clone());
         Rel { storage: stored, ..rel }
+    }
+    fn usage(&self, _rel: &Rel, _column: Option<&str>) -> crate::evidence::Usage {
+        self.usage
+            .clone()
+            .unwrap_or_else(|| crate::evidence::Usage::unavailable("usage is not tracked here"))
+    }
+    fn index_usage(&self, _index: &RelRef) -> crate::evidence::Usage {
+        self.index_usage
+            .clone()
+            .unwrap_or_else(|| crate::evidence::Usage::unavailable("usage is not tracked here"))
     }
     fn index_table(&self, index: &RelRef) -> Option<Rel> {
         let (_, t) = self.index_tables.iter().find(|(i, _)| i.name == index.name)?;

@@ -541,6 +541,21 @@ fn step_covers(tables: Option<&[u32]>) -> bool {
 /// be a history row (it rolls back with its transaction), so it is also written to the server
 /// log as one structured line.
 pub(crate) fn act(verdict: &policy::Verdict, client_text: &str) -> Option<*mut Pending> {
+    if verdict.blocked.is_empty() {
+        for (f, _) in verdict.allowed.iter().filter(|(_, s)| *s == policy::AllowSource::Usage) {
+            pgrx::pg_sys::panic::ErrorReport::new(
+                PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION,
+                format!(
+                    "migrate_guard: {}: allowed on usage evidence: {}",
+                    f.rule.id(),
+                    f.message
+                ),
+                "migrate_guard",
+            )
+            .set_detail(f.unused.clone().unwrap_or_default())
+            .report(PgLogLevel::NOTICE);
+        }
+    }
     for w in &verdict.warned {
         let (message, detail, hint) = policy::render(w, &[], Mode::Warn);
         pgrx::pg_sys::panic::ErrorReport::new(PgSqlErrorCode::ERRCODE_WARNING, message, "migrate_guard")

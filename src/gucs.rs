@@ -28,6 +28,9 @@ pub static CURRENT_MIGRATION: GucSetting<Option<CString>> = GucSetting::<Option<
 pub static MAX_ROWS: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 pub static RESTORE_ROLES: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 pub static RESTORE_WINDOW_S: GucSetting<i32> = GucSetting::<i32>::new(86_400);
+pub static TRACK_USAGE: GucSetting<bool> = GucSetting::<bool>::new(true);
+pub static USAGE_MAX_ENTRIES: GucSetting<i32> = GucSetting::<i32>::new(50_000);
+pub static USAGE_WINDOW_S: GucSetting<i32> = GucSetting::<i32>::new(86_400);
 
 /// The settings that change the guard's verdicts (`check()` follows a script's SETs of them).
 pub const VERDICT_SETTINGS: [&str; 7] = [
@@ -164,6 +167,38 @@ pub fn register() {
         c"Relations that existed before a restore are never exempt. Only superusers can change it.",
         &RESTORE_WINDOW_S,
         0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
+    // SAFETY: a process global, read while the library loads.
+    if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
+        GucRegistry::define_bool_guc(
+            c"migrate_guard.track_usage",
+            c"Record which tables, columns and indexes queries use (with shared_preload_libraries).",
+            c"The evidence behind the usage verdicts (drop-column, drop-index-in-use, contract). Changed only by a restart.",
+            &TRACK_USAGE,
+            GucContext::Postmaster,
+            GucFlags::default(),
+        );
+        GucRegistry::define_int_guc(
+            c"migrate_guard.usage_max_entries",
+            c"How many (relation, column) pairs usage tracking can hold; the shared memory is sized by it.",
+            c"A table counts once for itself and once per column read or written. When full, new pairs are not \
+              recorded (and their usage counts as not known). Changed only by a restart.",
+            &USAGE_MAX_ENTRIES,
+            100,
+            10_000_000,
+            GucContext::Postmaster,
+            GucFlags::default(),
+        );
+    }
+    GucRegistry::define_int_guc(
+        c"migrate_guard.usage_window",
+        c"How far back usage evidence looks: a column no query used within it counts as unused.",
+        c"Evidence counts only once tracking has run this long. Only superusers can change it.",
+        &USAGE_WINDOW_S,
+        1,
         i32::MAX,
         GucContext::Suset,
         GucFlags::UNIT_S,

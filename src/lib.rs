@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod check;
 pub mod ddl;
 pub mod dml;
+pub mod evidence;
 pub mod expansion;
 pub mod facts;
 pub mod guard;
@@ -28,6 +29,7 @@ pub mod retired;
 pub mod rules;
 pub mod server;
 pub mod sqltext;
+pub mod usage;
 pub mod utility;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -45,6 +47,8 @@ mod migrate_guard {}
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     gucs::register();
+    usage::register();
+    usage::register_backend_callbacks();
     history::register_callbacks();
     dml::register();
     utility::register();

@@ -18,6 +18,8 @@ pub enum AllowSource {
     Expansion,
     /// The statement acts only on another extension's own working objects (guard.rs).
     Extension,
+    /// Usage evidence shows that no query uses what it drops (`Finding::unused`).
+    Usage,
 }
 
 impl AllowSource {
@@ -27,6 +29,7 @@ impl AllowSource {
             AllowSource::Directive => "directive",
             AllowSource::Expansion => "expansion",
             AllowSource::Extension => "extension",
+            AllowSource::Usage => "usage",
         }
     }
 }
@@ -100,6 +103,8 @@ pub fn decide(findings: Vec<Finding>, mode: Mode, setting: &AllowList, directive
             v.allowed.push((f, AllowSource::Setting));
         } else if directive.allows(f.rule) {
             v.allowed.push((f, AllowSource::Directive));
+        } else if f.unused.is_some() && mode != Mode::Off {
+            v.allowed.push((f, AllowSource::Usage));
         } else {
             match mode {
                 Mode::Enforce => v.blocked.push(f),
@@ -164,6 +169,7 @@ mod tests {
 
     fn finding(rule: RuleId) -> Finding {
         Finding {
+            unused: None,
             rule,
             message: "m".into(),
             detail: "d.".into(),

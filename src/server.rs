@@ -559,6 +559,71 @@ pub mod compat {
             }
         }
     }
+
+    /// Each relation a planned query checks permissions on (the relations it names, views
+    /// included; not the inheritance children or partitions it expands to): its oid, the
+    /// privileges it needs, and the columns it selects, inserts and updates. The permission
+    /// entries moved from `RangeTblEntry` to `RTEPermissionInfo` in 16.
+    ///
+    /// # Safety
+    /// A valid PlannedStmt.
+    pub unsafe fn for_each_permission(
+        ps: &pg_sys::PlannedStmt,
+        mut f: impl FnMut(pg_sys::Oid, u64, *mut pg_sys::Bitmapset, *mut pg_sys::Bitmapset, *mut pg_sys::Bitmapset),
+    ) {
+        unsafe {
+            #[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15"))]
+            {
+                let rtable = pgrx::PgList::<pg_sys::RangeTblEntry>::from_pg(ps.rtable);
+                for rte in rtable.iter_ptr() {
+                    let r = &*rte;
+                    if r.rtekind == pg_sys::RTEKind::RTE_RELATION && r.requiredPerms != 0 {
+                        f(
+                            r.relid,
+                            r.requiredPerms as u64,
+                            r.selectedCols,
+                            r.insertedCols,
+                            r.updatedCols,
+                        );
+                    }
+                }
+            }
+            #[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15")))]
+            {
+                let infos = pgrx::PgList::<pg_sys::RTEPermissionInfo>::from_pg(ps.permInfos);
+                for p in infos.iter_ptr() {
+                    let p = &*p;
+                    if p.requiredPerms != 0 {
+                        f(
+                            p.relid,
+                            p.requiredPerms as u64,
+                            p.selectedCols,
+                            p.insertedCols,
+                            p.updatedCols,
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the current role owns the relation (or is a member of its owner's role).
+    pub fn owns_relation(relid: pg_sys::Oid) -> bool {
+        // SAFETY: a syscache lookup inside a transaction; a missing relation is not owned.
+        unsafe {
+            if pg_sys::get_rel_relkind(relid) == 0 {
+                return false;
+            }
+            #[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15"))]
+            {
+                pg_sys::pg_class_ownercheck(relid, pg_sys::GetUserId())
+            }
+            #[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15")))]
+            {
+                pg_sys::object_ownercheck(pg_sys::RelationRelationId, relid, pg_sys::GetUserId())
+            }
+        }
+    }
 }
 
 #[cfg(test)]

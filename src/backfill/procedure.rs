@@ -129,7 +129,8 @@ pub unsafe fn run(
         Err(f) => Some(f),
         Ok(()) => {
             let spi = NonAtomic::connect();
-            let out = body(&spi);
+            // The backfill's own statements are not application use (usage tracking).
+            let out = crate::usage::internal(|| body(&spi));
             spi.finish();
             out.err()
         }

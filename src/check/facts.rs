@@ -343,6 +343,21 @@ impl Facts for ScriptFacts<'_> {
             .collect()
     }
 
+    /// Evidence about the catalog's relations; the script's own are new (no rule asks).
+    fn usage(&self, rel: &Rel, column: Option<&str>) -> crate::evidence::Usage {
+        if is_script_oid(rel.oid) {
+            return crate::evidence::Usage::unavailable("the script creates it");
+        }
+        self.catalog.usage(rel, column)
+    }
+
+    fn index_usage(&self, index: &RelRef) -> crate::evidence::Usage {
+        match self.overlay.resolve(index, self.path, &LiveCatalog) {
+            Some(oid) if !is_script_oid(oid) => crate::usage::evidence(oid, None),
+            _ => crate::evidence::Usage::unavailable("the script creates it"),
+        }
+    }
+
     /// The catalog's children of a catalog table, and the children the script made.
     fn inheritance_children(&self, rel: &Rel) -> Vec<Rel> {
         let mut out: Vec<Rel> = if is_script_oid(rel.oid) {

@@ -1128,9 +1128,15 @@ fn judge_findings(here: &Here, text: &str, findings: Vec<rules::Finding>, mode: 
             AllowSource::Directive => "a migrate_guard:allow comment",
             AllowSource::Expansion => "an expansion step",
             AllowSource::Extension => "being another extension's own working objects",
+            AllowSource::Usage => "usage evidence",
         };
         rows.push(Row {
-            detail: Some(f.detail.clone()),
+            detail: Some(
+                f.unused
+                    .clone()
+                    .filter(|_| *source == AllowSource::Usage)
+                    .unwrap_or_else(|| f.detail.clone()),
+            ),
             hint: Some(format!("{} Allowed by {by}.", f.safe_way)),
             ..here.row(
                 "allowed",

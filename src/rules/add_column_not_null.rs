@@ -19,6 +19,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
         let c = quote_ident(&col.name);
         let ty = &col.type_name.display;
         out.push(Finding {
+            unused: None,
             rule: RuleId::AddColumnNotNull,
             message: format!(
                 "ADD COLUMN {c} NOT NULL without a DEFAULT fails on {} {}, which holds data",

@@ -71,6 +71,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
             ),
         };
         out.push(Finding {
+            unused: None,
             rule: RuleId::AddColumnRewrite,
             message: format!(
                 "ADD COLUMN {c} {ty} rewrites the whole {} {t} under an ACCESS EXCLUSIVE lock",

@@ -55,6 +55,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
             )
         };
         out.push(Finding {
+            unused: None,
             rule: RuleId::BlockingDetach,
             message: if server.detach_concurrently() {
                 format!("DETACH PARTITION {p} blocks every read and write of {t} and of the partition")

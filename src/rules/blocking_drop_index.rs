@@ -37,6 +37,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     };
     let table = facts.with_storage(table);
     out.push(Finding {
+        unused: None,
         rule: RuleId::BlockingDropIndex,
         message: format!(
             "DROP INDEX would block all reads and writes of {} {}",

@@ -57,6 +57,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
         "every INSERT, UPDATE and DELETE on it"
     };
     out.push(Finding {
+        unused: None,
         rule: RuleId::BlockingIndex,
         message: if rel.kind == RelKind::MatView {
             format!(

@@ -46,6 +46,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
         )
     };
     out.push(Finding {
+        unused: None,
         rule: RuleId::BlockingRefresh,
         message,
         detail,

@@ -58,6 +58,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
                 )
             };
             out.push(Finding {
+                unused: None,
                 rule: RuleId::BlockingReindex,
                 message: format!("REINDEX {what} {name} would block writes to every table in it, one table at a time"),
                 detail: format!(
@@ -72,6 +73,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     };
     let concurrent = insert_after_words(text, &[keyword], "CONCURRENTLY").unwrap_or(fallback);
     out.push(Finding {
+        unused: None,
         rule: RuleId::BlockingReindex,
         message: format!(
             "{what} would block writes to {} {} while its indexes are rebuilt",

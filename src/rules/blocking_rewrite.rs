@@ -29,6 +29,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
             _ => "every table of the database",
         };
         out.push(Finding {
+            unused: None,
             rule: RuleId::BlockingRewrite,
             message: format!("{} rewrites {which}, each under an ACCESS EXCLUSIVE lock", r.what),
             detail: format!(
@@ -46,6 +47,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     };
     let names: Vec<String> = rewritten.iter().map(|t| t.display.clone()).collect();
     out.push(Finding {
+        unused: None,
         rule: RuleId::BlockingRewrite,
         message: format!(
             "{} rewrites {} {} under an ACCESS EXCLUSIVE lock",

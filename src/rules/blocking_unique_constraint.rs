@@ -59,6 +59,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
             ),
         };
         out.push(Finding {
+            unused: None,
             rule: RuleId::BlockingUniqueConstraint,
             message: format!(
                 "{what} builds a unique index on {} {t} under an ACCESS EXCLUSIVE lock",

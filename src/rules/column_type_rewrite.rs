@@ -68,6 +68,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
         };
         let tmp = quote_ident(&format!("{column}_new"));
         out.push(Finding {
+            unused: None,
             rule: RuleId::ColumnTypeRewrite,
             message: format!(
                 "ALTER COLUMN {c} TYPE {new} rewrites the whole {} {t} under an ACCESS EXCLUSIVE lock",
@@ -133,6 +134,7 @@ fn in_place_finding(
     }
     let what = what.join(" and ");
     Finding {
+        unused: None,
         rule: RuleId::ColumnTypeRewrite,
         message: format!(
             "ALTER COLUMN {c} TYPE {new} rewrites no row of {} {t}, but {what} under an ACCESS EXCLUSIVE lock",

@@ -50,6 +50,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
         )
     };
     out.push(Finding {
+        unused: None,
         rule: RuleId::DomainScan,
         message: format!(
             "ALTER DOMAIN {name} {what} reads every value of the domain in {}{more} under SHARE locks",

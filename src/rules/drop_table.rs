@@ -24,15 +24,19 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
         .join(", ");
     let first = facts.with_storage(first.clone());
     out.push(Finding {
+        unused: None,
         rule: RuleId::DropTable,
         message: format!(
             "dropping {} {names} destroys its data and breaks clients that still use it",
             first.kind.noun()
         ),
-        detail: format!(
-            "DROP TABLE takes an ACCESS EXCLUSIVE lock on {} and removes it and its data for good; every query that \
-             names it fails from the commit on.",
-            first.described()
+        detail: existing.iter().fold(
+            format!(
+                "DROP TABLE takes an ACCESS EXCLUSIVE lock on {} and removes it and its data for good; every query \
+                 that names it fails from the commit on.",
+                first.described()
+            ),
+            |d, r| super::with_evidence(d, &facts.usage(r, None), &format!("{} {}", r.kind.noun(), r.display)),
         ),
         safe_way: "This is a contract step: first make sure nothing uses the table (deploy code that no longer \
                    touches it; pg_stat_user_tables shows whether it is still scanned), keep a backup or rename it \

@@ -34,6 +34,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
         };
         let (t, c) = (&rel.display, quote_ident(name));
         out.push(Finding {
+            unused: None,
             rule,
             message: format!(
                 "VALIDATE CONSTRAINT {c} scans the whole {} {t} under the {} lock this transaction already holds",

@@ -21,6 +21,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
         };
         let t = &rel.display;
         out.push(Finding {
+            unused: None,
             rule: RuleId::ExclusionConstraint,
             message: format!(
                 "ADD {} builds an index and checks every row of {} {t} under an ACCESS EXCLUSIVE lock",

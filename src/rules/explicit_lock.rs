@@ -32,6 +32,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
          query queues behind it."
     };
     out.push(Finding {
+        unused: None,
         rule: RuleId::ExplicitLock,
         message: format!(
             "LOCK TABLE {} IN {} MODE holds the lock until the migration's transaction ends",

@@ -50,6 +50,7 @@ pub fn check(change: &DataChange, context: Option<&Context>, max_rows: i64, out:
         Context::DdlTransaction(tag) => format!("in a transaction that has run {tag}"),
     };
     out.push(Finding {
+        unused: None,
         rule: RuleId::LargeUpdate,
         message: format!(
             "{} would {verb} about {} rows of table {} in one transaction",

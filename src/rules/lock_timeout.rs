@@ -17,6 +17,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     };
     let rel = facts.with_storage(rel);
     out.push(Finding {
+        unused: None,
         rule: RuleId::LockTimeout,
         message: format!(
             "{} needs {} lock on {} {} but lock_timeout is not set",

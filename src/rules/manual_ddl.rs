@@ -21,6 +21,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
         return;
     }
     out.push(Finding {
+        unused: None,
         rule: RuleId::ManualDdl,
         message: format!(
             "{} outside a registered migration is not allowed in this database",

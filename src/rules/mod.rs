@@ -24,6 +24,7 @@ pub mod blocking_unique_constraint;
 pub mod column_type_rewrite;
 pub mod domain_scan;
 pub mod drop_column;
+pub mod drop_index_in_use;
 pub mod drop_table;
 pub mod earlier_lock;
 pub mod exclusion_constraint;
@@ -50,6 +51,7 @@ pub mod validating_foreign_key;
 pub enum RuleId {
     BlockingIndex,
     BlockingDropIndex,
+    DropIndexInUse,
     AddColumnNotNull,
     SetNotNull,
     RenameColumn,
@@ -82,6 +84,7 @@ impl RuleId {
     pub const ALL: &'static [RuleId] = &[
         RuleId::BlockingIndex,
         RuleId::BlockingDropIndex,
+        RuleId::DropIndexInUse,
         RuleId::AddColumnNotNull,
         RuleId::SetNotNull,
         RuleId::RenameColumn,
@@ -114,6 +117,7 @@ impl RuleId {
         match self {
             RuleId::BlockingIndex => "blocking-index",
             RuleId::BlockingDropIndex => "blocking-drop-index",
+            RuleId::DropIndexInUse => "drop-index-in-use",
             RuleId::AddColumnNotNull => "add-column-not-null",
             RuleId::SetNotNull => "set-not-null",
             RuleId::RenameColumn => "rename-column",
@@ -155,6 +159,9 @@ impl RuleId {
                 "CREATE INDEX without CONCURRENTLY on an existing table or materialized view that holds data"
             }
             RuleId::BlockingDropIndex => "DROP INDEX without CONCURRENTLY on an existing table",
+            RuleId::DropIndexInUse => {
+                "DROP INDEX (concurrently or not) of an index that queries scanned within migrate_guard.usage_window (usage tracking, when preloaded)"
+            }
             RuleId::AddColumnNotNull => {
                 "ADD COLUMN ... NOT NULL without a DEFAULT on an existing table that holds data"
             }
@@ -246,6 +253,9 @@ pub struct Finding {
     pub detail: String,
     /// The safe way, with SQL.
     pub safe_way: String,
+    /// Usage evidence that nothing uses what the statement drops: the finding then passes,
+    /// with this text as a NOTICE, recorded as allowed via `usage`.
+    pub unused: Option<String>,
 }
 
 type Check = fn(&Statement, &dyn Facts, &mut Vec<Finding>);
@@ -255,6 +265,7 @@ impl RuleId {
         match self {
             RuleId::BlockingIndex => blocking_index::check,
             RuleId::BlockingDropIndex => blocking_drop_index::check,
+            RuleId::DropIndexInUse => drop_index_in_use::check,
             RuleId::AddColumnNotNull => add_column_not_null::check,
             RuleId::SetNotNull => set_not_null::check,
             RuleId::RenameColumn => rename_column::check,
@@ -282,6 +293,16 @@ impl RuleId {
             // Judged on data changes (the executor hook, check()), not on a DDL statement alone.
             RuleId::LargeUpdate | RuleId::SchemaAndData => |_, _, _| {},
         }
+    }
+}
+
+/// `detail` with what usage tracking saw of `what`, when tracking runs (renames and table drops:
+/// the evidence tells the DBA which clients still use the old name; without tracking, as before).
+fn with_evidence(detail: String, usage: &crate::evidence::Usage, what: &str) -> String {
+    if usage.tracked() {
+        format!("{detail} {}", usage.sentence(what))
+    } else {
+        detail
     }
 }
 

@@ -80,6 +80,7 @@ fn attached_scan(rel: &Rel, parent: &Rel, scans: &BoundScans) -> Finding {
         .as_deref()
         .unwrap_or("<the partition bound as a condition>");
     Finding {
+        unused: None,
         rule: RuleId::PartitionScan,
         message: format!(
             "ATTACH PARTITION reads every row of {} {t} under an ACCESS EXCLUSIVE lock to check the partition bound",
@@ -115,6 +116,7 @@ fn default_scan(facts: &dyn Facts, parent: &Rel, scans: &BoundScans, what: &str,
         format!("SHARE UPDATE EXCLUSIVE on {}", parent.display)
     };
     Some(Finding {
+        unused: None,
         rule: RuleId::PartitionScan,
         message: format!(
             "{what} reads every row of the default partition {t} under an ACCESS EXCLUSIVE lock to check the new bound"

@@ -70,6 +70,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     let listed: Vec<String> = broken.iter().take(5).map(|(r, _)| r.display.clone()).collect();
     let t = &first.display;
     out.push(Finding {
+        unused: None,
         rule: RuleId::PublicationIdentity,
         message: format!(
             "{verb} makes every UPDATE and DELETE on {} {t}{more} fail",
@@ -136,6 +137,7 @@ fn outside_identity(
     };
     let ident = identity.iter().map(|c| quote_ident(c)).collect::<Vec<_>>().join(", ");
     out.push(Finding {
+        unused: None,
         rule: RuleId::PublicationIdentity,
         message: format!(
             "{verb} {name} makes every UPDATE and DELETE on {} {t} fail: {what}",

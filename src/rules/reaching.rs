@@ -18,6 +18,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
         let Some(first) = reached.relations.first() else { return };
         let names: Vec<String> = reached.relations.iter().map(|r| r.display.clone()).collect();
         out.push(Finding {
+            unused: None,
             rule: RuleId::RenameColumn,
             message: format!(
                 "{what} renames column {} of {} {}: clients that still use it break",
@@ -49,6 +50,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
         let Some(first) = moved.first() else { return };
         let names: Vec<String> = moved.iter().map(|r| r.display.clone()).collect();
         out.push(Finding {
+            unused: None,
             rule: RuleId::TableRewrite,
             message: format!(
                 "{what} copies every page of {} relation{} ({}) under ACCESS EXCLUSIVE locks",
@@ -76,6 +78,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     if let Some(first) = tables.first() {
         let names: Vec<String> = tables.iter().map(|r| r.display.clone()).collect();
         out.push(Finding {
+            unused: None,
             rule: RuleId::DropTable,
             message: format!(
                 "{what} drops {} existing relation{} with it ({}): their data is destroyed and clients that use them break",
@@ -101,6 +104,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
             .map(|(r, c)| format!("{}.{}", r.display, quote_ident(c)))
             .collect();
         out.push(Finding {
+            unused: None,
             rule: RuleId::DropColumn,
             message: format!(
                 "{what} drops {} column{} of existing tables with it ({}): clients that still use them break",

@@ -50,15 +50,20 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
         }
     };
     out.push(Finding {
+        unused: None,
         rule: RuleId::RenameColumn,
         message: format!(
             "renaming column {old} of {} {t} to {new} breaks clients that still use the old name",
             rel.kind.noun()
         ),
-        detail: format!(
-            "The rename itself is quick: a brief ACCESS EXCLUSIVE lock on {} and no scan. But from its \
-             commit every application query that names {old} fails until the application is redeployed.",
-            rel.described()
+        detail: super::with_evidence(
+            format!(
+                "The rename itself is quick: a brief ACCESS EXCLUSIVE lock on {} and no scan. But from its \
+                 commit every application query that names {old} fails until the application is redeployed.",
+                rel.described()
+            ),
+            &facts.usage(&rel, Some(column)),
+            &format!("column {old}"),
         ),
         safe_way,
     });

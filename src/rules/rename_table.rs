@@ -23,7 +23,13 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     if let Some(schema) = &r.new_schema {
         // Into the schema it is in: PostgreSQL refuses the statement itself.
         if *schema != rel.schema {
-            out.push(moved(&rel, schema));
+            let mut f = moved(&rel, schema);
+            f.detail = super::with_evidence(
+                f.detail,
+                &facts.usage(&rel, None),
+                &format!("{} {}", rel.kind.noun(), rel.display),
+            );
+            out.push(f);
         }
         return;
     }
@@ -49,12 +55,17 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
         ),
     };
     out.push(Finding {
+        unused: None,
         rule: RuleId::RenameTable,
         message: format!("renaming {noun} {old} to {new_bare} breaks clients that still use the old name"),
-        detail: format!(
-            "The rename itself is quick: a brief ACCESS EXCLUSIVE lock on {} and no scan. But from its \
-             commit every application query that names {old} fails until the application is redeployed.",
-            rel.described()
+        detail: super::with_evidence(
+            format!(
+                "The rename itself is quick: a brief ACCESS EXCLUSIVE lock on {} and no scan. But from its \
+                 commit every application query that names {old} fails until the application is redeployed.",
+                rel.described()
+            ),
+            &facts.usage(&rel, None),
+            &format!("{noun} {old}"),
         ),
         safe_way,
     });
@@ -79,6 +90,7 @@ fn moved(rel: &Rel, schema: &str) -> Finding {
         ),
     };
     Finding {
+        unused: None,
         rule: RuleId::RenameTable,
         message: format!(
             "moving {noun} {old} to schema {} breaks clients that still use the old name",

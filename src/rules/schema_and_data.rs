@@ -141,6 +141,7 @@ pub fn during(
         _ => return,
     };
     out.push(Finding {
+        unused: None,
         rule: RuleId::SchemaAndData,
         message,
         detail: format!("{measure}. {}.", took(held)),
@@ -160,6 +161,7 @@ pub fn before_ddl(tag: &str, mode: LockMode, relation: &str, changed: &Changed, 
         return;
     }
     out.push(Finding {
+        unused: None,
         rule: RuleId::SchemaAndData,
         message: format!(
             "{tag} would take {} lock on {relation} in a transaction that has changed {rows} rows",

@@ -67,6 +67,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
                 )
             };
             out.push(Finding {
+                unused: None,
                 rule: RuleId::SetNotNull,
                 message: format!(
                     "{what} on column {c} scans the whole {} {t} under an ACCESS EXCLUSIVE lock",

@@ -73,6 +73,7 @@ fn finding(rel: &Rel, what: &str, reason_bits: Option<u32>) -> Finding {
         .map(|b| format!(" (because of {})", rewrite_reasons(b)))
         .unwrap_or_default();
     Finding {
+        unused: None,
         rule: RuleId::TableRewrite,
         message: format!(
             "{what} {copies} the whole {} {t}{because} under an ACCESS EXCLUSIVE lock",

@@ -29,6 +29,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     let named: Vec<String> = t.tables.iter().map(|(r, _)| r.to_string()).collect();
     let further = emptied.len() > 1 || !t.tables.iter().any(|(r, _)| r.name == first.name);
     out.push(Finding {
+        unused: None,
         rule: RuleId::TruncateTable,
         message: format!(
             "TRUNCATE removes every row of {} table{} ({}) for good",

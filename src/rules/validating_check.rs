@@ -21,6 +21,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
             let (t, c) = (&rel.display, quote_ident(&col.name));
             let check = quote_ident(&format!("{}_{}_not_null", rel.name, col.name));
             out.push(Finding {
+                unused: None,
                 rule: RuleId::ValidatingCheck,
                 message: format!(
                     "ADD COLUMN {c} (virtual generated, NOT NULL) scans the whole {} {t} under an ACCESS EXCLUSIVE lock",
@@ -81,6 +82,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
             None => format!("ADD {}", constraint_label(constraint)),
         };
         out.push(Finding {
+            unused: None,
             rule: RuleId::ValidatingCheck,
             message: format!(
                 "{what} scans the whole {} {t} under an ACCESS EXCLUSIVE lock",

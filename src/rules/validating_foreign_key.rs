@@ -56,6 +56,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
             format!("ALTER TABLE {t} ADD CONSTRAINT {name} FOREIGN KEY ({cols}) REFERENCES {referenced} NOT VALID;")
         });
         out.push(Finding {
+            unused: None,
             rule: RuleId::ValidatingForeignKey,
             message: format!(
                 "ADD {} scans the whole {} {t} while holding SHARE ROW EXCLUSIVE locks on it and on {referenced}",
