@@ -896,8 +896,34 @@ DECLARE
     seq_kind "char";
     start_at bigint;
     seq_now  record;
+    in_use   text;
 BEGIN
     e := migrate_guard._expansion_get(id, 'contract');
+    -- Usage evidence (when preloaded): a client that used the old name within the last
+    -- min(usage_window, 5 minutes) still needs it; allowing the rule the contract step would
+    -- otherwise break (drop-column, rename-table) overrides, and history records that allow.
+    SELECT string_agg(format('%s%s: last used %s (%s reads, %s writes), recently by %s',
+                             u.relation, coalesce('.' || quote_ident(u.column_name), ''),
+                             to_char(greatest(u.last_read, u.last_write) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"'),
+                             u.reads, u.writes, coalesce(array_to_string(u.recent_users, ', '), 'unknown clients')), '; ')
+      INTO in_use
+      FROM migrate_guard.usage u
+     WHERE greatest(u.last_read, u.last_write) > clock_timestamp()
+               - least(current_setting('migrate_guard.usage_window')::interval, interval '5 minutes')
+       AND ((e.kind = 'rename table' AND u.relation::oid = migrate_guard._expansion_old_name_view(e)::oid AND u.column_name IS NULL)
+            OR (e.kind <> 'rename table' AND EXISTS (
+                   SELECT 1 FROM migrate_guard.expansion_columns x
+                    WHERE x.expansion_id = e.id AND x.shadow_name = x.final_name
+                      AND u.relation::oid = x.table_oid AND u.column_name = x.column_name)));
+    IF in_use IS NOT NULL AND NOT (
+           string_to_array(replace(lower(current_setting('migrate_guard.allow', true)), ' ', ''), ',')
+           && ARRAY['all', CASE WHEN e.kind = 'rename table' THEN 'rename-table' ELSE 'drop-column' END]) THEN
+        RAISE EXCEPTION 'migrate_guard.contract: expansion %: clients still use the old name', e.id
+            USING ERRCODE = '55000',
+                  DETAIL = in_use || '.',
+                  HINT = format('Deploy those clients on the new name first and contract once they stopped; to contract anyway: SET LOCAL migrate_guard.allow = %L; then SELECT migrate_guard.contract(%s);',
+                                CASE WHEN e.kind = 'rename table' THEN 'rename-table' ELSE 'drop-column' END, e.id);
+    END IF;
     IF e.kind = 'rename table' THEN
         view := migrate_guard._expansion_old_name_view(e);
         PERFORM migrate_guard._expansion_step(e.id, ARRAY[e.table_oid, view::oid]);

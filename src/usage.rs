@@ -24,7 +24,6 @@
 use core::ffi::{CStr, c_char, c_int};
 use pgrx::pg_sys;
 use pgrx::prelude::*;
-use std::cell::Cell;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 const SHMEM_NAME: &CStr = c"migrate_guard usage";
@@ -132,14 +131,23 @@ static mut PRELOADED: bool = false;
 /// The postmaster initialised the segment before: this start-up follows a crash.
 static mut STARTED_BEFORE: bool = false;
 
-thread_local! {
-    /// Depth of the extension's own work (backfill batches): not application use.
-    static INTERNAL: Cell<u32> = const { Cell::new(0) };
-    /// Whether this database has the extension (None: to be looked up again).
-    static INSTALLED: Cell<Option<bool>> = const { Cell::new(None) };
-    /// This session's user id in the users table, with the (role, application) it stands for.
-    static ME: Cell<(u32, u64, u16)> = const { Cell::new((0, 0, 0)) };
+/// Per-process state of the hot path. A backend is one thread, and thread-locals of a loaded
+/// library cost a call each time they are read; these are plain statics behind [`Local`].
+struct Local<T>(core::cell::Cell<T>);
+// SAFETY: every PostgreSQL process that runs this code is single-threaded.
+unsafe impl<T> Sync for Local<T> {}
+impl<T: Copy> Local<T> {
+    fn get(&self) -> T {
+        self.0.get()
+    }
+    fn set(&self, v: T) {
+        self.0.set(v)
+    }
 }
+/// Depth of the extension's own work (backfill batches): not application use.
+static INTERNAL: Local<u32> = Local(core::cell::Cell::new(0));
+/// Whether this database has the extension (None: to be looked up again).
+static INSTALLED: Local<Option<bool>> = Local(core::cell::Cell::new(None));
 
 fn slot_count(max_entries: u32) -> u32 {
     max_entries + max_entries / 4 + 16
@@ -457,12 +465,22 @@ unsafe fn each_column(relid: pg_sys::Oid, set: *mut pg_sys::Bitmapset, mut f: im
         if set.is_null() {
             return;
         }
-        let mut m = -1;
-        loop {
-            m = pg_sys::bms_next_member(set, m);
-            if m < 0 {
-                break;
-            }
+        // The words read here, not through bms_next_member: one call across the FFI boundary
+        // per member costs more than the rest of the hot path.
+        let bits = core::mem::size_of::<pg_sys::bitmapword>() * 8;
+        let words = (*set).words.as_slice((*set).nwords.max(0) as usize);
+        let members = words.iter().enumerate().flat_map(|(wi, w)| {
+            let mut w = *w as u64;
+            core::iter::from_fn(move || {
+                if w == 0 {
+                    return None;
+                }
+                let b = w.trailing_zeros() as usize;
+                w &= w - 1;
+                Some((wi * bits + b) as i32)
+            })
+        });
+        for m in members {
             let att = m + pg_sys::FirstLowInvalidHeapAttributeNumber;
             if att > 0 {
                 f(att as u32);
@@ -481,6 +499,19 @@ unsafe fn each_column(relid: pg_sys::Oid, set: *mut pg_sys::Bitmapset, mut f: im
         }
     }
 }
+
+/// This session's last user id, with the role and application name it was found for (a backend
+/// is one thread; only [`my_user_id`] touches it).
+struct Me {
+    role: u32,
+    app: [u8; APP_LEN],
+    id: u16,
+}
+static mut ME: Me = Me {
+    role: 0,
+    app: [0; APP_LEN],
+    id: 0,
+};
 
 fn hash(db: u32, rel: u32, att: u32) -> u64 {
     let mut h = (db as u64) << 32 | rel as u64;
@@ -620,12 +651,21 @@ fn app_hash(app: &[u8; APP_LEN]) -> u64 {
 unsafe fn my_user_id() -> u16 {
     unsafe {
         let role = pg_sys::GetSessionUserId().to_u32();
+        let me = &mut *core::ptr::addr_of_mut!(ME);
+        if me.id != 0 && me.role == role {
+            // The same application name as last time: compared, not hashed (the common case).
+            let now: &[u8] = if pg_sys::application_name.is_null() {
+                &[]
+            } else {
+                CStr::from_ptr(pg_sys::application_name).to_bytes()
+            };
+            let n = now.len().min(APP_LEN - 1);
+            if me.app[..n] == now[..n] && me.app[n] == 0 {
+                return me.id;
+            }
+        }
         let app = app_bytes(pg_sys::application_name);
         let ah = app_hash(&app);
-        let (r, h, id) = ME.get();
-        if r == role && h == ah && id != 0 {
-            return id;
-        }
         let sh = &*core::ptr::addr_of!(SHARED);
         let mut i = ((role as u64).wrapping_mul(0x9e37_79b9) ^ ah) % MAX_USERS as u64;
         let mut id = 0u16;
@@ -664,7 +704,7 @@ unsafe fn my_user_id() -> u16 {
             }
             i = (i + 1) % MAX_USERS as u64;
         }
-        ME.set((role, ah, id));
+        *me = Me { role, app, id };
         id
     }
 }
@@ -951,8 +991,12 @@ pgrx::extension_sql_file!(
 fn sees_all() -> bool {
     // SAFETY: role lookups inside a transaction.
     unsafe {
-        pg_sys::superuser()
-            || pg_sys::has_privs_of_role(pg_sys::GetUserId(), pg_sys::Oid::from(pg_sys::ROLE_PG_READ_ALL_STATS))
+        if pg_sys::superuser() {
+            return true;
+        }
+        // Looked up by name: the constant for its oid is not in every version's headers.
+        let role = pg_sys::get_role_oid(c"pg_read_all_stats".as_ptr(), true);
+        role != pg_sys::InvalidOid && pg_sys::has_privs_of_role(pg_sys::GetUserId(), role)
     }
 }
 

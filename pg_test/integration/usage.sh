@@ -183,6 +183,19 @@ kill "$new_pid" 2>/dev/null || true
 wait "$new_pid" 2>/dev/null || true
 exp_id=$(uval mg_usage "SELECT migrate_guard.expand_column('public.profiles', 'nick', new_name => 'handle')" 2>/dev/null)
 uq -d mg_usage -c "CALL migrate_guard.backfill_expansion($exp_id)" >/dev/null 2>&1
+# An old client still reads nick: contract() refuses, naming it.
+printf '%s\n' '\set id random(1, 500)' 'SELECT nick FROM public.profiles WHERE id = :id;' >"$old_app.2"
+bench old_app billing-v1 "$old_app.2" 600
+old_pid=${bench_pids[-1]}
+wait_for "the old client's reads of nick are counted" \
+    "SELECT coalesce(reads > 10, false) FROM migrate_guard.usage WHERE relation = 'profiles'::regclass AND column_name = 'nick'"
+out=$(uq -d mg_usage -c "\\set VERBOSITY verbose" -c "SELECT migrate_guard.contract($exp_id)" 2>&1 || true)
+check "contract() refuses while a client still uses the old column" contains "$out" \
+    "ERROR:  55000: migrate_guard.contract: expansion $exp_id: clients still use the old name"
+check "and names it" contains "$out" "public.profiles.nick: last used"
+check "the old client by role and application" contains "$out" "old_app (billing-v1)"
+kill "$old_pid" 2>/dev/null || true
+wait "$old_pid" 2>/dev/null || true
 sed 's/SET nick = /SET handle = /' "$new_app" >"$new_app.2"
 bench new_app billing-v2 "$new_app.2" 600
 new_pid=${bench_pids[-1]}
@@ -196,8 +209,20 @@ out=$(uval mg_usage "SELECT count(*) FROM pg_stat_user_tables WHERE relname = 'p
 check "while the trigger did write it (profiles was updated)" eq "$out" 1
 out=$(uval mg_usage "SELECT verdict FROM migrate_guard.check('ALTER TABLE profiles DROP COLUMN nick') WHERE rule = 'drop-column'")
 check "check(): dropping the trigger-kept column is allowed on evidence" eq "$out" allowed
+out=$(uq -d mg_usage -c "SELECT migrate_guard.contract($exp_id)" 2>&1)
+check "once the clients moved, contract() succeeds" contains "$out" "expansion $exp_id contracted: public.profiles.nick is now handle"
 kill "$new_pid" 2>/dev/null || true
 wait "$new_pid" 2>/dev/null || true
+# Forcing: a client used users.email a moment ago; allowing drop-column overrides, and history
+# allows it.
+exp2=$(uval mg_usage "SELECT migrate_guard.expand_column('public.users', 'email', new_name => 'contact_email')" 2>/dev/null)
+uq -d mg_usage -c "CALL migrate_guard.backfill_expansion($exp2)" >/dev/null 2>&1
+uq -d mg_usage -c "SELECT email FROM users WHERE id = 1" >/dev/null
+out=$(uq -d mg_usage -c "SELECT migrate_guard.contract($exp2)" 2>&1 || true)
+check "contract() of a column used a moment ago refuses" contains "$out" "clients still use the old name"
+check "its hint says how to force it" contains "$out" "SET LOCAL migrate_guard.allow = 'drop-column'"
+out=$(uq -d mg_usage -c "BEGIN" -c "SET LOCAL migrate_guard.allow = 'drop-column'" -c "SELECT migrate_guard.contract($exp2)" -c "COMMIT" 2>&1)
+check "forced with migrate_guard.allow = 'drop-column', it contracts" contains "$out" "expansion $exp2 contracted"
 
 # Who may see and reset: a role sees the relations it owns; reset is for superusers.
 PGUSER=tenant uq -d mg_usage -c "INSERT INTO tenant_notes VALUES (1, 'a')" -c "SELECT body FROM tenant_notes" >/dev/null
@@ -231,7 +256,7 @@ check "after a crash: tracking started again, and says so" contains "$out" "the 
 out=$(uval mg_usage "SELECT count(*) FROM migrate_guard.usage WHERE relation = 'users'::regclass")
 check "after a crash the earlier counts are gone" eq "$out" 0
 out=$(PGPORT=$USAGE_PORT psql -X -At -d mg_usage -c "SET migrate_guard.usage_window = '1h'" \
-    -c "SELECT detail FROM migrate_guard.check('ALTER TABLE users DROP COLUMN email') WHERE rule = 'drop-column'")
+    -c "SELECT detail FROM migrate_guard.check('ALTER TABLE users DROP COLUMN display_name') WHERE rule = 'drop-column'")
 check "tracking younger than the window: no evidence, blocked as without tracking" contains "$out" "less than the usage window"
 check "reset_usage() by a superuser" eq "$(uval mg_usage "SELECT migrate_guard.reset_usage()")" t
 check "and usage_status says so" eq "$(uval mg_usage "SELECT began FROM migrate_guard.usage_status()")" \
