@@ -220,9 +220,16 @@ uq -d mg_usage -c "CALL migrate_guard.backfill_expansion($exp2)" >/dev/null 2>&1
 uq -d mg_usage -c "SELECT email FROM users WHERE id = 1" >/dev/null
 out=$(uq -d mg_usage -c "SELECT migrate_guard.contract($exp2)" 2>&1 || true)
 check "contract() of a column used a moment ago refuses" contains "$out" "clients still use the old name"
-check "its hint says how to force it" contains "$out" "SET LOCAL migrate_guard.allow = 'drop-column'"
-out=$(uq -d mg_usage -c "BEGIN" -c "SET LOCAL migrate_guard.allow = 'drop-column'" -c "SELECT migrate_guard.contract($exp2)" -c "COMMIT" 2>&1)
-check "forced with migrate_guard.allow = 'drop-column', it contracts" contains "$out" "expansion $exp2 contracted"
+check "its hint says how to force it" contains "$out" "SELECT migrate_guard.contract($exp2, force => true);"
+check "and nothing changed: the expansion is still expanded" eq "$(uval mg_usage "SELECT phase FROM migrate_guard.expansions WHERE id = $exp2")" expanded
+out=$(uq -d mg_usage -c "BEGIN" -c "SET LOCAL migrate_guard.allow = 'drop-column'" -c "SELECT migrate_guard.contract($exp2)" -c "COMMIT" 2>&1 || true)
+check "migrate_guard.allow does not force it (force is contract's own argument)" contains "$out" "clients still use the old name"
+out=$(uq -d mg_usage -c "SELECT migrate_guard.contract($exp2, force => true)" 2>&1)
+check "forced with force => true, it contracts" contains "$out" "expansion $exp2 contracted"
+check "… with a WARNING repeating the evidence" contains "$out" "WARNING:  migrate_guard.contract: expansion $exp2: forced while clients still use the old name"
+check "… and the registry keeps what it overrode" contains \
+    "$(uval mg_usage "SELECT forced_usage FROM migrate_guard.expansion_registry WHERE id = $exp2")" "public.users.email: last used"
+check "an unforced contract records nothing" eq "$(uval mg_usage "SELECT count(*) FROM migrate_guard.expansion_registry WHERE id = $exp_id AND forced_usage IS NULL")" 1
 
 # Who may see and reset: a role sees the relations it owns; reset is for superusers.
 PGUSER=tenant uq -d mg_usage -c "INSERT INTO tenant_notes VALUES (1, 'a')" -c "SELECT body FROM tenant_notes" >/dev/null

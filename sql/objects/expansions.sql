@@ -37,7 +37,10 @@ CREATE TABLE migrate_guard.expansion_registry (
     created_by    name NOT NULL,
     created_at    timestamptz NOT NULL,
     finished_by   name,
-    finished_at   timestamptz
+    finished_at   timestamptz,
+    -- What contract(force => true) overrode: the usage evidence that clients still used the old
+    -- name (NULL when contract was not forced, or nothing used it).
+    forced_usage  text
 );
 COMMENT ON TABLE migrate_guard.expansion_registry IS
     'migrate_guard: expansions (expand → migrate → contract), one row each; see the view migrate_guard.expansions';
@@ -802,11 +805,11 @@ RETURNS regprocedure
 LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp
 AS $$ SELECT t.tgfoid::regprocedure FROM pg_trigger t WHERE t.tgrelid = tbl AND t.tgname = trigger_name $$;
 
-CREATE FUNCTION migrate_guard.contract(id bigint)
+CREATE FUNCTION migrate_guard.contract(id bigint, force boolean DEFAULT false)
 RETURNS void
 LANGUAGE c VOLATILE PARALLEL UNSAFE AS 'MODULE_PATHNAME', 'migrate_guard_entry';
 
-CREATE FUNCTION migrate_guard._contract(id bigint)
+CREATE FUNCTION migrate_guard._contract(id bigint, force boolean)
 RETURNS void
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
 AS $fn$
@@ -832,8 +835,8 @@ DECLARE
 BEGIN
     e := migrate_guard._expansion_get(id, 'contract');
     -- Usage evidence (when preloaded): a client that used the old name within the last
-    -- min(usage_window, 5 minutes) still needs it; allowing the rule the contract step would
-    -- otherwise break (drop-column, rename-table) overrides, and history records that allow.
+    -- min(usage_window, 5 minutes) still needs it; force => true contracts anyway, and the
+    -- registry keeps what it overrode (forced_usage).
     SELECT string_agg(format('%s%s: last used %s (%s reads, %s writes), recently by %s',
                              u.relation, coalesce('.' || quote_ident(u.column_name), ''),
                              to_char(greatest(u.last_read, u.last_write) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS "UTC"'),
@@ -847,14 +850,17 @@ BEGIN
                    SELECT 1 FROM migrate_guard.expansion_columns x
                     WHERE x.expansion_id = e.id AND x.shadow_name = x.final_name
                       AND u.relation::oid = x.table_oid AND u.column_name = x.column_name)));
-    IF in_use IS NOT NULL AND NOT (
-           string_to_array(replace(lower(current_setting('migrate_guard.allow', true)), ' ', ''), ',')
-           && ARRAY['all', CASE WHEN e.kind = 'rename table' THEN 'rename-table' ELSE 'drop-column' END]) THEN
-        RAISE EXCEPTION 'migrate_guard.contract: expansion %: clients still use the old name', e.id
-            USING ERRCODE = '55000',
-                  DETAIL = in_use || '.',
-                  HINT = format('Deploy those clients on the new name first and contract once they stopped; to contract anyway: SET LOCAL migrate_guard.allow = %L; then SELECT migrate_guard.contract(%s);',
-                                CASE WHEN e.kind = 'rename table' THEN 'rename-table' ELSE 'drop-column' END, e.id);
+    IF in_use IS NOT NULL THEN
+        IF force IS NOT TRUE THEN
+            RAISE EXCEPTION 'migrate_guard.contract: expansion %: clients still use the old name', e.id
+                USING ERRCODE = '55000',
+                      DETAIL = in_use || '.',
+                      HINT = format('Deploy those clients on the new name first and contract once they stopped; to contract anyway: SELECT migrate_guard.contract(%s, force => true);', e.id);
+        END IF;
+        RAISE WARNING 'migrate_guard.contract: expansion %: forced while clients still use the old name', e.id
+            USING DETAIL = in_use || '.',
+                  HINT = 'Those clients fail from now on; migrate_guard.expansion_registry.forced_usage keeps this evidence.';
+        UPDATE migrate_guard.expansion_registry r SET forced_usage = in_use WHERE r.id = e.id;
     END IF;
     IF e.kind = 'rename table' THEN
         view := migrate_guard._expansion_old_name_view(e);
@@ -989,7 +995,7 @@ BEGIN
         USING HINT = format('The planner has no statistics for the new column yet: ANALYZE %s;', tables);
 END
 $fn$;
-COMMENT ON FUNCTION migrate_guard.contract(bigint) IS
+COMMENT ON FUNCTION migrate_guard.contract(bigint, boolean) IS
     'migrate_guard: finish an expansion in one short transaction: swap in the new column (or drop the old-name view)';
 
 CREATE FUNCTION migrate_guard.abort_expansion(id bigint)
@@ -1201,7 +1207,7 @@ REVOKE ALL ON FUNCTION
     migrate_guard._backfill_expansion_next(bigint, text, integer),
     migrate_guard._expansion_old_name_view(migrate_guard.expansion_registry),
     migrate_guard._expansion_trigger_function(oid, name),
-    migrate_guard._contract(bigint),
+    migrate_guard._contract(bigint, boolean),
     migrate_guard._abort_expansion(bigint),
     migrate_guard._expand_rename_table(regclass, name),
     migrate_guard._list_expansions()
