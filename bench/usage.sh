@@ -4,7 +4,8 @@
 #   plain      PostgreSQL alone (migrate_guard neither preloaded nor installed in the database)
 #   preloaded  shared_preload_libraries = 'migrate_guard', installed, migrate_guard.track_usage = off
 #   tracking   the same with track_usage = on (the default)
-# 1. Throughput: alternating runs (plain, preloaded, tracking, plain, ...), the median of each and
+# 1. Throughput: alternating runs (plain, preloaded, tracking, then preloaded, tracking, plain, ...:
+#    the order turns each round; each run starts vacuumed and checkpointed), the median of each and
 #    the ratios to plain. Target: tracking/plain >= 0.98.
 # 2. Instructions per transaction under valgrind --tool=callgrind (exact from run to run): each
 #    cluster restarted under callgrind, one pgbench session of N transactions, the instructions of
@@ -58,7 +59,12 @@ for script in select-only tpcb-like; do
     [ "$runs" -gt 0 ] || break    # 0 runs: instructions and memory only
     flag=(-b "$script")
     for r in $(seq 1 "$runs"); do
-        for s in $sides; do
+        # The order turns each round (a side is first, second and third equally often), and
+        # every run starts from the same state: TPC-B's tables grow and bloat with every run
+        # (autovacuum is off), so without this the side that always runs last pays for it.
+        order=$(tr ' ' '\n' <<<"$sides" | awk -v r="$r" '{ a[NR - 1] = $0 } END { for (i = 0; i < NR; i++) print a[(i + r) % NR] }')
+        for s in $order; do
+            p "$s" -d bench -c "TRUNCATE pgbench_history" -c "VACUUM pgbench_accounts, pgbench_tellers, pgbench_branches" -c "CHECKPOINT" >/dev/null
             t=$("$PGBENCH" -n -c 1 -T "$seconds" "${flag[@]}" -h "$base" -p "${port[$s]}" -U postgres bench 2>&1 | sed -n "s/^tps = \([0-9.]*\) .*/\1/p" | head -1)
             tps[$script.$s]+="$t "
         done
