@@ -61,6 +61,10 @@ pub enum Format {
     Json,
     /// GitHub Actions workflow commands (annotations on the pull request).
     Github,
+    /// A SARIF 2.1.0 log (GitHub code scanning and other SARIF viewers).
+    Sarif,
+    /// A GitLab Code Quality report (the `codequality` artifact of a merge request).
+    Gitlab,
 }
 
 fn main() -> ExitCode {

@@ -1,4 +1,5 @@
-//! The report: text for people, JSON lines for programs, workflow commands for GitHub Actions.
+//! The report: text for people, JSON lines for programs, workflow commands for GitHub Actions,
+//! a SARIF 2.1.0 log for code scanning, and a GitLab Code Quality report.
 
 use crate::Format;
 use std::io::{self, Write};
@@ -43,6 +44,12 @@ impl Finding {
 }
 
 pub fn write(out: &mut impl Write, format: Format, findings: &[Finding]) -> io::Result<()> {
+    // The two whole-document formats: one JSON value for the whole check.
+    match format {
+        Format::Sarif => return writeln!(out, "{}", sarif(findings)),
+        Format::Gitlab => return writeln!(out, "{}", gitlab(findings)),
+        _ => {}
+    }
     for f in findings {
         match format {
             Format::Text => {
@@ -80,17 +87,14 @@ pub fn write(out: &mut impl Write, format: Format, findings: &[Finding]) -> io::
                 });
                 writeln!(out, "{v}")?;
             }
+            Format::Sarif | Format::Gitlab => unreachable!("written above"),
             Format::Github => {
                 let level = match f.verdict.as_str() {
                     "block" | "error" => "error",
                     "warn" => "warning",
                     _ => "notice",
                 };
-                let mut body = f.short_message().to_owned();
-                for part in [&f.detail, &f.hint].into_iter().flatten() {
-                    body.push('\n');
-                    body.push_str(part);
-                }
+                let body = full_text(f);
                 writeln!(
                     out,
                     "::{level} file={},line={},col={},endLine={},title={}::{}",
@@ -105,6 +109,131 @@ pub fn write(out: &mut impl Write, format: Format, findings: &[Finding]) -> io::
         }
     }
     Ok(())
+}
+
+/// The message with its detail and hint, one per line.
+fn full_text(f: &Finding) -> String {
+    let mut body = f.short_message().to_owned();
+    for part in [&f.detail, &f.hint].into_iter().flatten() {
+        body.push('\n');
+        body.push_str(part);
+    }
+    body
+}
+
+/// A file name as a relative URI reference (RFC 3986): everything but unreserved characters and
+/// `/` percent-encoded.
+fn uri(path: &str) -> String {
+    let mut out = String::new();
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A SARIF 2.1.0 log: one run, the rules that have findings, one result per finding.
+fn sarif(findings: &[Finding]) -> serde_json::Value {
+    let mut rules: Vec<&str> = findings.iter().map(Finding::what).collect();
+    rules.sort_unstable();
+    rules.dedup();
+    let rules: Vec<serde_json::Value> = rules
+        .iter()
+        .map(|id| {
+            let text = if findings.iter().any(|f| f.what() == *id && f.rule.is_none()) {
+                format!("PostgreSQL refused the statement (SQLSTATE {id})")
+            } else {
+                format!("migrate_guard rule {id}")
+            };
+            serde_json::json!({ "id": id, "shortDescription": { "text": text } })
+        })
+        .collect();
+    let results: Vec<serde_json::Value> = findings
+        .iter()
+        .map(|f| {
+            let level = match f.verdict.as_str() {
+                "block" | "error" => "error",
+                "warn" => "warning",
+                _ => "note",
+            };
+            serde_json::json!({
+                "ruleId": f.what(),
+                "level": level,
+                "message": { "text": full_text(f) },
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": { "uri": uri(&f.file) },
+                        "region": {
+                            "startLine": f.line.max(1),
+                            "startColumn": f.col.max(1),
+                            "endLine": f.end_line.max(f.line).max(1),
+                        },
+                    },
+                }],
+                "properties": {
+                    "verdict": f.verdict,
+                    "statementNumber": f.statement_no,
+                    "sqlstate": f.sqlstate,
+                },
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {
+                "driver": {
+                    "name": "migrate-guard",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "informationUri": "https://pgxn.org/dist/migrate_guard/",
+                    "rules": rules,
+                },
+            },
+            "results": results,
+        }],
+    })
+}
+
+/// A GitLab Code Quality report: an array of issues, each with a fingerprint that stays the same
+/// while the finding does (file, statement number, rule, statement text).
+fn gitlab(findings: &[Finding]) -> serde_json::Value {
+    let issues: Vec<serde_json::Value> = findings
+        .iter()
+        .map(|f| {
+            let severity = match f.verdict.as_str() {
+                "block" => "blocker",
+                "error" => "critical",
+                "warn" => "major",
+                _ => "info",
+            };
+            let key = format!("{}\0{}\0{}\0{}", f.file, f.statement_no, f.what(), f.statement);
+            serde_json::json!({
+                "description": format!("migrate_guard {} {}: {}", f.verdict, f.what(), full_text(f)),
+                "check_name": f.what(),
+                "fingerprint": fingerprint(&key),
+                "severity": severity,
+                "location": {
+                    "path": f.file,
+                    "lines": { "begin": f.line.max(1), "end": f.end_line.max(f.line).max(1) },
+                },
+            })
+        })
+        .collect();
+    serde_json::Value::Array(issues)
+}
+
+/// 128 bits of two FNV-1a hashes (different offsets), as 32 hexadecimal digits: stable across
+/// runs and builds, which is all a fingerprint needs.
+fn fingerprint(key: &str) -> String {
+    let fnv = |offset: u64| {
+        key.bytes()
+            .fold(offset, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+    };
+    format!("{:016x}{:016x}", fnv(0xcbf2_9ce4_8422_2325), fnv(0x8422_2325_cbf2_9ce4))
 }
 
 /// The last line of the text report.
@@ -224,5 +353,65 @@ mod tests {
         );
         assert!(text.lines().nth(1).unwrap().starts_with("::notice "));
         assert_eq!(property("a:b,c"), "a%3Ab%2Cc");
+    }
+
+    #[test]
+    fn sarif_is_one_log_with_a_result_per_finding() {
+        let mut f = finding("block", Some("blocking-index"));
+        f.file = "db/add index.sql".into();
+        let text = render(Format::Sarif, &[f, finding("warn", Some("set-not-null")), finding("error", None)]);
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["version"], "2.1.0");
+        let run = &v["runs"][0];
+        assert_eq!(run["tool"]["driver"]["name"], "migrate-guard");
+        let ids: Vec<&str> = run["tool"]["driver"]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["42601", "blocking-index", "set-not-null"]);
+        let results = run["results"].as_array().unwrap();
+        assert_eq!(results.len(), 3);
+        let levels: Vec<&str> = results.iter().map(|r| r["level"].as_str().unwrap()).collect();
+        assert_eq!(levels, ["error", "warning", "error"]);
+        let first = &results[0];
+        assert_eq!(first["ruleId"], "blocking-index");
+        assert_eq!(
+            first["message"]["text"],
+            "CREATE INDEX would block writes, 100%\nDetail.\nUse CONCURRENTLY."
+        );
+        let loc = &first["locations"][0]["physicalLocation"];
+        assert_eq!(loc["artifactLocation"]["uri"], "db/add%20index.sql");
+        assert_eq!(loc["region"]["startLine"], 7);
+        assert_eq!(loc["region"]["startColumn"], 1);
+        assert_eq!(loc["region"]["endLine"], 8);
+        assert_eq!(first["properties"]["verdict"], "block");
+        assert!(render(Format::Sarif, &[]).contains("\"results\":[]"));
+    }
+
+    #[test]
+    fn gitlab_issues_have_a_severity_and_a_stable_unique_fingerprint() {
+        let a = finding("block", Some("blocking-index"));
+        let mut b = a.clone();
+        b.statement_no = 4;
+        let text = render(Format::Gitlab, &[a.clone(), b, finding("allowed", Some("drop-table"))]);
+        let v: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+        assert_eq!(v.len(), 3);
+        assert_eq!(v[0]["severity"], "blocker");
+        assert_eq!(v[2]["severity"], "info");
+        assert_eq!(v[0]["check_name"], "blocking-index");
+        assert_eq!(v[0]["location"]["path"], "db/0042_orders.sql");
+        assert_eq!(v[0]["location"]["lines"]["begin"], 7);
+        assert_eq!(
+            v[0]["description"],
+            "migrate_guard block blocking-index: CREATE INDEX would block writes, 100%\nDetail.\nUse CONCURRENTLY."
+        );
+        let fp = |i: usize| v[i]["fingerprint"].as_str().unwrap().to_owned();
+        assert_eq!(fp(0).len(), 32);
+        assert_ne!(fp(0), fp(1), "the same statement at another place is another issue");
+        let again: Vec<serde_json::Value> = serde_json::from_str(&render(Format::Gitlab, &[a])).unwrap();
+        assert_eq!(again[0]["fingerprint"], v[0]["fingerprint"], "a fingerprint does not change between runs");
+        assert_eq!(render(Format::Gitlab, &[]), "[]\n");
     }
 }

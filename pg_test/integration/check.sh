@@ -85,6 +85,34 @@ check "github: an error annotation per blocked statement" contains "$gh" \
     "::error file=$f1,line=4,col=1,endLine=5,title=migrate_guard block add-column-not-null::ADD COLUMN tier NOT NULL without a DEFAULT fails on table public.accounts, which holds data%0A"
 check "github: four annotations" eq "$(grep -c '^::error ' <<<"$gh")" 4
 
+sarif=$(mg check --format sarif "$f1" "$f2") && rc=0 || rc=$?
+check "sarif: exit 1" eq "$rc" 1
+summary=$(python3 -c '
+import json, sys
+log = json.load(sys.stdin)
+run = log["runs"][0]
+print(log["version"], run["tool"]["driver"]["name"], ",".join(r["id"] for r in run["tool"]["driver"]["rules"]))
+for r in run["results"]:
+    loc = r["locations"][0]["physicalLocation"]
+    print(r["ruleId"], r["level"], loc["artifactLocation"]["uri"].rsplit("/", 1)[1], loc["region"]["startLine"], loc["region"]["endLine"])' <<<"$sarif")
+check "sarif: one log, the rules with findings, a result per finding with its place" eq "$summary" \
+"2.1.0 migrate-guard 42601,add-column-not-null,blocking-index,rename-column
+blocking-index error 0001_orders.sql 3 3
+add-column-not-null error 0001_orders.sql 4 5
+rename-column error 0002_more.sql 2 2
+42601 error 0002_more.sql 3 3"
+gl=$(mg check --format gitlab "$f1" "$f2") && rc=0 || rc=$?
+check "gitlab: exit 1" eq "$rc" 1
+summary=$(python3 -c '
+import json, sys
+issues = json.load(sys.stdin)
+print(" ".join("%s:%s:%s:%s" % (i["check_name"], i["severity"], i["location"]["path"].rsplit("/", 1)[1], i["location"]["lines"]["begin"]) for i in issues))
+print(len(set(i["fingerprint"] for i in issues)))' <<<"$gl")
+check "gitlab: a Code Quality issue per finding, each with its own fingerprint" eq "$summary" \
+"blocking-index:blocker:0001_orders.sql:3 add-column-not-null:blocker:0001_orders.sql:4 rename-column:blocker:0002_more.sql:2 42601:critical:0002_more.sql:3
+4"
+check "gitlab: the same check gives the same fingerprints" eq "$(mg check --format gitlab "$f1" "$f2" || true)" "$gl"
+
 out=$(mg check --format github "$work/warn.sql") && rc=0 || rc=$?
 check "warn mode: exit 0, a warning annotation" eq "$rc:$(grep -c '^::warning file=' <<<"$out")" "0:1"
 out=$(mg check "$work/safe.sql") && rc=0 || rc=$?
