@@ -591,7 +591,7 @@ fn type_change_rewrites(relid: pg_sys::Oid, column: &str, to: (u32, i32)) -> Opt
 
 /// The `(oid, text)` rows of a catalog query, run with the extension's own search_path; none when
 /// it fails (a fact that cannot be read is no reason to fail the user's statement).
-fn oid_text_rows(query: &str, args: &[pgrx::datum::DatumWithOid]) -> Vec<(pg_sys::Oid, String)> {
+pub(crate) fn oid_text_rows(query: &str, args: &[pgrx::datum::DatumWithOid]) -> Vec<(pg_sys::Oid, String)> {
     crate::privilege::with_safe_path(|| {
         Spi::connect(|c| {
             c.select(query, None, args)?

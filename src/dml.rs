@@ -87,9 +87,6 @@ pub fn register() {
 unsafe extern "C-unwind" fn executor_start(query_desc: *mut pg_sys::QueryDesc, eflags: c_int) {
     // SAFETY: PostgreSQL passes a valid QueryDesc with its PlannedStmt.
     unsafe {
-        if !JUDGING.get() {
-            crate::usage::note(query_desc, eflags);
-        }
         if changes_data(query_desc) {
             note_written(&*(*query_desc).plannedstmt);
             if DDL_RAN.get() || migration_open() {
@@ -103,7 +100,21 @@ unsafe extern "C-unwind" fn executor_start(query_desc: *mut pg_sys::QueryDesc, e
             Some(prev) => prev(query_desc, eflags),
             None => standard_ExecutorStart(query_desc, eflags),
         }
+        // Usage is counted once the executor started: after its permission checks, so a query
+        // that may not read a table does not count as using it.
+        if !JUDGING.get() {
+            note_usage(query_desc, eflags);
+        }
     }
+}
+
+/// Usage tracking's count of a query, behind an error boundary: the rare paths of
+/// [`crate::usage::note`] (the first lookup of the schema, a whole-row reference) call the server
+/// through pgrx, and an ERROR there must reach PostgreSQL as an ERROR.
+#[pg_guard]
+extern "C-unwind" fn note_usage(query_desc: *mut pg_sys::QueryDesc, eflags: c_int) {
+    // SAFETY: the QueryDesc the executor has just started.
+    unsafe { crate::usage::note(query_desc, eflags) }
 }
 
 unsafe extern "C-unwind" fn executor_finish(query_desc: *mut pg_sys::QueryDesc) {

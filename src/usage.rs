@@ -30,7 +30,7 @@ const SHMEM_NAME: &CStr = c"migrate_guard usage";
 const TRANCHE: &CStr = c"migrate_guard_usage";
 const DUMP_FILE: &str = "pg_stat/migrate_guard_usage.stat";
 const RUNNING_FILE: &str = "migrate_guard_usage.running";
-const DUMP_MAGIC: u32 = 0x4d47_5531; // "MGU1"
+const DUMP_MAGIC: u32 = 0x4d47_5532; // "MGU2"
 /// Distinct (role, application_name) pairs remembered; more are shown as "others".
 pub const MAX_USERS: usize = 1024;
 /// Recent users kept per entry (most recent first).
@@ -86,6 +86,8 @@ struct Header {
     full_since: AtomicI64,
     tracked_since: AtomicI64,
     origin: AtomicU32,
+    /// Bumped by reset, which empties the users table: a backend's cached user id is then stale.
+    users_gen: AtomicU32,
 }
 
 #[repr(C)]
@@ -302,27 +304,63 @@ pub fn evidence(relid: u32, column: Option<&str>) -> crate::evidence::Usage {
             full: s.full_since.is_some(),
         },
     };
-    let att = match column {
-        None => 0,
-        Some(c) => {
-            let Ok(name) = std::ffi::CString::new(c) else {
-                return Usage::unavailable("no such column");
-            };
-            // SAFETY: a syscache lookup inside a transaction.
-            let n = unsafe { pg_sys::get_attnum(pg_sys::Oid::from(relid), name.as_ptr()) };
-            if n <= 0 {
-                return Usage::unavailable("no such column");
+    // The evidence names roles and applications: only those who may read the usage view's row
+    // of the relation see it (check() is anyone's; the live guard judges DDL of owners).
+    if !sees_all() && !crate::server::compat::owns_relation(pg_sys::Oid::from(relid)) {
+        return Usage::unavailable("only the owner, superusers and members of pg_read_all_stats see its usage");
+    }
+    let attnum = |rel: u32| -> Option<u32> {
+        match column {
+            None => Some(0),
+            Some(c) => {
+                let name = std::ffi::CString::new(c).ok()?;
+                // SAFETY: a syscache lookup inside a transaction.
+                let n = unsafe { pg_sys::get_attnum(pg_sys::Oid::from(rel), name.as_ptr()) };
+                (n > 0).then_some(n as u32)
             }
-            n as u32
         }
     };
-    let seen = lookup(relid, att).map(|e| Seen {
-        last_read: e.last_read,
-        last_write: e.last_write,
-        reads: e.reads,
-        writes: e.writes,
-        users: e.users.iter().map(|(r, a)| user_label(*r, a)).collect(),
-    });
+    let Some(att) = attnum(relid) else {
+        return Usage::unavailable("no such column");
+    };
+    // A query through a parent counts for the parent, one on a partition (or inheritance child)
+    // for the partition, and a drop or rename on the parent reaches them all: the evidence is
+    // that of the relation and every descendant (a partitioned index's too), the latest use
+    // winning.
+    let mut seen: Option<Seen> = None;
+    let mut merge = |e: Entry| {
+        let s = seen.get_or_insert_with(|| Seen {
+            last_read: None,
+            last_write: None,
+            reads: 0,
+            writes: 0,
+            users: Vec::new(),
+        });
+        s.last_read = s.last_read.max(e.last_read);
+        s.last_write = s.last_write.max(e.last_write);
+        s.reads = s.reads.saturating_add(e.reads);
+        s.writes = s.writes.saturating_add(e.writes);
+        for u in e.users.iter().map(|(r, a)| user_label(*r, a)) {
+            if s.users.len() < 8 && !s.users.contains(&u) {
+                s.users.push(u);
+            }
+        }
+    };
+    if let Some(e) = lookup(relid, att) {
+        merge(e);
+    }
+    let descendants = crate::catalog::oid_text_rows(
+        "WITH RECURSIVE d(oid) AS (
+             SELECT i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent OPERATOR(pg_catalog.=) $1
+             UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN d ON i.inhparent OPERATOR(pg_catalog.=) d.oid)
+         SELECT d.oid, ''::pg_catalog.text FROM d LIMIT 10000",
+        &[pg_sys::Oid::from(relid).into()],
+    );
+    for (child, _) in descendants {
+        if let Some(e) = attnum(child.to_u32()).and_then(|a| lookup(child.to_u32(), a)) {
+            merge(e);
+        }
+    }
     // SAFETY: reads the clock.
     let now = unsafe { pg_sys::GetCurrentTimestamp() };
     Usage::judge(&tracking, seen, now, crate::gucs::USAGE_WINDOW_S.get() as i64)
@@ -382,14 +420,14 @@ fn installed() -> bool {
 /// The four server functions of the hot path, called directly rather than through pgrx's
 /// wrappers: each wrapper sets up an error boundary (a `sigsetjmp`), which costs more than the
 /// rest of [`note`] for a one-table query. None of them can raise an ERROR where [`note`] calls
-/// them: the two getters read a variable; `LWLockAcquire` fails only when a process holds 200
+/// them: `GetSessionUserId` reads a variable, `GetCurrentTimestamp` the clock; `LWLockAcquire` fails only when a process holds 200
 /// LWLocks (the executor starts a query holding none) and `LWLockRelease` only for a lock that is
 /// not held (it is released right after it was taken, with nothing in between that can fail).
 mod direct {
     use pgrx::pg_sys;
     unsafe extern "C" {
         pub fn GetSessionUserId() -> pg_sys::Oid;
-        pub fn GetCurrentStatementStartTimestamp() -> pg_sys::TimestampTz;
+        pub fn GetCurrentTimestamp() -> pg_sys::TimestampTz;
         pub fn LWLockAcquire(lock: *mut pg_sys::LWLock, mode: pg_sys::LWLockMode::Type) -> bool;
         pub fn LWLockRelease(lock: *mut pg_sys::LWLock);
     }
@@ -409,7 +447,9 @@ pub unsafe fn note(query_desc: *mut pg_sys::QueryDesc, eflags: c_int) {
         {
             return;
         }
-        let now = direct::GetCurrentStatementStartTimestamp();
+        // The time of this query's start, not of the top-level statement's: a procedure that
+        // loops and commits, or a long session of a background worker, uses what it uses now.
+        let now = direct::GetCurrentTimestamp();
         let me = my_user_id();
         let sh = &*core::ptr::addr_of!(SHARED);
         direct::LWLockAcquire(sh.lock, pg_sys::LWLockMode::LW_SHARED);
@@ -521,12 +561,18 @@ unsafe fn each_column(relid: pg_sys::Oid, set: *mut pg_sys::Bitmapset, mut f: im
 struct Me {
     role: u32,
     app: [u8; APP_LEN],
+    /// 0 when the users table was full: cached too, so a full table costs one search per
+    /// (role, application_name) change, not one per query.
     id: u16,
+    generation: u32,
+    known: bool,
 }
 static mut ME: Me = Me {
     role: 0,
     app: [0; APP_LEN],
     id: 0,
+    generation: 0,
+    known: false,
 };
 
 fn hash(db: u32, rel: u32, att: u32) -> u64 {
@@ -668,7 +714,9 @@ unsafe fn my_user_id() -> u16 {
     unsafe {
         let role = direct::GetSessionUserId().to_u32();
         let me = &mut *core::ptr::addr_of_mut!(ME);
-        if me.id != 0 && me.role == role {
+        let sh = &*core::ptr::addr_of!(SHARED);
+        let generation = (*sh.header).users_gen.load(Ordering::Relaxed);
+        if me.known && me.role == role && me.generation == generation {
             // The same application name as last time: compared, not hashed (the common case).
             let now: &[u8] = if pg_sys::application_name.is_null() {
                 &[]
@@ -682,7 +730,6 @@ unsafe fn my_user_id() -> u16 {
         }
         let app = app_bytes(pg_sys::application_name);
         let ah = app_hash(&app);
-        let sh = &*core::ptr::addr_of!(SHARED);
         let mut i = ((role as u64).wrapping_mul(0x9e37_79b9) ^ ah) % MAX_USERS as u64;
         let mut id = 0u16;
         for _ in 0..MAX_USERS {
@@ -720,7 +767,13 @@ unsafe fn my_user_id() -> u16 {
             }
             i = (i + 1) % MAX_USERS as u64;
         }
-        *me = Me { role, app, id };
+        *me = Me {
+            role,
+            app,
+            id,
+            generation,
+            known: true,
+        };
         id
     }
 }
@@ -739,6 +792,9 @@ pub struct Entry {
 }
 
 unsafe fn user(sh: &Shared, id: u16) -> Option<(u32, String)> {
+    if id == 0 || id as usize > MAX_USERS {
+        return None;
+    }
     unsafe {
         let u = &*sh.users.add(id as usize - 1);
         if u.state.load(Ordering::Acquire) != READY {
@@ -847,6 +903,11 @@ pub fn reset() {
         for i in 0..h.slots as usize {
             (*sh.slots.add(i)).state.store(EMPTY, Ordering::Relaxed);
         }
+        for i in 0..MAX_USERS {
+            (*sh.users.add(i)).state.store(EMPTY, Ordering::Relaxed);
+        }
+        h.users_used.store(0, Ordering::Relaxed);
+        h.users_gen.fetch_add(1, Ordering::Relaxed);
         h.used.store(0, Ordering::Relaxed);
         h.refused.store(0, Ordering::Relaxed);
         h.full_since.store(0, Ordering::Relaxed);
@@ -872,6 +933,7 @@ unsafe fn dump() -> std::io::Result<()> {
         let mut out = Vec::new();
         put32(&mut out, DUMP_MAGIC);
         put64(&mut out, h.tracked_since.load(Ordering::Relaxed) as u64);
+        put64(&mut out, pg_sys::GetCurrentTimestamp() as u64);
         put32(&mut out, h.origin.load(Ordering::Relaxed));
         put32(&mut out, MAX_USERS as u32);
         for i in 0..MAX_USERS {
@@ -926,12 +988,12 @@ impl Reader<'_> {
 
 /// Read the counts saved at the last clean shutdown (and remove the file: after a crash they
 /// would be stale). Whether there were any.
-unsafe fn restore(_now: i64) -> bool {
+unsafe fn restore(now: i64) -> bool {
     let Ok(bytes) = std::fs::read(DUMP_FILE) else {
         return false;
     };
     let _ = std::fs::remove_file(DUMP_FILE);
-    let ok = unsafe { load(&bytes) };
+    let ok = unsafe { load(&bytes, now) };
     if ok.is_none() {
         pgrx::log!("migrate_guard: {DUMP_FILE} is not a usage file of this version: ignored");
         // SAFETY: the postmaster, before any backend: nothing else uses the segment.
@@ -952,7 +1014,12 @@ unsafe fn restore(_now: i64) -> bool {
     true
 }
 
-unsafe fn load(bytes: &[u8]) -> Option<()> {
+/// The saved counts into the (empty) segment. The time the server was down is time nobody could
+/// use anything, not evidence that nothing is used: every time in the file moves forward by it,
+/// so that the window counts only time the server ran (a column last used an hour before a
+/// two-day stop counts as used an hour ago). A file with times in the future, or user ids
+/// outside the users table, is not a file this server wrote: it is ignored.
+unsafe fn load(bytes: &[u8], now: i64) -> Option<()> {
     unsafe {
         let sh = &*core::ptr::addr_of!(SHARED);
         let h = &*sh.header;
@@ -961,7 +1028,13 @@ unsafe fn load(bytes: &[u8]) -> Option<()> {
             return None;
         }
         let since = r.u64()? as i64;
+        let dumped_at = r.u64()? as i64;
         let _origin = r.u32()?;
+        if dumped_at > now || since > dumped_at {
+            return None;
+        }
+        let down = now - dumped_at;
+        let shift = |t: i64| if t == 0 { 0 } else { t.saturating_add(down).min(now) };
         if r.u32()? as usize != MAX_USERS {
             return None;
         }
@@ -981,16 +1054,20 @@ unsafe fn load(bytes: &[u8]) -> Option<()> {
         for _ in 0..n {
             let (db, rel, att) = (r.u32()?, r.u32()?, r.u32()?);
             let (reads, writes, lr, lw, users) = (r.u64()?, r.u64()?, r.u64()?, r.u64()?, r.u64()?);
+            if (lr as i64) > dumped_at || (lw as i64) > dumped_at || recent(users).any(|u| u as usize > MAX_USERS) {
+                return None;
+            }
+            let (lr, lw) = (shift(lr as i64), shift(lw as i64));
             let Some(s) = find(sh, db, rel, att, true) else {
                 continue;
             };
             s.reads.store(reads, Ordering::Relaxed);
             s.writes.store(writes, Ordering::Relaxed);
-            s.last_read.store(lr as i64, Ordering::Relaxed);
-            s.last_write.store(lw as i64, Ordering::Relaxed);
+            s.last_read.store(lr, Ordering::Relaxed);
+            s.last_write.store(lw, Ordering::Relaxed);
             s.users.store(users, Ordering::Relaxed);
         }
-        h.tracked_since.store(since, Ordering::Relaxed);
+        h.tracked_since.store(shift(since), Ordering::Relaxed);
         Some(())
     }
 }
