@@ -359,7 +359,10 @@ mod tests {
     fn sarif_is_one_log_with_a_result_per_finding() {
         let mut f = finding("block", Some("blocking-index"));
         f.file = "db/add index.sql".into();
-        let text = render(Format::Sarif, &[f, finding("warn", Some("set-not-null")), finding("error", None)]);
+        let text = render(
+            Format::Sarif,
+            &[f, finding("warn", Some("set-not-null")), finding("error", None)],
+        );
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["version"], "2.1.0");
         let run = &v["runs"][0];
@@ -411,7 +414,10 @@ mod tests {
         assert_eq!(fp(0).len(), 32);
         assert_ne!(fp(0), fp(1), "the same statement at another place is another issue");
         let again: Vec<serde_json::Value> = serde_json::from_str(&render(Format::Gitlab, &[a])).unwrap();
-        assert_eq!(again[0]["fingerprint"], v[0]["fingerprint"], "a fingerprint does not change between runs");
+        assert_eq!(
+            again[0]["fingerprint"], v[0]["fingerprint"],
+            "a fingerprint does not change between runs"
+        );
         assert_eq!(render(Format::Gitlab, &[]), "[]\n");
     }
 }
