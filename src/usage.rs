@@ -297,7 +297,12 @@ pub fn not_tracking() -> &'static str {
 pub fn evidence(relid: u32, column: Option<&str>) -> crate::evidence::Usage {
     use crate::evidence::{Seen, Tracking, Usage};
     let tracking = match status() {
-        None => Tracking::Off(not_tracking().to_owned()),
+        // Not tracking (the common case without preloading): nothing to look up, no catalog
+        // query on the DDL path.
+        None => {
+            let off = Tracking::Off(not_tracking().to_owned());
+            return Usage::judge(&off, None, 0, crate::gucs::USAGE_WINDOW_S.get() as i64);
+        }
         Some(s) => Tracking::On {
             since: s.tracked_since,
             began: s.origin.describe().to_owned(),
