@@ -5,8 +5,12 @@
 #   preloaded  shared_preload_libraries = 'migrate_guard', installed, migrate_guard.track_usage = off
 #   tracking   the same with track_usage = on (the default)
 # 1. Throughput: alternating runs (plain, preloaded, tracking, then preloaded, tracking, plain, ...:
-#    the order turns each round; each run starts vacuumed and checkpointed), the median of each and
-#    the ratios to plain. Target: tracking/plain >= 0.98.
+#    the order turns each round; each run on a server just restarted, vacuumed and warmed up for a
+#    second), the median of each and
+#    the ratios to plain; and the median of each round's own ratio (the three sides of a round run
+#    back to back, so a slow drift of the machine's speed cancels in it). Target: tracking/plain
+#    >= 0.98. On a machine with two or more cores the servers run on the last core and pgbench on
+#    the first (taskset), so the scheduler does not move them across each other between runs.
 # 2. Instructions per transaction under valgrind --tool=callgrind (exact from run to run): each
 #    cluster restarted under callgrind, one pgbench session of N transactions, the instructions of
 #    its backend divided by N. Target: tracking/plain <= 1.02.
@@ -22,6 +26,11 @@ cg_txns=${3:-2000}
 command -v valgrind >/dev/null || die "valgrind is not installed (apt-get install valgrind)"
 PGBENCH=$PG_BIN/pgbench
 [ -x "$PGBENCH" ] || PGBENCH=/usr/lib/postgresql/15/bin/pgbench
+server_cpu=() client_cpu=() pinned="not pinned"
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+    last=$(($(nproc) - 1))
+    server_cpu=(taskset -c "$last") client_cpu=(taskset -c 0) pinned="servers on cpu $last, pgbench on cpu 0"
+fi
 sides="plain preloaded tracking"
 declare -A port=([plain]=52${PG_MAJOR}0 [preloaded]=52${PG_MAJOR}1 [tracking]=52${PG_MAJOR}2)
 base=$(as_postgres mktemp -d /tmp/mg-bench-usage.XXXXXX)
@@ -41,7 +50,7 @@ settings() { # side: the server settings of that side
     esac
 }
 start() { # side
-    as_postgres "$PG_BIN/pg_ctl" -D "$base/$1" -w -t 120 -l "$base/$1.log" -o "$(settings "$1" | tr '\n' ' ')" start >/dev/null \
+    as_postgres "${server_cpu[@]}" "$PG_BIN/pg_ctl" -D "$base/$1" -w -t 120 -l "$base/$1.log" -o "$(settings "$1" | tr '\n' ' ')" start >/dev/null \
         || { as_postgres tail -20 "$base/$1.log" >&2; die "could not start the $1 cluster"; }
 }
 p() { local s=$1; shift; psql -X -q -v ON_ERROR_STOP=1 -h "$base" -p "${port[$s]}" -U postgres "$@"; }
@@ -53,8 +62,8 @@ for s in $sides; do
     [ "$s" = plain ] || p "$s" -d bench -c "SET client_min_messages = warning" -c "CREATE EXTENSION migrate_guard"
     p "$s" -d bench -c "VACUUM ANALYZE" >/dev/null
 done
-declare -A tps
-[ "$runs" -gt 0 ] && echo "PostgreSQL $PG_MAJOR: pgbench -c 1, $runs alternating runs of ${seconds}s per side and script (scale 10)"
+declare -A tps round_ratio
+[ "$runs" -gt 0 ] && echo "PostgreSQL $PG_MAJOR: pgbench -c 1, $runs alternating runs of ${seconds}s per side and script (scale 10; $pinned)"
 for script in select-only tpcb-like; do
     [ "$runs" -gt 0 ] || break    # 0 runs: instructions and memory only
     flag=(-b "$script")
@@ -64,10 +73,21 @@ for script in select-only tpcb-like; do
         # (autovacuum is off), so without this the side that always runs last pays for it.
         order=$(tr ' ' '\n' <<<"$sides" | awk -v r="$r" '{ a[NR - 1] = $0 } END { for (i = 0; i < NR; i++) print a[(i + r) % NR] }')
         for s in $order; do
-            p "$s" -d bench -c "TRUNCATE pgbench_history" -c "VACUUM pgbench_accounts, pgbench_tellers, pgbench_branches" -c "CHECKPOINT" >/dev/null
-            t=$("$PGBENCH" -n -c 1 -T "$seconds" "${flag[@]}" -h "$base" -p "${port[$s]}" -U postgres bench 2>&1 | sed -n "s/^tps = \([0-9.]*\) .*/\1/p" | head -1)
+            p "$s" -d bench -c "TRUNCATE pgbench_history" -c "VACUUM pgbench_accounts, pgbench_tellers, pgbench_branches" >/dev/null
+            # A freshly started server for every run: a backend is a fork of its postmaster and
+            # inherits its address-space layout, which can make one server a few percent faster
+            # or slower than another for its whole life; restarting draws a new layout each run,
+            # so that luck spreads over every side instead of staying with one. One second of
+            # the same script warms the shared buffers first.
+            as_postgres "$PG_BIN/pg_ctl" -D "$base/$s" -m fast -w stop >/dev/null
+            start "$s"
+            "${client_cpu[@]}" "$PGBENCH" -n -c 1 -T 1 "${flag[@]}" -h "$base" -p "${port[$s]}" -U postgres bench >/dev/null 2>&1
+            t=$("${client_cpu[@]}" "$PGBENCH" -n -c 1 -T "$seconds" "${flag[@]}" -h "$base" -p "${port[$s]}" -U postgres bench 2>&1 | sed -n "s/^tps = \([0-9.]*\) .*/\1/p" | head -1)
             tps[$script.$s]+="$t "
+            eval "round_$s=$t"
         done
+        round_ratio[$script.tracking]+="$(awk -v p="$round_plain" -v t="$round_tracking" 'BEGIN { printf "%.4f", t / p }') "
+        round_ratio[$script.preloaded]+="$(awk -v p="$round_plain" -v t="$round_preloaded" 'BEGIN { printf "%.4f", t / p }') "
     done
     printf '  %-11s' "$script"
     for s in $sides; do
@@ -77,7 +97,11 @@ for script in select-only tpcb-like; do
     done
     awk -v p="$med_plain" -v l="$med_preloaded" -v t="$med_tracking" \
         'BEGIN { printf "\n              ratio tracking/plain %.3f (target >= 0.98), preloaded/plain %.3f, tracking/preloaded %.3f\n", t / p, l / p, t / l }'
+    rt=$(tr ' ' '\n' <<<"${round_ratio[$script.tracking]}" | grep . | median)
+    rl=$(tr ' ' '\n' <<<"${round_ratio[$script.preloaded]}" | grep . | median)
+    printf '              median of the rounds'"'"' own ratios: tracking/plain %.3f (target >= 0.98), preloaded/plain %.3f\n' "$rt" "$rl"
     echo "              runs (tps): plain ${tps[$script.plain]}/ preloaded ${tps[$script.preloaded]}/ tracking ${tps[$script.tracking]}"
+    echo "              rounds' tracking/plain: ${round_ratio[$script.tracking]}"
 done
 
 # Instructions: every side restarted under callgrind; the pgbench session's backend is the
