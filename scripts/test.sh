@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite on every tested PostgreSQL version (make test), or on one (make test PG=18).
-# Each version gets the same layers (scripts/test_version.sh): unit tests, `cargo pgrx test`,
+# Each version gets the same layers (scripts/test_version.sh): the extension's unit tests, `cargo pgrx test`,
 # golden files, isolation specs, integration tests with real clients and tools, upgrades, and
 # PostgreSQL's own regression suite run guarded. The system's version (15, from Debian's binary
 # packages) comes first: it is the cheapest to set up and tells the most the soonest; the others
@@ -10,7 +10,10 @@ cd "$REPO_ROOT"
 
 versions=${PG:-$TESTED_MAJORS}
 t0=$(date +%s)
-# The command-line client's own tests need no server (its tests against servers run per version).
+# The judging core (rules, locks, policy, the script overlay) and the command-line client need
+# no server: plain cargo test, once (the client's tests against servers run per version).
+log "judging core (migrate_guard_core): unit tests"
+cargo test -q -p migrate_guard_core
 log "migrate-guard CLI: unit tests"
 cargo test -q -p migrate-guard
 for v in $versions; do

@@ -145,7 +145,7 @@ impl Facts for CatalogFacts {
     }
 
     fn server(&self) -> crate::server::Server {
-        crate::server::Server::running()
+        crate::server::running()
     }
 
     fn tablespace_oid(&self, name: &str) -> Option<u32> {

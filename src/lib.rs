@@ -6,29 +6,24 @@
 
 use pgrx::prelude::*;
 
+pub use migrate_guard_core::{evidence, facts, locks, model, policy, rules, sqltext};
+
 pub mod backfill;
 pub mod catalog;
 pub mod check;
 pub mod ddl;
 pub mod dml;
-pub mod evidence;
 pub mod expansion;
-pub mod facts;
 pub mod guard;
 pub mod gucs;
 pub mod history;
 pub mod ids;
-pub mod locks;
 pub mod migrations;
-pub mod model;
-pub mod policy;
 pub mod privilege;
 pub mod report;
 pub mod restore;
 pub mod retired;
-pub mod rules;
 pub mod server;
-pub mod sqltext;
 pub mod usage;
 pub mod utility;
 

@@ -2,6 +2,7 @@
 //! a SARIF 2.1.0 log for code scanning, and a GitLab Code Quality report.
 
 use crate::Format;
+use migrate_guard_core::rules::RuleId;
 use std::io::{self, Write};
 
 /// One row of `migrate_guard.check()`, with its file.
@@ -146,7 +147,10 @@ fn sarif(findings: &[Finding]) -> serde_json::Value {
             let text = if findings.iter().any(|f| f.what() == *id && f.rule.is_none()) {
                 format!("PostgreSQL refused the statement (SQLSTATE {id})")
             } else {
-                format!("migrate_guard rule {id}")
+                match RuleId::parse(id) {
+                    Some(rule) => rule.summary().to_owned(),
+                    None => format!("migrate_guard rule {id}"),
+                }
             };
             serde_json::json!({ "id": id, "shortDescription": { "text": text } })
         })
@@ -374,6 +378,22 @@ mod tests {
             .map(|r| r["id"].as_str().unwrap())
             .collect();
         assert_eq!(ids, ["42601", "blocking-index", "set-not-null"]);
+        // A rule's description is the core's summary of it; PostgreSQL's errors name their SQLSTATE.
+        let descriptions: Vec<&str> = run["tool"]["driver"]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["shortDescription"]["text"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            descriptions,
+            [
+                "PostgreSQL refused the statement (SQLSTATE 42601)",
+                RuleId::BlockingIndex.summary(),
+                RuleId::SetNotNull.summary()
+            ]
+        );
+        assert!(descriptions[1].starts_with("CREATE INDEX without CONCURRENTLY"));
         let results = run["results"].as_array().unwrap();
         assert_eq!(results.len(), 3);
         let levels: Vec<&str> = results.iter().map(|r| r["level"].as_str().unwrap()).collect();

@@ -6,7 +6,7 @@ keys (abstract, license, maintainer, meta-spec, name, provides, version), the ty
 every key it defines (terms, semantic versions, version ranges, license names, prereq phases and
 relationships, release status, tags, resources), custom keys only as x_/X_. Against the
 repository: every provided file exists, and the version is the one Cargo.toml, cli/Cargo.toml,
-the control file and the lowest supported PostgreSQL (Cargo.toml's pgNN features) say.
+core/Cargo.toml, the control file and the lowest supported PostgreSQL (Cargo.toml's pgNN features) say.
 """
 
 import json
@@ -146,6 +146,8 @@ def cross_check(meta, root, c):
     c.check(f"version {version} is Cargo.toml's ({cargo})", version == cargo)
     cli = toml_version(os.path.join(root, "cli", "Cargo.toml"))
     c.check(f"version {version} is cli/Cargo.toml's ({cli})", version == cli)
+    core = toml_version(os.path.join(root, "core", "Cargo.toml"))
+    c.check(f"version {version} is core/Cargo.toml's ({core})", version == core)
     name = meta.get("name")
     control = os.path.join(root, f"{name}.control")
     if c.check(f"{name}.control exists (the extension's name is the distribution's)", os.path.isfile(control)):

@@ -93,7 +93,7 @@ pub struct Prepared {
 /// The parameters of a page walk's UPDATE for pages `[lo, hi)` (see [`plan::Backfill::update_sql`]).
 fn page_args(lo: i64, hi: i64, xids: &[pg_sys::TransactionId]) -> Vec<DatumWithOid<'static>> {
     let mut args: Vec<DatumWithOid<'static>> = vec![page_tid(lo).into(), page_tid(hi).into(), xids.to_vec().into()];
-    if !crate::server::Server::running().tid_range_scan() {
+    if !crate::server::running().tid_range_scan() {
         args.push(page_tids(lo, hi).into());
     }
     args
@@ -124,7 +124,7 @@ pub fn explain(p: &Prepared, first_hi: &[Option<String>]) -> Vec<String> {
         .flatten()
         .collect::<Vec<_>>();
     // PostgreSQL 13 lists every TID of the batch's pages in the plan: say which.
-    if !crate::server::Server::running().tid_range_scan() {
+    if !crate::server::running().tid_range_scan() {
         for l in &mut lines {
             if let Some(at) = l.find("ANY ('{") {
                 if let Some(end) = l[at..].find("}'::tid[])") {
@@ -242,7 +242,7 @@ pub fn prepare(
         walk: &walk,
         set_clause,
         where_clause,
-        tid_range_scan: crate::server::Server::running().tid_range_scan(),
+        tid_range_scan: crate::server::running().tid_range_scan(),
     };
     let (strategy, key_columns) = match &walk {
         Walk::Key(keys) => ("primary key", keys.iter().map(|k| k.name.clone()).collect()),

@@ -270,7 +270,7 @@ impl Facts for ScriptFacts<'_> {
     }
 
     fn server(&self) -> crate::server::Server {
-        crate::server::Server::running()
+        crate::server::running()
     }
 
     fn tablespace_oid(&self, name: &str) -> Option<u32> {

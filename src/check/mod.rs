@@ -9,11 +9,8 @@
 //! hot standby.
 
 pub mod facts;
-pub mod naming;
-pub mod overlay;
 pub mod plpgsql;
-pub mod script;
-pub mod step;
+pub use migrate_guard_core::check::{naming, overlay, script, step};
 
 use crate::catalog::{CaughtError, attempt};
 use crate::ddl::script::Parsed;

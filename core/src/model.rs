@@ -1,6 +1,6 @@
 //! The plain Rust model of a DDL statement.
 //!
-//! `crate::ddl` builds it from a PostgreSQL parse tree (event trigger or raw parser); rules read
+//! The extension's `ddl` module builds it from a PostgreSQL parse tree (event trigger or raw parser); rules read
 //! only this model plus [`crate::facts::Facts`], so they never touch `pg_sys` and can be unit
 //! tested without a server.
 

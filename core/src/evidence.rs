@@ -1,5 +1,5 @@
 //! Usage evidence for the verdicts on drops and renames (pure: the counts come from
-//! `crate::usage` through [`crate::facts::Facts::usage`]).
+//! the extension's `usage` module through [`crate::facts::Facts::usage`]).
 //!
 //! A relation or column is *unused* only when tracking has run for at least the usage window
 //! (`migrate_guard.usage_window`) and no query read or wrote it within that window. Anything

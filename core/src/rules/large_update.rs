@@ -1,7 +1,7 @@
 //! `large-update`: an UPDATE or DELETE whose plan estimates more than `migrate_guard.max_rows`
 //! rows, run inside a registered migration or in a transaction that has run DDL.
 //!
-//! Not a DDL rule: the executor hook ([`crate::dml`]) and `check()` call [`check`] with what
+//! Not a DDL rule: the executor hook (the extension's `dml` module) and `check()` call [`check`] with what
 //! they know of the statement. Every row the statement changes stays locked until the
 //! transaction commits, so writers of those rows wait for the whole statement, replicas replay
 //! it as one long transaction, and a failure near the end throws all of it away.

@@ -1,6 +1,6 @@
 //! Facts about the relations a statement touches, as the rules need them.
 //!
-//! The real implementation (`crate::catalog`) reads the catalog without taking any lock on the
+//! The real implementation (the extension's `catalog` module) reads the catalog without taking any lock on the
 //! target, so a blocked statement fails at once instead of queueing. Unit tests use
 //! [`FakeFacts`].
 

@@ -1,5 +1,5 @@
 //! What one statement of a script does, as `check()` models it: a plain Rust value built by
-//! `crate::ddl::script` from the raw parse tree, read by the overlay and the driver.
+//! the extension's `ddl::script` from the raw parse tree, read by the overlay and the driver.
 
 use crate::facts::RelKind;
 use crate::model::{RelRef, Statement};

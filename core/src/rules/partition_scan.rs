@@ -2,7 +2,7 @@
 //! table under ACCESS EXCLUSIVE.
 //!
 //! * `ATTACH PARTITION` reads the table being attached, unless its valid constraints prove every
-//!   row fits the bound (PostgreSQL's own proof, see `crate::ddl::partition`).
+//!   row fits the bound (PostgreSQL's own proof, see the extension's `ddl::partition`).
 //! * `ATTACH PARTITION` and `CREATE TABLE … PARTITION OF` read the parent's default partition
 //!   for rows the new bound takes from it, unless its valid constraints prove there are none.
 //!   `PARTITION OF` holds ACCESS EXCLUSIVE on the parent meanwhile, so every query on the

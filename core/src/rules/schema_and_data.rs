@@ -6,7 +6,7 @@
 //! for its whole duration; a data change before it makes the lock wait come at the end of a
 //! long transaction whose work is thrown away if the DDL fails or times out.
 //!
-//! Not a DDL rule for the first order: the executor hook ([`crate::dml`]) and `check()` call
+//! Not a DDL rule for the first order: the executor hook (the extension's `dml` module) and `check()` call
 //! [`during`] and [`before_ddl`] with what they know.
 
 use super::large_update::{DataChange, batches, estimate_words};
