@@ -5,7 +5,7 @@
 //! statement the guard blocks therefore fails at once, even while another session holds a
 //! conflicting lock on the table.
 
-use crate::facts::{Column, Facts, Rel, RelKind, Session, Storage};
+use crate::facts::{Column, Facts, Rel, RelKind, Session, Storage, Stored};
 use crate::model::RelRef;
 use core::ffi::CStr;
 use pgrx::pg_sys;
@@ -61,9 +61,9 @@ impl Facts for CatalogFacts {
         self.resolve(r).and_then(|oid| self.rel_by_oid(oid))
     }
 
-    fn with_storage(&self, mut rel: Rel) -> Rel {
-        if rel.storage.is_some() {
-            return rel;
+    fn with_storage(&self, rel: Rel) -> Stored {
+        if let Some(st) = rel.storage.clone() {
+            return Stored::new(rel, st);
         }
         let oid = pg_sys::Oid::from(rel.oid);
         let cached = self
@@ -98,8 +98,7 @@ impl Facts for CatalogFacts {
         if let Some((_, Some(r))) = self.cache.borrow_mut().iter_mut().find(|(k, _)| *k == oid) {
             r.storage = Some(storage.clone());
         }
-        rel.storage = Some(storage);
-        rel
+        Stored::new(rel, storage)
     }
 
     fn index_table(&self, index: &RelRef) -> Option<Rel> {
@@ -165,7 +164,7 @@ impl Facts for CatalogFacts {
         }
     }
 
-    fn domain_columns(&self, domain: &[String]) -> Vec<(Rel, String)> {
+    fn domain_columns(&self, domain: &[String]) -> Vec<(Stored, String)> {
         // The name resolves as the statement's does, with the session's search_path (the query
         // names only pg_catalog's function); the columns are read with the extension's own path.
         let Some(oid) = type_oid(domain) else {
@@ -238,7 +237,7 @@ impl Facts for CatalogFacts {
         .collect()
     }
 
-    fn inheritance_children(&self, rel: &Rel) -> Vec<Rel> {
+    fn inheritance_children(&self, rel: &Rel) -> Vec<Stored> {
         if rel.kind != crate::facts::RelKind::Table {
             return vec![];
         }

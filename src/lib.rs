@@ -101,17 +101,17 @@ mod tests {
         let facts = CatalogFacts::new(false);
         let t = facts.with_storage(rel(&facts, "t_new"));
         assert!(t.new_in_xact && !t.temp && !t.existing());
-        assert!(t.has_data() && t.storage.as_ref().unwrap().size_bytes >= 8192);
+        assert!(t.has_data() && t.storage().size_bytes >= 8192);
         assert_eq!(t.kind, RelKind::Table);
         let tmp = rel(&facts, "t_tmp");
         assert!(tmp.temp && !tmp.existing());
         // An empty table holds no data, unless assume_populated says to treat it as if it did.
         Spi::run("CREATE TABLE t_empty (id int)").unwrap();
         let empty = facts.with_storage(rel(&facts, "t_empty"));
-        assert!(!empty.has_data() && empty.storage.as_ref().unwrap().size_bytes == 0);
+        assert!(!empty.has_data() && empty.storage().size_bytes == 0);
         let assumed = CatalogFacts::new(true);
         let empty = assumed.with_storage(rel(&assumed, "t_empty"));
-        assert!(empty.has_data() && empty.storage.as_ref().unwrap().data_assumed);
+        assert!(empty.has_data() && empty.storage().data_assumed);
         assert!(facts.relation(&RelRef::new(None, "no_such_table")).is_none());
         // A catalog table is existing.
         let pg_class = facts.with_storage(facts.relation(&RelRef::new(Some("pg_catalog"), "pg_class")).unwrap());

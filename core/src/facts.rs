@@ -64,8 +64,9 @@ pub struct Rel {
     pub temp: bool,
     /// A materialized view that has been refreshed WITH DATA (always true for other kinds).
     pub populated: bool,
-    /// What the relation holds: read on demand by [`Facts::with_storage`], since it takes the
-    /// storage manager (a file open and seek) and most statements never ask.
+    /// What was read of the relation's storage so far, kept by the implementations of [`Facts`]
+    /// (reading it takes the storage manager: a file open and seek, and most statements never
+    /// ask). Rules read storage only through [`Stored`], from [`Facts::with_storage`].
     pub storage: Option<Storage>,
     /// Where and how its data is stored, when known (`None` for relations `check()`'s script
     /// created): lets a rule see that `SET TABLESPACE`, `SET LOGGED` … would change nothing.
@@ -99,17 +100,6 @@ pub struct Storage {
 }
 
 impl Rel {
-    fn storage(&self) -> &Storage {
-        self.storage
-            .as_ref()
-            .expect("migrate_guard: relation storage read without Facts::with_storage")
-    }
-
-    /// Whether the relation holds data (needs [`Facts::with_storage`]).
-    pub fn has_data(&self) -> bool {
-        self.storage().has_data
-    }
-
     /// Another relation name in this relation's schema, quoted: `public.users`.
     pub fn sibling(&self, name: &str) -> String {
         format!(
@@ -124,6 +114,47 @@ impl Rel {
     pub fn existing(&self) -> bool {
         !self.new_in_xact && !self.temp
     }
+}
+
+/// A relation with its storage read ([`Facts::with_storage`]): the only way a rule learns
+/// whether a relation holds data, so a rule cannot ask a relation whose storage nobody read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
+    rel: Rel,
+    storage: Storage,
+}
+
+impl std::ops::Deref for Stored {
+    type Target = Rel;
+    fn deref(&self) -> &Rel {
+        &self.rel
+    }
+}
+
+impl Stored {
+    /// `rel` with what was read of its storage (also kept in `rel.storage`, the implementations'
+    /// cache).
+    pub fn new(mut rel: Rel, storage: Storage) -> Stored {
+        rel.storage = Some(storage.clone());
+        Stored { rel, storage }
+    }
+
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    pub fn rel(&self) -> &Rel {
+        &self.rel
+    }
+
+    pub fn into_rel(self) -> Rel {
+        self.rel
+    }
+
+    /// Whether the relation holds data.
+    pub fn has_data(&self) -> bool {
+        self.storage.has_data
+    }
 
     /// `table public.accounts (1000 rows, 72 kB)` — the object and what was measured.
     pub fn described(&self) -> String {
@@ -131,7 +162,7 @@ impl Rel {
     }
 
     pub fn measured(&self) -> String {
-        let st = self.storage();
+        let st = &self.storage;
         let size = crate::sqltext::pretty_size(st.size_bytes);
         let mut s = match st.est_rows {
             Some(1) => format!("about 1 row, {size}"),
@@ -162,8 +193,8 @@ pub struct Column {
 /// See [`Facts::reached`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Reached {
-    pub relations: Vec<Rel>,
-    pub columns: Vec<(Rel, String)>,
+    pub relations: Vec<Stored>,
+    pub columns: Vec<(Stored, String)>,
 }
 
 /// See [`Facts::type_change_rechecks`].
@@ -199,8 +230,8 @@ pub struct Session {
 /// itself will then report the missing object).
 pub trait Facts {
     fn relation(&self, r: &RelRef) -> Option<Rel>;
-    /// `rel` with its storage facts filled in.
-    fn with_storage(&self, rel: Rel) -> Rel;
+    /// `rel` with its storage read.
+    fn with_storage(&self, rel: Rel) -> Stored;
     /// The table (or materialized view) an index belongs to.
     fn index_table(&self, index: &RelRef) -> Option<Rel>;
     fn column(&self, rel: &Rel, column: &str) -> Option<Column>;
@@ -225,7 +256,7 @@ pub trait Facts {
     /// The existing relations other sessions use that hold data in a column of domain `domain`
     /// (as the statement names it, resolved with the session's search_path) or of a domain over
     /// it, each with one such column, with their storage read.
-    fn domain_columns(&self, domain: &[String]) -> Vec<(Rel, String)>;
+    fn domain_columns(&self, domain: &[String]) -> Vec<(Stored, String)>;
     /// The strongest lock above SHARE UPDATE EXCLUSIVE that this transaction already holds on
     /// `rel` (taken by an earlier statement, and held until the transaction ends).
     fn held_lock(&self, rel: &Rel) -> Option<crate::model::LockMode>;
@@ -243,7 +274,7 @@ pub trait Facts {
     fn without_replica_identity(&self, rel: Option<&Rel>) -> Vec<(Rel, &'static str)>;
     /// The existing inheritance children (and their children) of the plain table `rel`, storage
     /// read: an ALTER TABLE that recurses rewrites them too.
-    fn inheritance_children(&self, rel: &Rel) -> Vec<Rel>;
+    fn inheritance_children(&self, rel: &Rel) -> Vec<Stored>;
     /// The columns of `rel`'s replica identity (its primary key, or its REPLICA IDENTITY USING
     /// INDEX index); `None` for FULL (every column) or no identity at all.
     fn replica_identity_columns(&self, rel: &Rel) -> Option<Vec<String>>;
@@ -362,6 +393,12 @@ impl FakeFacts {
 /// Test helpers for relations.
 #[cfg(test)]
 impl Rel {
+    /// This test relation with the storage the testing helpers gave it.
+    pub fn stored(self) -> Stored {
+        let st = self.storage.clone().expect("a test relation without storage");
+        Stored::new(self, st)
+    }
+
     pub fn set_empty(&mut self) {
         self.storage = Some(Storage {
             size_bytes: 0,
@@ -375,20 +412,22 @@ impl Rel {
 
 #[cfg(test)]
 impl Facts for FakeFacts {
-    /// Without storage, like the catalog: a rule that reads it without `with_storage` panics.
+    /// Without storage, like the catalog: a rule must ask `with_storage` for it.
     fn relation(&self, r: &RelRef) -> Option<Rel> {
         self.rels.iter().find(|(k, _)| k.name == r.name).map(|(_, v)| Rel {
             storage: None,
             ..v.clone()
         })
     }
-    fn with_storage(&self, rel: Rel) -> Rel {
+    fn with_storage(&self, rel: Rel) -> Stored {
         let stored = self
             .rels
             .iter()
             .find(|(_, v)| v.oid == rel.oid && v.name == rel.name)
-            .and_then(|(_, v)| v.storage.clone());
-        Rel { storage: stored, ..rel }
+            .and_then(|(_, v)| v.storage.clone())
+            .or_else(|| rel.storage.clone())
+            .expect("a test relation without storage (the testing helpers give every one)");
+        Stored::new(rel, stored)
     }
     fn usage(&self, _rel: &Rel, _column: Option<&str>) -> crate::evidence::Usage {
         self.usage
@@ -431,11 +470,12 @@ impl Facts for FakeFacts {
         vec![]
     }
 
-    fn inheritance_children(&self, rel: &Rel) -> Vec<Rel> {
+    fn inheritance_children(&self, rel: &Rel) -> Vec<Stored> {
         self.children
             .iter()
             .filter(|(p, _)| *p == rel.name)
-            .filter_map(|(_, c)| self.rels.iter().find(|(_, r)| r.name == *c).map(|(_, r)| r.clone()))
+            .filter_map(|(_, c)| self.rels.iter().find(|(_, r)| r.name == *c))
+            .map(|(_, r)| self.with_storage(r.clone()))
             .collect()
     }
 
@@ -496,7 +536,7 @@ impl Facts for FakeFacts {
             name.ends_with("_valid").then_some((K::Check, true))
         }
     }
-    fn domain_columns(&self, domain: &[String]) -> Vec<(Rel, String)> {
+    fn domain_columns(&self, domain: &[String]) -> Vec<(Stored, String)> {
         let Some(d) = domain.last() else { return vec![] };
         self.domain_users
             .iter()

@@ -1,7 +1,7 @@
 //! Which table locks a statement requests, from the model alone (PostgreSQL's lock levels per
 //! command, `AlterTableGetLockLevel` for ALTER TABLE subcommands).
 
-use crate::facts::{Facts, Rel};
+use crate::facts::{Facts, Rel, Stored};
 use crate::model::*;
 use crate::server::Server;
 
@@ -273,8 +273,8 @@ pub fn strong_table_locks(stmt: &Statement, facts: &dyn Facts) -> Vec<(LockMode,
 }
 
 /// The strongest of `locks` on a relation that holds data (the first among equals).
-pub fn strongest_populated(locks: &[(LockMode, Rel)], facts: &dyn Facts) -> Option<(LockMode, Rel)> {
-    let mut best: Option<(LockMode, Rel)> = None;
+pub fn strongest_populated(locks: &[(LockMode, Rel)], facts: &dyn Facts) -> Option<(LockMode, Stored)> {
+    let mut best: Option<(LockMode, Stored)> = None;
     for (mode, rel) in locks {
         if best.as_ref().is_some_and(|(m, _)| m >= mode) {
             continue;

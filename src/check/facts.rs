@@ -3,7 +3,7 @@
 
 use super::overlay::{Catalog, Overlay, SearchPath, is_script_oid};
 use crate::catalog::CatalogFacts;
-use crate::facts::{Column, Facts, Rel, RelKind, Session, Storage};
+use crate::facts::{Column, Facts, Rel, RelKind, Session, Storage, Stored};
 use crate::model::RelRef;
 use pgrx::pg_sys;
 use std::ffi::CString;
@@ -157,50 +157,49 @@ impl Facts for ScriptFacts<'_> {
         self.rel_by_oid(oid)
     }
 
-    fn with_storage(&self, rel: Rel) -> Rel {
+    fn with_storage(&self, rel: Rel) -> Stored {
         let filled = self.overlay.is_filled(rel.oid);
         if self.overlay.is_emptied(rel.oid) {
-            return Rel {
-                storage: Some(Storage {
-                    size_bytes: 0,
-                    est_rows: Some(0),
-                    has_data: false,
-                    data_assumed: false,
-                    filled_by_script: false,
-                }),
-                ..rel
+            let st = Storage {
+                size_bytes: 0,
+                est_rows: Some(0),
+                has_data: false,
+                data_assumed: false,
+                filled_by_script: false,
             };
+            return Stored::new(rel, st);
         }
         // Storage already read (the catalog's cache keeps it) still needs the script's rows.
-        if rel.storage.is_some() && !filled {
-            return rel;
+        if let Some(st) = rel.storage.clone().filter(|_| !filled) {
+            return Stored::new(rel, st);
         }
         if is_script_oid(rel.oid) {
             let assumed = !filled
                 && self.assume_populated
                 && matches!(rel.kind, RelKind::Table | RelKind::PartitionedTable | RelKind::MatView);
-            return Rel {
-                storage: Some(Storage {
-                    size_bytes: 0,
-                    est_rows: None,
-                    has_data: filled || assumed,
-                    data_assumed: assumed,
-                    filled_by_script: filled,
-                }),
-                ..rel
+            let st = Storage {
+                size_bytes: 0,
+                est_rows: None,
+                has_data: filled || assumed,
+                data_assumed: assumed,
+                filled_by_script: filled,
             };
+            return Stored::new(rel, st);
         }
-        let mut rel = if rel.storage.is_some() {
-            rel
-        } else {
-            self.catalog.with_storage(rel)
+        let (rel, mut st) = match rel.storage.clone() {
+            Some(st) => (rel, st),
+            None => {
+                let stored = self.catalog.with_storage(rel);
+                let st = stored.storage().clone();
+                (stored.into_rel(), st)
+            }
         };
-        if filled && let Some(st) = rel.storage.as_mut().filter(|st| !st.has_data || st.data_assumed) {
+        if filled && (!st.has_data || st.data_assumed) {
             st.has_data = true;
             st.data_assumed = false;
             st.filled_by_script = true;
         }
-        rel
+        Stored::new(rel, st)
     }
 
     fn index_table(&self, index: &RelRef) -> Option<Rel> {
@@ -359,15 +358,20 @@ impl Facts for ScriptFacts<'_> {
     }
 
     /// The catalog's children of a catalog table, and the children the script made.
-    fn inheritance_children(&self, rel: &Rel) -> Vec<Rel> {
-        let mut out: Vec<Rel> = if is_script_oid(rel.oid) {
+    fn inheritance_children(&self, rel: &Rel) -> Vec<Stored> {
+        let mut out: Vec<Stored> = if is_script_oid(rel.oid) {
             vec![]
         } else {
             self.catalog
                 .inheritance_children(rel)
                 .into_iter()
                 .filter(|r| !self.overlay.catalog_gone(r.oid, &LiveCatalog))
-                .map(|r| self.with_storage(Rel { storage: None, ..r }))
+                .map(|r| {
+                    // Read again, through the script: it may have filled or emptied the child.
+                    let mut r = r.into_rel();
+                    r.storage = None;
+                    self.with_storage(r)
+                })
                 .collect()
         };
         for oid in self.overlay.children_of(rel.oid) {
@@ -392,7 +396,7 @@ impl Facts for ScriptFacts<'_> {
     }
 
     /// The catalog's tables (a table the script created and filled is not seen).
-    fn domain_columns(&self, domain: &[String]) -> Vec<(Rel, String)> {
+    fn domain_columns(&self, domain: &[String]) -> Vec<(Stored, String)> {
         self.catalog
             .domain_columns(domain)
             .into_iter()

@@ -1155,11 +1155,7 @@ fn estimate(op: &str, rel: &crate::facts::Rel, text: &str, facts: &ScriptFacts) 
         return None;
     }
     use crate::rules::large_update::{Selecting, selecting_query};
-    let table_rows = || {
-        crate::facts::Facts::with_storage(facts, rel.clone())
-            .storage
-            .and_then(|s| s.est_rows)
-    };
+    let table_rows = || crate::facts::Facts::with_storage(facts, rel.clone()).storage().est_rows;
     let (select, joined) = match selecting_query(text) {
         Selecting::Query { sql, joined } => (sql, joined),
         Selecting::CurrentRow => return Some((1, None)),

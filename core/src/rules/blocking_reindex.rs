@@ -4,7 +4,7 @@
 //! it to the guard.
 
 use super::{Finding, RuleId, populated_target};
-use crate::facts::{Facts, Rel};
+use crate::facts::{Facts, Rel, Stored};
 use crate::model::{Command, ReindexTarget, Statement};
 use crate::sqltext::insert_after_words;
 
@@ -22,7 +22,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
                 .index_table(i)
                 .filter(Rel::existing)
                 .map(|t| facts.with_storage(t))
-                .filter(Rel::has_data)
+                .filter(Stored::has_data)
             else {
                 return;
             };

@@ -3,7 +3,7 @@
 //! PostgreSQL decides it (`ATColumnChangeRequiresRewrite`), from the catalog.
 
 use super::{Finding, RuleId, backfill_call, existing_target};
-use crate::facts::{Facts, RelKind};
+use crate::facts::{Facts, RelKind, Stored};
 use crate::model::{AlterCmd, Command, Statement, Using};
 use crate::sqltext::{quote_ident, quote_literal};
 
@@ -111,7 +111,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
 /// A type change PostgreSQL makes in place that still reads every row under ACCESS EXCLUSIVE: an
 /// index it cannot reuse is built again, a CHECK constraint is validated again.
 fn in_place_finding(
-    rel: &crate::facts::Rel,
+    rel: &Stored,
     column: &str,
     new_type: &crate::model::TypeRef,
     again: &crate::facts::Rechecks,

@@ -7,7 +7,7 @@
 //! 2. declare it once in the `rules!` table below: variant, kebab-case id, check, summary;
 //! 3. add golden tests under `pg_test/sql/` and a README table row.
 
-use crate::facts::{Facts, Rel};
+use crate::facts::{Facts, Rel, Stored};
 use crate::model::{AlterTable, Constraint, ConstraintKind, RelRef, Statement};
 use crate::sqltext::quote_ident;
 
@@ -218,10 +218,10 @@ fn existing_target(table: &RelRef, facts: &dyn Facts) -> Option<Rel> {
 
 /// The relation a statement acts on, when other sessions use it and it holds data: the condition
 /// of every rule about a lock held during a scan, a rewrite or an index build.
-fn populated_target(table: &RelRef, facts: &dyn Facts) -> Option<Rel> {
+fn populated_target(table: &RelRef, facts: &dyn Facts) -> Option<Stored> {
     existing_target(table, facts)
         .map(|r| facts.with_storage(r))
-        .filter(Rel::has_data)
+        .filter(Stored::has_data)
 }
 
 /// The statement's own text, when it is a single-subcommand ALTER TABLE (so appending to it

@@ -13,7 +13,7 @@
 //! or create skips the scan.
 
 use super::{Finding, RuleId, existing_target};
-use crate::facts::{Facts, Rel};
+use crate::facts::{Facts, Rel, Stored};
 use crate::model::{AlterCmd, BoundScans, Command, Statement};
 use crate::sqltext::quote_ident;
 
@@ -57,10 +57,10 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
     }
 }
 
-fn populated(facts: &dyn Facts, r: &crate::model::RelRef) -> Option<Rel> {
+fn populated(facts: &dyn Facts, r: &crate::model::RelRef) -> Option<Stored> {
     existing_target(r, facts)
         .map(|rel| facts.with_storage(rel))
-        .filter(Rel::has_data)
+        .filter(Stored::has_data)
 }
 
 fn constraint_name(rel: &Rel, suffix: &str) -> String {
@@ -72,7 +72,7 @@ fn constraint_name(rel: &Rel, suffix: &str) -> String {
     quote_ident(&name)
 }
 
-fn attached_scan(rel: &Rel, parent: &Rel, scans: &BoundScans) -> Finding {
+fn attached_scan(rel: &Stored, parent: &Rel, scans: &BoundScans) -> Finding {
     let t = &rel.display;
     let name = constraint_name(rel, "partition_bound");
     let check = scans

@@ -5,7 +5,7 @@
 //! TABLESPACE … SET TABLESPACE` copies every populated relation it moves (`table-rewrite`).
 
 use super::{Finding, RuleId, listed};
-use crate::facts::{Facts, Rel, RelKind};
+use crate::facts::{Facts, RelKind, Stored};
 use crate::model::{Command, Reach, Statement};
 use crate::sqltext::quote_ident;
 
@@ -41,7 +41,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
         return;
     }
     if let Reach::Tablespace { to, .. } = reach {
-        let moved: Vec<&Rel> = reached
+        let moved: Vec<&Stored> = reached
             .relations
             .iter()
             .filter(|r| r.has_data())
@@ -70,7 +70,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
         });
         return;
     }
-    let tables: Vec<&Rel> = reached
+    let tables: Vec<&Stored> = reached
         .relations
         .iter()
         .filter(|r| matches!(r.kind, RelKind::Table | RelKind::PartitionedTable | RelKind::MatView))
@@ -147,8 +147,8 @@ mod tests {
     fn judges_what_is_dropped_with_it() {
         let f = FakeFacts {
             reached: Reached {
-                relations: vec![FakeFacts::table("a"), FakeFacts::table("b")],
-                columns: vec![(FakeFacts::table("c"), "status".into())],
+                relations: vec![FakeFacts::table("a").stored(), FakeFacts::table("b").stored()],
+                columns: vec![(FakeFacts::table("c").stored(), "status".into())],
             },
             ..FakeFacts::default()
         };
@@ -180,7 +180,7 @@ mod tests {
         empty.set_empty();
         let f = FakeFacts {
             reached: Reached {
-                relations: vec![FakeFacts::table("a"), empty],
+                relations: vec![FakeFacts::table("a").stored(), empty.stored()],
                 columns: vec![],
             },
             ..FakeFacts::default()

@@ -2,7 +2,7 @@
 //! running client that still uses the old name fails from the moment the rename commits.
 
 use super::{Finding, RuleId, existing_target};
-use crate::facts::{Facts, Rel, RelKind};
+use crate::facts::{Facts, RelKind, Stored};
 use crate::model::{Command, ObjectKind, Statement};
 use crate::sqltext::{quote_ident, quote_literal};
 
@@ -73,7 +73,7 @@ pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
 
 /// `ALTER TABLE … SET SCHEMA`: the relation keeps its name in another schema, so every client
 /// that names it (qualified, or through a search_path without the new schema) fails.
-fn moved(rel: &Rel, schema: &str) -> Finding {
+fn moved(rel: &Stored, schema: &str) -> Finding {
     let old = &rel.display;
     let new = format!("{}.{}", quote_ident(schema), quote_ident(&rel.name));
     let noun = rel.kind.noun();

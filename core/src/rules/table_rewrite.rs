@@ -4,7 +4,7 @@
 //! `table_rewrite` event trigger asks [`backstop`] about any rewrite the start-time rules missed.
 
 use super::{Finding, RuleId, populated_target};
-use crate::facts::{Facts, Rel};
+use crate::facts::{Facts, Stored};
 use crate::model::{AlterCmd, Command, Statement};
 
 pub fn check(stmt: &Statement, facts: &dyn Facts, out: &mut Vec<Finding>) {
@@ -58,11 +58,11 @@ pub fn rewrite_reasons(bits: u32) -> String {
 
 /// The `table_rewrite` backstop: a rewrite of an existing table with data that no start-time
 /// rule blocked or allowed.
-pub fn backstop(rel: &Rel, reason_bits: u32, tag: &str) -> Option<Finding> {
+pub fn backstop(rel: &Stored, reason_bits: u32, tag: &str) -> Option<Finding> {
     (rel.existing() && rel.has_data()).then(|| finding(rel, tag, Some(reason_bits)))
 }
 
-fn finding(rel: &Rel, what: &str, reason_bits: Option<u32>) -> Finding {
+fn finding(rel: &Stored, what: &str, reason_bits: Option<u32>) -> Finding {
     let t = &rel.display;
     let copies = if what == "SET TABLESPACE" {
         "copies every page of"
@@ -115,14 +115,14 @@ mod tests {
     #[test]
     fn backstop_names_the_reason_and_spares_new_or_empty_tables() {
         let t = FakeFacts::table("t");
-        let f = backstop(&t, 0x4, "ALTER TABLE").unwrap();
+        let f = backstop(&t.clone().stored(), 0x4, "ALTER TABLE").unwrap();
         assert!(f.message.contains("(because of a column type change)"), "{}", f.message);
         let mut empty = t.clone();
         empty.set_empty();
-        assert!(backstop(&empty, 0x2, "ALTER TABLE").is_none());
+        assert!(backstop(&empty.stored(), 0x2, "ALTER TABLE").is_none());
         let mut new = t;
         new.new_in_xact = true;
-        assert!(backstop(&new, 0x2, "ALTER TABLE").is_none());
+        assert!(backstop(&new.stored(), 0x2, "ALTER TABLE").is_none());
         assert_eq!(
             rewrite_reasons(0x9),
             "a persistence change (SET LOGGED / UNLOGGED), an access method change"

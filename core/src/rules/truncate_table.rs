@@ -79,11 +79,11 @@ mod tests {
         let mut f = FakeFacts::default();
         let mut empty = FakeFacts::table("e");
         empty.set_empty();
-        f.reached.relations = vec![empty.clone()];
+        f.reached.relations = vec![empty.clone().stored()];
         let mut out = Vec::new();
         check(&truncate(&["e"], false), &f, &mut out);
         assert!(out.is_empty(), "{out:?}");
-        f.reached.relations = vec![empty, FakeFacts::table("child")];
+        f.reached.relations = vec![empty.stored(), FakeFacts::table("child").stored()];
         check(&truncate(&["e"], true), &f, &mut out);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].rule, RuleId::TruncateTable);
@@ -98,7 +98,7 @@ mod tests {
     #[test]
     fn a_populated_named_table_is_not_reaching_further() {
         let mut f = FakeFacts::default();
-        f.reached.relations = vec![FakeFacts::table("t")];
+        f.reached.relations = vec![FakeFacts::table("t").stored()];
         let mut out = Vec::new();
         check(&truncate(&["t"], false), &f, &mut out);
         assert!(!out[0].detail.contains("reaches further"), "{}", out[0].detail);
