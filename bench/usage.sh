@@ -6,11 +6,13 @@
 #   tracking   the same with track_usage = on (the default)
 # 1. Throughput: alternating runs (plain, preloaded, tracking, then preloaded, tracking, plain, ...:
 #    the order turns each round; each run on a server just restarted, vacuumed and warmed up for a
-#    second), the median of each and
-#    the ratios to plain; and the median of each round's own ratio (the three sides of a round run
-#    back to back, so a slow drift of the machine's speed cancels in it). Target: tracking/plain
-#    >= 0.98. On a machine with two or more cores the servers run on the last core and pgbench on
-#    the first (taskset), so the scheduler does not move them across each other between runs.
+#    second), the median of each and the ratios to plain; and the median of each round's own ratio
+#    (the three sides of a round run back to back, so a slow drift of the machine's speed cancels
+#    in it). Target: tracking/plain >= 0.98. On a machine with two or more cores the servers run on
+#    the last core and pgbench on the first (taskset), so the scheduler does not move them across
+#    each other between runs.
+#    Then the same runs at the same time: the three servers sharing one core, a client per side on
+#    the other (with two or more cores), the median of each run's ratios.
 # 2. Instructions per transaction under valgrind --tool=callgrind (exact from run to run): each
 #    cluster restarted under callgrind, one pgbench session of N transactions, the instructions of
 #    its backend divided by N. Target: tracking/plain <= 1.02.
@@ -103,6 +105,39 @@ for script in select-only tpcb-like; do
     echo "              runs (tps): plain ${tps[$script.plain]}/ preloaded ${tps[$script.preloaded]}/ tracking ${tps[$script.tracking]}"
     echo "              rounds' tracking/plain: ${round_ratio[$script.tracking]}"
 done
+
+# Throughput at the same time: the three servers share one core (they all run on the last one),
+# their three pgbench clients (one per side) the other, for the same seconds. Whatever changes the
+# machine's speed changes it under all three at once, and the scheduler shares the servers' core
+# evenly among their busy backends, so each side's transactions are inversely its server cost per
+# transaction, measured side by side in one run without the drift between runs.
+if [ "$runs" -gt 0 ] && [ ${#server_cpu[@]} -gt 0 ]; then
+    echo "At the same time: the three servers sharing cpu $last, one pgbench client per side on cpu 0, $runs runs of ${seconds}s per script"
+    for script in select-only tpcb-like; do
+        conc_t="" conc_l=""
+        for r in $(seq 1 "$runs"); do
+            for s in $sides; do
+                p "$s" -d bench -c "TRUNCATE pgbench_history" -c "VACUUM pgbench_accounts, pgbench_tellers, pgbench_branches" >/dev/null
+                as_postgres "$PG_BIN/pg_ctl" -D "$base/$s" -m fast -w stop >/dev/null
+                start "$s"
+                "${client_cpu[@]}" "$PGBENCH" -n -c 1 -T 1 -b "$script" -h "$base" -p "${port[$s]}" -U postgres bench >/dev/null 2>&1
+            done
+            for s in $sides; do
+                "${client_cpu[@]}" "$PGBENCH" -n -c 1 -T "$seconds" -b "$script" -h "$base" -p "${port[$s]}" -U postgres bench >"$base/conc-$s.out" 2>&1 &
+            done
+            wait
+            for s in $sides; do
+                eval "c_$s=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$base/conc-$s.out" | head -1)"
+            done
+            conc_t+="$(awk -v p="$c_plain" -v t="$c_tracking" 'BEGIN { printf "%.4f", t / p }') "
+            conc_l+="$(awk -v p="$c_plain" -v t="$c_preloaded" 'BEGIN { printf "%.4f", t / p }') "
+        done
+        mt=$(tr ' ' '\n' <<<"$conc_t" | grep . | median)
+        ml=$(tr ' ' '\n' <<<"$conc_l" | grep . | median)
+        printf '  %-11s  median ratio tracking/plain %.3f (target >= 0.98), preloaded/plain %.3f\n' "$script" "$mt" "$ml"
+        echo "              runs' tracking/plain: $conc_t/ preloaded/plain: $conc_l"
+    done
+fi
 
 # Instructions: every side restarted under callgrind; the pgbench session's backend is the
 # newest callgrind file once pgbench has exited (autovacuum is off; other processes write theirs
