@@ -127,7 +127,9 @@ if [ "$runs" -gt 0 ] && [ ${#server_cpu[@]} -gt 0 ]; then
             done
             wait
             for s in $sides; do
-                eval "c_$s=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$base/conc-$s.out" | head -1)"
+                v=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$base/conc-$s.out" | head -1)
+                [ -n "$v" ] || die "pgbench against the $s side printed no tps: $(tail -3 "$base/conc-$s.out")"
+                eval "c_$s=$v"
             done
             conc_t+="$(awk -v p="$c_plain" -v t="$c_tracking" 'BEGIN { printf "%.4f", t / p }') "
             conc_l+="$(awk -v p="$c_plain" -v t="$c_preloaded" 'BEGIN { printf "%.4f", t / p }') "
