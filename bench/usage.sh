@@ -4,8 +4,9 @@
 #   plain      PostgreSQL alone (migrate_guard neither preloaded nor installed in the database)
 #   preloaded  shared_preload_libraries = 'migrate_guard', installed, migrate_guard.track_usage = off
 #   tracking   the same with track_usage = on (the default)
-# 1. Throughput: alternating runs (plain, preloaded, tracking, then preloaded, tracking, plain, ...:
-#    the order turns each round; each run on a server just restarted, vacuumed and warmed up for a
+# 1. Throughput: alternating runs (preloaded, tracking, plain, then tracking, plain, preloaded, ...:
+#    the order turns each round, so with a multiple of 3 runs each side is first, second and third
+#    equally often; each run on a server just restarted, vacuumed and warmed up for a
 #    second), the median of each and the ratios to plain; and the median of each round's own ratio
 #    (the three sides of a round run back to back, so a slow drift of the machine's speed cancels
 #    in it). Target: tracking/plain >= 0.98. On a machine with two or more cores the servers run on
@@ -28,11 +29,26 @@ cg_txns=${3:-2000}
 command -v valgrind >/dev/null || die "valgrind is not installed (apt-get install valgrind)"
 PGBENCH=$PG_BIN/pgbench
 [ -x "$PGBENCH" ] || PGBENCH=/usr/lib/postgresql/15/bin/pgbench
+# The CPUs this process may use (a cpuset need not start at 0), one per line.
+allowed_cpus() {
+    sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' /proc/self/status | tr ',' '\n' |
+        awk -F- '{ if (NF == 2) { for (c = $1; c <= $2; c++) print c } else if ($1 != "") print $1 }'
+}
 server_cpu=() client_cpu=() pinned="not pinned"
-if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
-    last=$(($(nproc) - 1))
-    server_cpu=(taskset -c "$last") client_cpu=(taskset -c 0) pinned="servers on cpu $last, pgbench on cpu 0"
+if command -v taskset >/dev/null && [ "$(allowed_cpus | wc -l)" -ge 2 ]; then
+    first=$(allowed_cpus | head -1)
+    last=$(allowed_cpus | tail -1)
+    server_cpu=(taskset -c "$last") client_cpu=(taskset -c "$first") pinned="servers on cpu $last, pgbench on cpu $first"
 fi
+# pgbench's tps for one run; the run's last lines and an exit when pgbench failed or printed none.
+tps_of() { # output file, side
+    local v
+    v=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$1" | head -1)
+    if [ -z "$v" ] || grep -q "^pgbench: error\|aborted" "$1"; then
+        die "pgbench against the $2 side failed or printed no tps: $(tail -3 "$1")"
+    fi
+    echo "$v"
+}
 sides="plain preloaded tracking"
 declare -A port=([plain]=52${PG_MAJOR}0 [preloaded]=52${PG_MAJOR}1 [tracking]=52${PG_MAJOR}2)
 base=$(as_postgres mktemp -d /tmp/mg-bench-usage.XXXXXX)
@@ -42,7 +58,9 @@ stop_all() {
     done
     pkill -u postgres -f "valgrind.*$base" 2>/dev/null || true
 }
-trap 'stop_all; as_root rm -rf "$base"' EXIT
+# pgbench's output, in a directory of the user running this (the clusters' is the postgres user's).
+out=$(mktemp -d /tmp/mg-bench-usage-out.XXXXXX)
+trap 'stop_all; as_root rm -rf "$base"; rm -rf "$out"' EXIT
 settings() { # side: the server settings of that side
     echo "-c listen_addresses= -c port=${port[$1]} -c unix_socket_directories=$base -c autovacuum=off -c synchronous_commit=off"
     case $1 in
@@ -70,7 +88,8 @@ for script in select-only tpcb-like; do
     [ "$runs" -gt 0 ] || break    # 0 runs: instructions and memory only
     flag=(-b "$script")
     for r in $(seq 1 "$runs"); do
-        # The order turns each round (a side is first, second and third equally often), and
+        # The order turns each round (with a multiple of 3 runs, a side is first, second and
+        # third equally often), and
         # every run starts from the same state: TPC-B's tables grow and bloat with every run
         # (autovacuum is off), so without this the side that always runs last pays for it.
         order=$(tr ' ' '\n' <<<"$sides" | awk -v r="$r" '{ a[NR - 1] = $0 } END { for (i = 0; i < NR; i++) print a[(i + r) % NR] }')
@@ -83,8 +102,11 @@ for script in select-only tpcb-like; do
             # the same script warms the shared buffers first.
             as_postgres "$PG_BIN/pg_ctl" -D "$base/$s" -m fast -w stop >/dev/null
             start "$s"
-            "${client_cpu[@]}" "$PGBENCH" -n -c 1 -T 1 "${flag[@]}" -h "$base" -p "${port[$s]}" -U postgres bench >/dev/null 2>&1
-            t=$("${client_cpu[@]}" "$PGBENCH" -n -c 1 -T "$seconds" "${flag[@]}" -h "$base" -p "${port[$s]}" -U postgres bench 2>&1 | sed -n "s/^tps = \([0-9.]*\) .*/\1/p" | head -1)
+            "${client_cpu[@]}" "$PGBENCH" -n -c 1 -T 1 "${flag[@]}" -h "$base" -p "${port[$s]}" -U postgres bench >"$out/run.out" 2>&1 ||
+                die "the warm-up run against the $s side failed: $(tail -3 "$out/run.out")"
+            "${client_cpu[@]}" "$PGBENCH" -n -c 1 -T "$seconds" "${flag[@]}" -h "$base" -p "${port[$s]}" -U postgres bench >"$out/run.out" 2>&1 ||
+                die "pgbench against the $s side failed: $(tail -3 "$out/run.out")"
+            t=$(tps_of "$out/run.out" "$s")
             tps[$script.$s]+="$t "
             eval "round_$s=$t"
         done
@@ -111,24 +133,38 @@ done
 # machine's speed changes it under all three at once, and the scheduler shares the servers' core
 # evenly among their busy backends, so each side's transactions are inversely its server cost per
 # transaction, measured side by side in one run without the drift between runs.
-if [ "$runs" -gt 0 ] && [ ${#server_cpu[@]} -gt 0 ]; then
-    echo "At the same time: the three servers sharing cpu $last, one pgbench client per side on cpu 0, $runs runs of ${seconds}s per script"
+if [ "$runs" -gt 0 ] && [ ${#server_cpu[@]} -eq 0 ]; then
+    echo "At the same time: skipped (it needs taskset and two CPUs, one for the servers and one for the clients)"
+elif [ "$runs" -gt 0 ]; then
+    echo "At the same time: the three servers sharing cpu $last, one pgbench client per side on cpu $first, $runs runs of ${seconds}s per script"
     for script in select-only tpcb-like; do
+        # The same data on every side first: the alternating TPC-B runs (and this section's own
+        # TPC-B runs before select-only's) updated each side's tables a different number of
+        # times, and bloat costs more per lookup than the hook does.
+        for s in $sides; do
+            p "$s" -d bench -c "TRUNCATE pgbench_history" \
+                -c "/* migrate_guard:allow blocking-rewrite */ VACUUM FULL pgbench_accounts, pgbench_tellers, pgbench_branches" \
+                -c "VACUUM ANALYZE" >/dev/null
+        done
         conc_t="" conc_l=""
         for r in $(seq 1 "$runs"); do
             for s in $sides; do
                 p "$s" -d bench -c "TRUNCATE pgbench_history" -c "VACUUM pgbench_accounts, pgbench_tellers, pgbench_branches" >/dev/null
                 as_postgres "$PG_BIN/pg_ctl" -D "$base/$s" -m fast -w stop >/dev/null
                 start "$s"
-                "${client_cpu[@]}" "$PGBENCH" -n -c 1 -T 1 -b "$script" -h "$base" -p "${port[$s]}" -U postgres bench >/dev/null 2>&1
+                "${client_cpu[@]}" "$PGBENCH" -n -c 1 -T 1 -b "$script" -h "$base" -p "${port[$s]}" -U postgres bench >"$out/run.out" 2>&1 ||
+                    die "the warm-up run against the $s side failed: $(tail -3 "$out/run.out")"
+            done
+            declare -A pid=()
+            for s in $sides; do
+                "${client_cpu[@]}" "$PGBENCH" -n -c 1 -T "$seconds" -b "$script" -h "$base" -p "${port[$s]}" -U postgres bench >"$out/conc-$s.out" 2>&1 &
+                pid[$s]=$!
             done
             for s in $sides; do
-                "${client_cpu[@]}" "$PGBENCH" -n -c 1 -T "$seconds" -b "$script" -h "$base" -p "${port[$s]}" -U postgres bench >"$base/conc-$s.out" 2>&1 &
+                wait "${pid[$s]}" || die "pgbench against the $s side failed: $(tail -3 "$out/conc-$s.out")"
             done
-            wait
             for s in $sides; do
-                v=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$base/conc-$s.out" | head -1)
-                [ -n "$v" ] || die "pgbench against the $s side printed no tps: $(tail -3 "$base/conc-$s.out")"
+                v=$(tps_of "$out/conc-$s.out" "$s")
                 eval "c_$s=$v"
             done
             conc_t+="$(awk -v p="$c_plain" -v t="$c_tracking" 'BEGIN { printf "%.4f", t / p }') "
