@@ -20,6 +20,7 @@
 # 3. The shared segment tracking needs for 10,000 tables x 20 columns (210,000 entries).
 #
 # Usage: bench/usage.sh [runs per side, default 5; 0: callgrind and memory only] [seconds per run, default 10] [callgrind transactions, default 2000]
+# MG_USAGE_ALTERNATING=0 skips the alternating runs (the same-time runs, callgrind and memory only).
 # Needs the extension installed (make install) and valgrind. Clusters on ports 52NN-52NN+2... (own, removed at the end).
 source "$(dirname "$0")/../scripts/lib.sh"
 source "$(dirname "$0")/lib.sh"
@@ -83,9 +84,10 @@ for s in $sides; do
     p "$s" -d bench -c "VACUUM ANALYZE" >/dev/null
 done
 declare -A tps round_ratio
-[ "$runs" -gt 0 ] && echo "PostgreSQL $PG_MAJOR: pgbench -c 1, $runs alternating runs of ${seconds}s per side and script (scale 10; $pinned)"
+[ "$runs" -gt 0 ] && [ "${MG_USAGE_ALTERNATING:-1}" = 1 ] && echo "PostgreSQL $PG_MAJOR: pgbench -c 1, $runs alternating runs of ${seconds}s per side and script (scale 10; $pinned)"
 for script in select-only tpcb-like; do
     [ "$runs" -gt 0 ] || break    # 0 runs: instructions and memory only
+    [ "${MG_USAGE_ALTERNATING:-1}" = 1 ] || break    # MG_USAGE_ALTERNATING=0: the same-time runs only
     flag=(-b "$script")
     for r in $(seq 1 "$runs"); do
         # The order turns each round (with a multiple of 3 runs, a side is first, second and
