@@ -5,6 +5,9 @@ use crate::Format;
 use migrate_guard_core::rules::RuleId;
 use std::io::{self, Write};
 
+/// The id of `check()`'s `unknown` rows in reports.
+const OUT_OF_REACH: &str = "out-of-reach";
+
 /// One row of `migrate_guard.check()`, with its file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
@@ -25,9 +28,17 @@ pub struct Finding {
 }
 
 impl Finding {
-    /// The rule id, or for PostgreSQL's errors their SQLSTATE.
+    /// The rule id, or for PostgreSQL's errors their SQLSTATE; `out-of-reach` for what
+    /// `check()` cannot judge (its `unknown` rows name neither).
     fn what(&self) -> &str {
-        self.rule.as_deref().or(self.sqlstate.as_deref()).unwrap_or("error")
+        self.rule
+            .as_deref()
+            .or(self.sqlstate.as_deref())
+            .unwrap_or(if self.verdict == "unknown" {
+                OUT_OF_REACH
+            } else {
+                "error"
+            })
     }
 
     /// The message without the `migrate_guard: <rule>: ` the report already shows.
@@ -144,7 +155,9 @@ fn sarif(findings: &[Finding]) -> serde_json::Value {
     let rules: Vec<serde_json::Value> = rules
         .iter()
         .map(|id| {
-            let text = if findings.iter().any(|f| f.what() == *id && f.rule.is_none()) {
+            let text = if *id == OUT_OF_REACH {
+                "check() cannot judge the statement: it is out of its reach (the message says why)".to_owned()
+            } else if findings.iter().any(|f| f.what() == *id && f.rule.is_none()) {
                 format!("PostgreSQL refused the statement (SQLSTATE {id})")
             } else {
                 match RuleId::parse(id) {
@@ -394,6 +407,20 @@ mod tests {
             ]
         );
         assert!(descriptions[1].starts_with("CREATE INDEX without CONCURRENTLY"));
+        // check()'s unknown rows name no rule and no SQLSTATE: a rule of their own.
+        let mut unknown = finding("unknown", None);
+        unknown.sqlstate = None;
+        let v: serde_json::Value = serde_json::from_str(&render(Format::Sarif, &[unknown])).unwrap();
+        let rule = &v["runs"][0]["tool"]["driver"]["rules"][0];
+        assert_eq!(rule["id"], "out-of-reach");
+        assert!(
+            rule["shortDescription"]["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("check() cannot judge")
+        );
+        assert_eq!(v["runs"][0]["results"][0]["ruleId"], "out-of-reach");
+        assert_eq!(v["runs"][0]["results"][0]["level"], "note");
         let results = run["results"].as_array().unwrap();
         assert_eq!(results.len(), 3);
         let levels: Vec<&str> = results.iter().map(|r| r["level"].as_str().unwrap()).collect();
