@@ -62,7 +62,7 @@ impl Facts for CatalogFacts {
     }
 
     fn with_storage(&self, rel: Rel) -> Stored {
-        if let Some(st) = rel.storage.clone() {
+        if let Some(st) = rel.storage {
             return Stored::new(rel, st);
         }
         let oid = pg_sys::Oid::from(rel.oid);
@@ -71,7 +71,7 @@ impl Facts for CatalogFacts {
             .borrow()
             .iter()
             .find(|(k, _)| *k == oid)
-            .and_then(|(_, r)| r.as_ref()?.storage.clone());
+            .and_then(|(_, r)| r.as_ref()?.storage);
         let storage = cached.unwrap_or_else(|| {
             // SAFETY: relcache and storage-manager reads of a relation that exists; no lock taken.
             let (size_bytes, est_rows) = if rel.temp {
@@ -96,7 +96,7 @@ impl Facts for CatalogFacts {
             st
         });
         if let Some((_, Some(r))) = self.cache.borrow_mut().iter_mut().find(|(k, _)| *k == oid) {
-            r.storage = Some(storage.clone());
+            r.storage = Some(storage);
         }
         Stored::new(rel, storage)
     }

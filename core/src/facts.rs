@@ -85,7 +85,7 @@ pub struct Physical {
 }
 
 /// The size of a relation's data.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Storage {
     /// Size of the main fork on disk (summed over partitions for a partitioned table).
     pub size_bytes: u64,
@@ -132,19 +132,14 @@ impl std::ops::Deref for Stored {
 }
 
 impl Stored {
-    /// `rel` with what was read of its storage (also kept in `rel.storage`, the implementations'
-    /// cache).
-    pub fn new(mut rel: Rel, storage: Storage) -> Stored {
-        rel.storage = Some(storage.clone());
+    /// `rel` with what was read of its storage (`rel.storage`, the implementations' cache, is
+    /// left as it came: rules read storage only from here).
+    pub fn new(rel: Rel, storage: Storage) -> Stored {
         Stored { rel, storage }
     }
 
     pub fn storage(&self) -> &Storage {
         &self.storage
-    }
-
-    pub fn rel(&self) -> &Rel {
-        &self.rel
     }
 
     pub fn into_rel(self) -> Rel {
@@ -395,7 +390,7 @@ impl FakeFacts {
 impl Rel {
     /// This test relation with the storage the testing helpers gave it.
     pub fn stored(self) -> Stored {
-        let st = self.storage.clone().expect("a test relation without storage");
+        let st = self.storage.expect("a test relation without storage");
         Stored::new(self, st)
     }
 
@@ -424,8 +419,8 @@ impl Facts for FakeFacts {
             .rels
             .iter()
             .find(|(_, v)| v.oid == rel.oid && v.name == rel.name)
-            .and_then(|(_, v)| v.storage.clone())
-            .or_else(|| rel.storage.clone())
+            .and_then(|(_, v)| v.storage)
+            .or(rel.storage)
             .expect("a test relation without storage (the testing helpers give every one)");
         Stored::new(rel, stored)
     }

@@ -170,7 +170,7 @@ impl Facts for ScriptFacts<'_> {
             return Stored::new(rel, st);
         }
         // Storage already read (the catalog's cache keeps it) still needs the script's rows.
-        if let Some(st) = rel.storage.clone().filter(|_| !filled) {
+        if let Some(st) = rel.storage.filter(|_| !filled) {
             return Stored::new(rel, st);
         }
         if is_script_oid(rel.oid) {
@@ -186,11 +186,11 @@ impl Facts for ScriptFacts<'_> {
             };
             return Stored::new(rel, st);
         }
-        let (rel, mut st) = match rel.storage.clone() {
+        let (rel, mut st) = match rel.storage {
             Some(st) => (rel, st),
             None => {
                 let stored = self.catalog.with_storage(rel);
-                let st = stored.storage().clone();
+                let st = *stored.storage();
                 (stored.into_rel(), st)
             }
         };
